@@ -1,0 +1,129 @@
+"""Checkpoints: ``model.safetensors`` (weights, never pickle) + ``model.json`` (the ModelSpec).
+
+``model.json`` is the ModelSpec JSON; its provenance keys carry ``metrics``, ``training``, ``data``
+and ``weights`` (file name and sha256). Loading checks the JSON, the sha256 of the weights, and that
+every tensor matches the network the spec describes, before anything is used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ._io import sha256_bytes, write_bytes, write_json
+from .errors import ArtifactError
+from .spec import ModelSpec
+
+WEIGHTS_NAME = "model.safetensors"
+SPEC_NAME = "model.json"
+
+
+def resolve_checkpoint(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """(model.json, model.safetensors) for a run folder, a model.json or a .safetensors path."""
+    p = Path(path)
+    if p.is_dir():
+        spec_path, weights_path = p / SPEC_NAME, p / WEIGHTS_NAME
+    elif p.suffix == ".json":
+        spec_path, weights_path = p, p.with_name(WEIGHTS_NAME)
+    elif p.suffix == ".safetensors":
+        spec_path, weights_path = p.with_name(SPEC_NAME), p
+    elif not p.exists():
+        raise ArtifactError(
+            f"checkpoint not found: '{p}'",
+            hint="pass a run folder written by `vggdeploy train --out DIR`",
+        )
+    else:
+        raise ArtifactError(
+            f"'{p}' is not a checkpoint (expected a run folder, model.json or model.safetensors)"
+        )
+    for f in (spec_path, weights_path):
+        if not f.is_file():
+            raise ArtifactError(
+                f"checkpoint file missing: '{f}'",
+                hint="train first (`vggdeploy train --out DIR`), or point at the right run folder",
+            )
+    return spec_path, weights_path
+
+
+def read_spec(path: str | os.PathLike[str]) -> ModelSpec:
+    spec_path, _ = resolve_checkpoint(path)
+    try:
+        text = spec_path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read '{spec_path}': {exc.strerror or exc}") from exc
+    return ModelSpec.from_json(text, source=str(spec_path))
+
+
+def state_dict_to_bytes(state: dict[str, Any]) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+
+
+def bytes_to_state_dict(blob: bytes, *, source: str) -> dict[str, Any]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(blob)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise ArtifactError(
+            f"'{source}' is not a readable safetensors file ({exc})",
+            hint="the file is corrupt or truncated; train again or restore it",
+        ) from exc
+
+
+def save_checkpoint(out_dir: str | os.PathLike[str], model: Any, spec: ModelSpec) -> Path:
+    """Write weights then JSON, each atomically; returns the run folder."""
+    out = Path(out_dir)
+    blob = state_dict_to_bytes(model.state_dict())
+    write_bytes(out / WEIGHTS_NAME, blob)
+    spec = spec.with_provenance(weights={"file": WEIGHTS_NAME, "sha256": sha256_bytes(blob)})
+    write_json(out / SPEC_NAME, spec.to_dict())
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = None):
+    """(model in eval mode, spec) from a checkpoint; every inconsistency is an ArtifactError."""
+    from .models.vgg import build_model
+    from .spec import check_same_model
+
+    spec_path, weights_path = resolve_checkpoint(path)
+    spec = read_spec(spec_path)
+    if expect is not None:
+        check_same_model(expect, spec, a_name="the expected model", b_name=str(spec_path))
+    try:
+        blob = weights_path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read '{weights_path}': {exc.strerror or exc}") from exc
+    recorded = (spec.provenance.get("weights") or {}).get("sha256")
+    if recorded and recorded != sha256_bytes(blob):
+        raise ArtifactError(
+            f"'{weights_path}' does not match '{spec_path}' (sha256 differs): the weights were "
+            "replaced or damaged after the checkpoint was written",
+            hint="restore both files from the same run, or train again",
+        )
+    state = bytes_to_state_dict(blob, source=str(weights_path))
+    model = build_model(spec)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{k} has shape {tuple(state[k].shape)}, spec needs {tuple(expected[k].shape)}")
+        raise ArtifactError(
+            f"weights in '{weights_path}' do not fit the ModelSpec in '{spec_path}': "
+            + "; ".join(parts),
+            hint="the two files come from different runs; use a matching pair",
+        )
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, spec

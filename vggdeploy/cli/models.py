@@ -1,0 +1,48 @@
+"""`vggdeploy models` and `vggdeploy summary`."""
+
+from __future__ import annotations
+
+import click
+
+from . import options
+
+
+@click.command()
+def models() -> None:
+    """List the model presets with parameters, FLOPs and input size."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..models import DEFAULT_PRESET, PRESETS, make_spec, model_stats
+
+    table = Table(title="VGG presets (Fashion-MNIST: 1 channel, 10 classes)")
+    for col in ("preset", "input", "params", "GFLOPs", "description"):
+        table.add_column(col, justify="right" if col in ("params", "GFLOPs") else "left")
+    for name, cfg in PRESETS.items():
+        spec = make_spec(name)
+        stats = model_stats(spec)
+        label = f"{name} (default)" if name == DEFAULT_PRESET else name
+        table.add_row(
+            label,
+            "x".join(map(str, spec.input.shape(1)[1:])),
+            f"{stats['params'] / 1e6:.2f} M",
+            f"{stats['flops'] / 1e9:.3f}",
+            cfg["description"],
+        )
+    Console().print(table)
+    click.echo("FLOPs = 2 x multiply-accumulates of conv and linear layers, one image.")
+
+
+@click.command()
+@options.preset
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+def summary(preset: str | None, batch: int) -> None:
+    """Print each layer's output shape for a preset."""
+    from ..models import DEFAULT_PRESET, layer_shapes, make_spec, model_stats
+
+    spec = make_spec(preset or DEFAULT_PRESET)
+    click.echo(f"{spec.preset}: input {tuple(spec.input.shape(batch))}")
+    for name, kind, shape in layer_shapes(spec, batch):
+        click.echo(f"{name:<15} {kind:<12} output shape: {list(shape)}")
+    stats = model_stats(spec)
+    click.echo(f"params: {stats['params']:,}  FLOPs/image: {stats['flops']:,}")

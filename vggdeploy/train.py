@@ -1,0 +1,420 @@
+"""Training: SGD with momentum, warm-up + cosine schedule, atomic per-epoch checkpoints, resume,
+and DistributedDataParallel when launched by ``torchrun``.
+
+Determinism: every epoch re-seeds torch and NumPy from ``(seed, epoch)``, and the resume state
+(``train_state.json`` + a versioned ``train_state-eNNN.safetensors``) holds the weights and
+momentum buffers, so a resumed CPU run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._io import ensure_dir, sha256_bytes, write_bytes, write_json, write_text
+from .checkpoint import bytes_to_state_dict, save_checkpoint, state_dict_to_bytes
+from .data.fashion_mnist import Split, load_split
+from .data.preprocess import preprocess
+from .errors import ArtifactError, UsageError
+from .models.presets import DEFAULT_PRESET, make_spec
+from .spec import ModelSpec
+
+STATE_JSON = "train_state.json"
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass
+class TrainConfig:
+    preset: str = DEFAULT_PRESET
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True  # only used on CUDA
+    workers: int = 0
+    channels_last: bool = True
+    limit_train: int | None = None  # use the first N training images (tests, smoke runs)
+    limit_test: int | None = None
+    input_size: int | None = None
+
+    def validate(self) -> TrainConfig:
+        checks = [
+            (self.epochs >= 1, "--epochs must be >= 1"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
+            (0 <= self.momentum < 1, "--momentum must be in [0, 1)"),
+            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (self.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (self.workers >= 0, "--workers must be >= 0"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.limit_train is None or self.limit_train >= 1, "--limit-train must be >= 1"),
+            (self.limit_test is None or self.limit_test >= 1, "--limit-test must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise UsageError(msg)
+        return self
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """Learning rate as a pure function of the global step (no scheduler state to save)."""
+        total = self.epochs * steps_per_epoch
+        warm = int(self.warmup_epochs * steps_per_epoch)
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        if self.schedule == "constant":
+            return self.lr
+        progress = (step - warm) / max(1, total - warm)
+        if self.schedule == "step":
+            return self.lr * (0.1 ** int(progress * 3))
+        return 0.5 * self.lr * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    spec: ModelSpec
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1]["test_accuracy"]
+
+
+# ---- distributed helpers -----------------------------------------------------------------------
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: str) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+# ---- data --------------------------------------------------------------------------------------
+def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
+    """Random horizontal flip and translation by up to ``shift`` pixels (zero fill), uint8."""
+    n, h, w = images.shape
+    flip = rng.random(n) < 0.5
+    out = np.where(flip[:, None, None], images[:, :, ::-1], images)
+    padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift)))
+    dy = rng.integers(0, 2 * shift + 1, n)
+    dx = rng.integers(0, 2 * shift + 1, n)
+    rows = dy[:, None] + np.arange(h)[None, :]
+    cols = dx[:, None] + np.arange(w)[None, :]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def _batches(split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: _Dist):
+    """Yield (x, y) NumPy batches of this rank's shard for ``epoch`` (deterministic)."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = rng.permutation(len(split))
+    per_rank = len(order) // dist.world
+    order = order[dist.rank * per_rank : (dist.rank + 1) * per_rank]
+    batch = max(1, cfg.batch_size // dist.world)
+    for start in range(0, len(order), batch):
+        idx = np.sort(order[start : start + batch])
+        imgs = split.images[idx]
+        if cfg.augment:
+            imgs = _augment(imgs, rng)
+        yield preprocess(imgs, spec), split.labels[idx]
+
+
+def _limit(split: Split, n: int | None) -> Split:
+    if n is None or n >= len(split):
+        return split
+    return Split(split.images[:n], split.labels[:n], split.sha256, split.root)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+def evaluate(model, split: Split, spec: ModelSpec, *, device: str = "cpu", batch_size: int = 500,
+             dist: _Dist | None = None, channels_last: bool = False) -> dict[str, float]:
+    """Top-1 accuracy (fraction) and mean cross-entropy over ``split`` (sharded under DDP)."""
+    import torch
+    import torch.nn.functional as F
+
+    dist = dist or _Dist()
+    n = len(split)
+    lo, hi = n * dist.rank // dist.world, n * (dist.rank + 1) // dist.world
+    correct, loss_sum = 0.0, 0.0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(lo, hi, batch_size):
+            stop = min(hi, start + batch_size)
+            x = torch.from_numpy(preprocess(split.images[start:stop], spec)).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = torch.from_numpy(split.labels[start:stop]).to(device)
+            logits = model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        t = torch.tensor([correct, loss_sum], dtype=torch.float64, device=device)
+        tdist.all_reduce(t)
+        correct, loss_sum = t.tolist()
+    return {"test_accuracy": correct / n, "test_loss": loss_sum / n}
+
+
+# ---- resume state --------------------------------------------------------------------------------
+def _save_state(out: Path, model, optimizer, scaler, cfg: TrainConfig, epoch: int,
+                history: list[dict[str, float]], spec: ModelSpec) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        buf = optimizer.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            tensors[f"optim.{i}.momentum_buffer"] = buf
+    blob = state_dict_to_bytes(tensors)
+    name = f"train_state-e{epoch:04d}.safetensors"
+    write_bytes(out / name, blob)
+    state = {
+        "format": "vggdeploy.train_state",
+        "version": 1,
+        "epochs_done": epoch,
+        "file": name,
+        "sha256": sha256_bytes(blob),
+        "config": asdict(cfg),
+        "spec_fingerprint": spec.fingerprint(),
+        "history": history,
+        "grad_scaler": scaler.state_dict() if scaler is not None else None,
+    }
+    write_json(out / STATE_JSON, state)  # the commit point: older blobs are now unreferenced
+    for old in out.glob("train_state-e*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+
+
+def _load_state(out: Path, model, optimizer, scaler, spec: ModelSpec) -> tuple[int, list]:
+    path = out / STATE_JSON
+    if not path.is_file():
+        raise ArtifactError(
+            f"cannot resume: '{path}' not found",
+            hint="run without --resume to start fresh, or point --out at an interrupted run",
+        )
+    try:
+        state = json.loads(path.read_text())
+        blob_path = out / state["file"]
+        blob = blob_path.read_bytes()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"cannot resume: '{path}' or its weights are unreadable ({exc})") from exc
+    if sha256_bytes(blob) != state.get("sha256"):
+        raise ArtifactError(f"cannot resume: '{blob_path}' does not match '{path}' (sha256)")
+    if state.get("spec_fingerprint") != spec.fingerprint():
+        raise ArtifactError(
+            f"cannot resume: '{out}' was trained with a different model/preset "
+            f"({state.get('config', {}).get('preset')!r})",
+            hint="use the same --preset and --input-size as the interrupted run",
+        )
+    tensors = bytes_to_state_dict(blob, source=str(blob_path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        key = f"optim.{i}.momentum_buffer"
+        if key in tensors:
+            optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device)
+    if scaler is not None and state.get("grad_scaler"):
+        scaler.load_state_dict(state["grad_scaler"])
+    return int(state["epochs_done"]), list(state.get("history", []))
+
+
+# ---- outputs -------------------------------------------------------------------------------------
+def _write_history(out: Path, history: list[dict[str, float]]) -> None:
+    write_json(out / "history.json", history)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(out / "history.csv", buf.getvalue())
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots are a nicety; the CSV/JSON carry the data
+        return
+    from ._io import atomic_path
+
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(ep, [h["train_loss"] for h in history], label="train loss")
+    a.plot(ep, [h["test_loss"] for h in history], label="test loss")
+    a.set_xlabel("epoch")
+    a.legend()
+    b.plot(ep, [h["train_accuracy"] for h in history], label="train acc")
+    b.plot(ep, [h["test_accuracy"] for h in history], label="test acc")
+    b.set_xlabel("epoch")
+    b.legend()
+    fig.tight_layout()
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+        disable=not enabled, transient=True,
+    )
+
+
+# ---- the loop ------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None = None,
+          download: bool = False, resume: bool = False, log=print) -> TrainResult:
+    import torch
+    import torch.nn.functional as F
+
+    cfg.validate()
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        from .errors import BackendUnavailableError
+
+        raise BackendUnavailableError(
+            f"--device {cfg.device} requested but no CUDA GPU is visible to PyTorch",
+            hint="use --device cpu, or install a CUDA build of torch on a GPU machine",
+        )
+    dist = _init_distributed(cfg.device)
+    device = cfg.device
+    if device.startswith("cuda") and dist.world > 1:
+        device = f"cuda:{dist.local_rank}"
+    out_dir = Path(out)
+    if dist.main:
+        ensure_dir(out_dir)
+    spec = make_spec(cfg.preset, input_size=cfg.input_size)
+    train_split = _limit(load_split("train", data_dir, download=download), cfg.limit_train)
+    test_split = _limit(load_split("test", data_dir, download=download), cfg.limit_test)
+
+    torch.manual_seed(cfg.seed)
+    from .models.vgg import build_model
+
+    model = build_model(spec).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+    )
+    use_amp = cfg.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    start_epoch, history = 0, []
+    if resume:
+        start_epoch, history = _load_state(out_dir, model, optimizer, scaler, spec)
+        log(f"resuming from epoch {start_epoch} of {cfg.epochs} in {out_dir}")
+    net = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+    per_rank = len(train_split) // dist.world
+    rank_batch = max(1, cfg.batch_size // dist.world)
+    steps_per_epoch = math.ceil(per_rank / rank_batch)
+    data_info = {
+        "dataset": "fashion-mnist",
+        "root": str(train_split.root),
+        "sha256": {**train_split.sha256, **test_split.sha256},
+        "train_images": len(train_split),
+        "test_images": len(test_split),
+    }
+    t_start = time.perf_counter()
+    with _progress(dist.main) as progress:
+        for epoch in range(start_epoch, cfg.epochs):
+            torch.manual_seed(cfg.seed * 100003 + epoch)  # dropout etc.: same stream on resume
+            net.train()
+            task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, status="")
+            seen, loss_sum, correct = 0, 0.0, 0.0
+            t0 = time.perf_counter()
+            for i, (xb, yb) in enumerate(_batches(train_split, spec, cfg, epoch, dist)):
+                lr = cfg.lr_at(epoch * steps_per_epoch + i, steps_per_epoch)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                x = torch.from_numpy(xb).to(device).contiguous(memory_format=memory_format)
+                y = torch.from_numpy(yb).to(device)
+                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    logits = net(x)
+                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                seen += len(yb)
+                loss_sum += loss.item() * len(yb)
+                correct += (logits.argmax(1) == y).sum().item()
+                progress.update(task, advance=1, status=f"loss {loss_sum / seen:.4f} lr {lr:.4f}")
+            train_time = time.perf_counter() - t0
+            progress.remove_task(task)
+            metrics = evaluate(net, test_split, spec, device=device, dist=dist,
+                               channels_last=cfg.channels_last)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(1, seen),
+                "train_accuracy": correct / max(1, seen),
+                **metrics,
+                "epoch_seconds": train_time,
+                "images_per_second": seen * dist.world / train_time,
+            }
+            history.append(row)
+            if dist.main:
+                log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
+                    f"train acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
+                    f"test acc {row['test_accuracy']:.4f}  {row['images_per_second']:.0f} img/s")
+                final = spec.with_provenance(
+                    metrics={**metrics, "epochs_done": epoch + 1, "complete": epoch + 1 == cfg.epochs},
+                    training={**asdict(cfg), "world_size": dist.world,
+                              "torch": torch.__version__, "vggdeploy": __version__,
+                              "python": platform.python_version()},
+                    data=data_info,
+                )
+                save_checkpoint(out_dir, model, final)
+                _save_state(out_dir, model, optimizer, scaler, cfg, epoch + 1, history, spec)
+                _write_history(out_dir, history)
+    if dist.main and history:
+        log(f"trained {cfg.preset} in {time.perf_counter() - t_start:.1f} s -> {out_dir}")
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+        tdist.destroy_process_group()
+    spec = spec.with_provenance(metrics=history[-1] if history else {})
+    return TrainResult(out=out_dir, spec=spec, history=history)
+
