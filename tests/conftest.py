@@ -40,7 +40,9 @@ def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_dataset(root: Path, n_train: int = 512, n_test: int = 256, *, compress: bool = True) -> Path:
+def write_dataset(
+    root: Path, n_train: int = 512, n_test: int = 256, *, compress: bool = True
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     ext = ".gz" if compress else ""
     for split, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
@@ -79,6 +81,4 @@ def _no_ambient_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never read the real dataset or the user's cache unless they ask for it."""
     monkeypatch.delenv("VGGDEPLOY_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(
-        "vggdeploy.data.fashion_mnist.SYSTEM_DIR", tmp_path / "no-system-dataset"
-    )
+    monkeypatch.setattr("vggdeploy.data.fashion_mnist.SYSTEM_DIR", tmp_path / "no-system-dataset")

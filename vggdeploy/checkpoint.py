@@ -109,7 +109,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = 
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    wrong = [
+        k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
     if missing or extra or wrong:
         parts = []
         if missing:
@@ -118,7 +120,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = 
             parts.append(f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}")
         if wrong:
             k = wrong[0]
-            parts.append(f"{k} has shape {tuple(state[k].shape)}, spec needs {tuple(expected[k].shape)}")
+            parts.append(
+                f"{k} has shape {tuple(state[k].shape)}, spec needs {tuple(expected[k].shape)}"
+            )
         raise ArtifactError(
             f"weights in '{weights_path}' do not fit the ModelSpec in '{spec_path}': "
             + "; ".join(parts),

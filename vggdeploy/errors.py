@@ -13,7 +13,7 @@ code  class                      meaning
 3     DataError                  dataset missing, corrupt or inconsistent
 4     ArtifactError              checkpoint / ONNX / engine / sidecar missing, corrupt or mismatched
 5     MissingDependencyError     an optional package is not installed
-6     BackendUnavailableError    the hardware or runtime a backend needs is absent (no CUDA GPU, ...)
+6     BackendUnavailableError    the hardware/runtime a backend needs is absent (no CUDA GPU)
 7     VerificationError          a numerical check (parity, accuracy) failed its tolerance
 8     OutputError                an output location cannot be written
 ====  =========================  ==================================================

@@ -130,7 +130,8 @@ class ModelSpec:
         if fh < 1 or fw < 1:
             raise bad(
                 f"input {self.input.height}x{self.input.width} is too small for "
-                f"{len(self.arch.conv_arch)} pooling stages (need at least {2 ** len(self.arch.conv_arch)})"
+                f"{len(self.arch.conv_arch)} pooling stages "
+                f"(need at least {2 ** len(self.arch.conv_arch)})"
             )
         if self.num_classes < 1:
             raise bad(f"num_classes must be >= 1, got {self.num_classes}")
@@ -249,15 +250,25 @@ class ModelSpec:
     def from_onnx_metadata(cls, props: dict[str, str], *, source: str = "ONNX model") -> ModelSpec:
         if ONNX_METADATA_KEY not in props:
             raise ArtifactError(
-                f"{source}: has no '{ONNX_METADATA_KEY}' metadata, so it was not exported by vggdeploy",
+                f"{source}: has no '{ONNX_METADATA_KEY}' metadata "
+                "(it was not exported by vggdeploy)",
                 hint="export it with `vggdeploy export RUN`",
             )
         return cls.from_json(props[ONNX_METADATA_KEY], source=f"{source} metadata")
 
 
 _STRUCTURAL_KEYS = frozenset(
-    {"format", "version", "preset", "arch", "input", "num_classes", "preprocess", "class_names",
-     "output_name"}
+    {
+        "format",
+        "version",
+        "preset",
+        "arch",
+        "input",
+        "num_classes",
+        "preprocess",
+        "class_names",
+        "output_name",
+    }
 )
 
 

@@ -158,8 +158,16 @@ def _limit(split: Split, n: int | None) -> Split:
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
-def evaluate(model, split: Split, spec: ModelSpec, *, device: str = "cpu", batch_size: int = 500,
-             dist: _Dist | None = None, channels_last: bool = False) -> dict[str, float]:
+def evaluate(
+    model,
+    split: Split,
+    spec: ModelSpec,
+    *,
+    device: str = "cpu",
+    batch_size: int = 500,
+    dist: _Dist | None = None,
+    channels_last: bool = False,
+) -> dict[str, float]:
     """Top-1 accuracy (fraction) and mean cross-entropy over ``split`` (sharded under DDP)."""
     import torch
     import torch.nn.functional as F
@@ -189,8 +197,16 @@ def evaluate(model, split: Split, spec: ModelSpec, *, device: str = "cpu", batch
 
 
 # ---- resume state --------------------------------------------------------------------------------
-def _save_state(out: Path, model, optimizer, scaler, cfg: TrainConfig, epoch: int,
-                history: list[dict[str, float]], spec: ModelSpec) -> None:
+def _save_state(
+    out: Path,
+    model,
+    optimizer,
+    scaler,
+    cfg: TrainConfig,
+    epoch: int,
+    history: list[dict[str, float]],
+    spec: ModelSpec,
+) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for i, p in enumerate(params):
@@ -229,7 +245,9 @@ def _load_state(out: Path, model, optimizer, scaler, spec: ModelSpec) -> tuple[i
         blob_path = out / state["file"]
         blob = blob_path.read_bytes()
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"cannot resume: '{path}' or its weights are unreadable ({exc})") from exc
+        raise ArtifactError(
+            f"cannot resume: '{path}' or its weights are unreadable ({exc})"
+        ) from exc
     if sha256_bytes(blob) != state.get("sha256"):
         raise ArtifactError(f"cannot resume: '{blob_path}' does not match '{path}' (sha256)")
     if state.get("spec_fingerprint") != spec.fingerprint():
@@ -287,15 +305,26 @@ def _progress(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-        disable=not enabled, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
     )
 
 
 # ---- the loop ------------------------------------------------------------------------------------
-def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None = None,
-          download: bool = False, resume: bool = False, log=print) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike[str],
+    *,
+    data_dir: str | None = None,
+    download: bool = False,
+    resume: bool = False,
+    log=print,
+) -> TrainResult:
     import torch
     import torch.nn.functional as F
 
@@ -325,11 +354,16 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.momentum > 0,
     )
     use_amp = cfg.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -341,7 +375,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+        net = DistributedDataParallel(
+            model, device_ids=[dist.local_rank] if device.startswith("cuda") else None
+        )
     per_rank = len(train_split) // dist.world
     rank_batch = max(1, cfg.batch_size // dist.world)
     steps_per_epoch = math.ceil(per_rank / rank_batch)
@@ -357,7 +393,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
         for epoch in range(start_epoch, cfg.epochs):
             torch.manual_seed(cfg.seed * 100003 + epoch)  # dropout etc.: same stream on resume
             net.train()
-            task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, status="")
+            task = progress.add_task(
+                f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, status=""
+            )
             seen, loss_sum, correct = 0, 0.0, 0.0
             t0 = time.perf_counter()
             for i, (xb, yb) in enumerate(_batches(train_split, spec, cfg, epoch, dist)):
@@ -383,8 +421,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
                 progress.update(task, advance=1, status=f"loss {loss_sum / seen:.4f} lr {lr:.4f}")
             train_time = time.perf_counter() - t0
             progress.remove_task(task)
-            metrics = evaluate(net, test_split, spec, device=device, dist=dist,
-                               channels_last=cfg.channels_last)
+            metrics = evaluate(
+                net, test_split, spec, device=device, dist=dist, channels_last=cfg.channels_last
+            )
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / max(1, seen),
@@ -395,14 +434,24 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
             }
             history.append(row)
             if dist.main:
-                log(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
+                log(
+                    f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
                     f"train acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
-                    f"test acc {row['test_accuracy']:.4f}  {row['images_per_second']:.0f} img/s")
+                    f"test acc {row['test_accuracy']:.4f}  {row['images_per_second']:.0f} img/s"
+                )
                 final = spec.with_provenance(
-                    metrics={**metrics, "epochs_done": epoch + 1, "complete": epoch + 1 == cfg.epochs},
-                    training={**asdict(cfg), "world_size": dist.world,
-                              "torch": torch.__version__, "vggdeploy": __version__,
-                              "python": platform.python_version()},
+                    metrics={
+                        **metrics,
+                        "epochs_done": epoch + 1,
+                        "complete": epoch + 1 == cfg.epochs,
+                    },
+                    training={
+                        **asdict(cfg),
+                        "world_size": dist.world,
+                        "torch": torch.__version__,
+                        "vggdeploy": __version__,
+                        "python": platform.python_version(),
+                    },
                     data=data_info,
                 )
                 save_checkpoint(out_dir, model, final)
@@ -417,4 +466,3 @@ def train(cfg: TrainConfig, out: str | os.PathLike[str], *, data_dir: str | None
         tdist.destroy_process_group()
     spec = spec.with_provenance(metrics=history[-1] if history else {})
     return TrainResult(out=out_dir, spec=spec, history=history)
-

@@ -132,9 +132,7 @@ class Runner(ABC):
 def open_runner(kind: str, source: str | os.PathLike[str], **options: Any) -> Runner:
     """Create (not yet activate) the runner of ``kind`` for ``source``; imports it lazily."""
     if kind not in BACKENDS:
-        raise UsageError(
-            f"unknown backend '{kind}'", hint=f"valid backends: {', '.join(BACKENDS)}"
-        )
+        raise UsageError(f"unknown backend '{kind}'", hint=f"valid backends: {', '.join(BACKENDS)}")
     module, cls = BACKENDS[kind].split(":")
     runner_cls = getattr(importlib.import_module(module), cls)
     return runner_cls(source, **options)

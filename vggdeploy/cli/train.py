@@ -26,8 +26,14 @@ from . import options
 @click.option("--input-size", type=int, default=None, help="Override the preset's input size.")
 @click.option("--limit-train", type=int, default=None, help="Use only the first N train images.")
 @click.option("--limit-test", type=int, default=None, help="Use only the first N test images.")
-@click.option("--out", "out", type=click.Path(file_okay=False), default="runs/default",
-              show_default=True, help="Run folder for model.safetensors, model.json, history.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    default="runs/default",
+    show_default=True,
+    help="Run folder for model.safetensors, model.json, history.",
+)
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @options.data_dir
 @options.download
@@ -37,7 +43,8 @@ def train(out: str, resume: bool, data_dir: str | None, download: bool, **kw) ->
     from ..train import train as run_train
 
     cfg = TrainConfig(**{k: v for k, v in kw.items() if v is not None})
-    result = run_train(cfg, out, data_dir=data_dir, download=download, resume=resume,
-                       log=click.echo)
+    result = run_train(
+        cfg, out, data_dir=data_dir, download=download, resume=resume, log=click.echo
+    )
     if result.history:
         click.echo(f"test accuracy: {result.test_accuracy:.4f}")

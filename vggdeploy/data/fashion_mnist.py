@@ -130,7 +130,9 @@ def load_split(
     images, labels = arrays
     src = f"'{_find_file(root, img_name)}'"
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"{src}: expected uint8 images N x H x W, got {images.dtype} {images.shape}")
+        raise DataError(
+            f"{src}: expected uint8 images N x H x W, got {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1:
         raise DataError(f"'{_find_file(root, lbl_name)}': expected a 1-D label array")
     if len(images) != len(labels):
