@@ -92,6 +92,7 @@ class TrainResult:
     out: Path
     spec: ModelSpec
     history: list[dict[str, float]] = field(default_factory=list)
+    is_main: bool = True  # False on DDP ranks other than 0
 
     @property
     def test_accuracy(self) -> float:
@@ -329,6 +330,7 @@ def train(
     import torch.nn.functional as F
 
     cfg.validate()
+    make_spec(cfg.preset, input_size=cfg.input_size)  # fail fast on a bad preset
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         from .errors import BackendUnavailableError
 
@@ -341,11 +343,11 @@ def train(
     if device.startswith("cuda") and dist.world > 1:
         device = f"cuda:{dist.local_rank}"
     out_dir = Path(out)
-    if dist.main:
-        ensure_dir(out_dir)
     spec = make_spec(cfg.preset, input_size=cfg.input_size)
     train_split = _limit(load_split("train", data_dir, download=download), cfg.limit_train)
     test_split = _limit(load_split("test", data_dir, download=download), cfg.limit_test)
+    if dist.main:  # only now, so that bad input leaves no empty run folder behind
+        ensure_dir(out_dir)
 
     torch.manual_seed(cfg.seed)
     from .models.vgg import build_model
@@ -465,4 +467,4 @@ def train(
         tdist.barrier()
         tdist.destroy_process_group()
     spec = spec.with_provenance(metrics=history[-1] if history else {})
-    return TrainResult(out=out_dir, spec=spec, history=history)
+    return TrainResult(out=out_dir, spec=spec, history=history, is_main=dist.main)

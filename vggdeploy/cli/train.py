@@ -46,5 +46,5 @@ def train(out: str, resume: bool, data_dir: str | None, download: bool, **kw) ->
     result = run_train(
         cfg, out, data_dir=data_dir, download=download, resume=resume, log=click.echo
     )
-    if result.history:
+    if result.history and result.is_main:
         click.echo(f"test accuracy: {result.test_accuracy:.4f}")

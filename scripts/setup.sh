@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Idempotent set-up: virtual env, PyTorch (CPU build where there is no CUDA GPU), vggdeploy with
+# its dev extras, and the Fashion-MNIST data (Debian package where apt and root are available).
+# Re-running is cheap: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VGGDEPLOY_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating virtual env $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip -q --disable-pip-version-check)
+
+if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: CUDA GPU found, installing torch==$TORCH_VERSION (CUDA build)"
+    "${PIP[@]}" install "torch==$TORCH_VERSION"
+  else
+    # No CUDA GPU: the CPU build. Here `torch==2.13.0` resolves to a local CPU wheel; elsewhere set
+    # TORCH_INDEX_URL to PyTorch's CPU wheel index to avoid downloading the CUDA build.
+    echo "setup: no CUDA GPU, installing torch==$TORCH_VERSION (CPU build)"
+    if [ -n "${TORCH_INDEX_URL:-}" ]; then
+      "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL"
+    else
+      "${PIP[@]}" install "torch==$TORCH_VERSION"
+    fi
+  fi
+fi
+
+stamp="$VENV/.vggdeploy-installed"
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing vggdeploy[dev] (editable)"
+  "${PIP[@]}" install -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+data_dir=/usr/share/datasets/fashion-mnist
+if [ -z "${VGGDEPLOY_DATA:-}" ] && [ ! -e "$data_dir/t10k-labels-idx1-ubyte.gz" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+    apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || {
+      apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+  else
+    echo "setup: Fashion-MNIST not installed; training will need --download (or set VGGDEPLOY_DATA)"
+  fi
+fi
