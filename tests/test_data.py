@@ -5,13 +5,14 @@ import io
 import numpy as np
 import pytest
 
-from conftest import make_images, write_dataset
 from vggdeploy.cli import main
 from vggdeploy.data import fashion_mnist as fm
 from vggdeploy.data.idx import write_idx
 from vggdeploy.data.preprocess import preprocess
 from vggdeploy.errors import DataError, UsageError
 from vggdeploy.models import make_spec
+
+from conftest import make_images, write_dataset
 
 
 def test_load_split_from_data_dir(fake_data):
@@ -108,8 +109,10 @@ def _mirror_files(monkeypatch):
 def _idx_bytes(arr):
     import struct
 
-    return struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + (
-        arr.astype(np.uint8).tobytes()
+    return (
+        struct.pack(">HBB", 0, 8, arr.ndim)
+        + struct.pack(f">{arr.ndim}I", *arr.shape)
+        + (arr.astype(np.uint8).tobytes())
     )
 
 
@@ -165,8 +168,12 @@ def test_preprocess_pad_and_resize_match_torch():
     np.testing.assert_allclose(x[:, 0, 2:30, 2:30], (images / 255.0 - 0.2860) / 0.3530, atol=1e-6)
     spec224 = make_spec("d2l-vgg11-small")
     y = preprocess(images, spec224)
-    ref = F.interpolate(torch.from_numpy(images[:, None] / 255.0).float(), size=(224, 224),
-                        mode="bilinear", align_corners=False)
+    ref = F.interpolate(
+        torch.from_numpy(images[:, None] / 255.0).float(),
+        size=(224, 224),
+        mode="bilinear",
+        align_corners=False,
+    )
     np.testing.assert_allclose(y, ((ref - 0.2860) / 0.3530).numpy(), atol=1e-5)
 
 

@@ -21,11 +21,19 @@ def test_round_trip(tmp_path, compress):
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(st.sampled_from([np.uint8, np.int8, ">i2", ">i4", ">f4", ">f8"]),
-              st.lists(st.integers(0, 4), min_size=1, max_size=4).map(tuple)))
+@given(
+    arrays(
+        st.sampled_from([np.uint8, np.int8, ">i2", ">i4", ">f4", ">f8"]),
+        st.lists(st.integers(0, 4), min_size=1, max_size=4).map(tuple),
+    )
+)
 def test_property_round_trip(arr):
-    header = struct.pack(">HBB", 0, {"u1": 8, "i1": 9, "i2": 11, "i4": 12, "f4": 13, "f8": 14}[
-        arr.dtype.str[1:]], arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    header = struct.pack(
+        ">HBB",
+        0,
+        {"u1": 8, "i1": 9, "i2": 11, "i4": 12, "f4": 13, "f8": 14}[arr.dtype.str[1:]],
+        arr.ndim,
+    ) + struct.pack(f">{arr.ndim}I", *arr.shape)
     data = header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
     out = parse_idx(data)
     np.testing.assert_array_equal(out, arr)

@@ -55,7 +55,9 @@ def _torchvision_keys(cfg, batch_norm, num_classes=1000):
             idx += 1
         idx += 1  # ReLU
         cin = v
-    for i, (o, n) in zip((0, 3, 6), ((4096, 512 * 49), (4096, 4096), (num_classes, 4096))):
+    for i, (o, n) in zip(
+        (0, 3, 6), ((4096, 512 * 49), (4096, 4096), (num_classes, 4096)), strict=True
+    ):
         shapes[f"classifier.{i}.weight"] = (o, n)
         shapes[f"classifier.{i}.bias"] = (o,)
     return shapes
@@ -67,8 +69,12 @@ CFG_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512
 
 @pytest.mark.parametrize(
     "preset,cfg,bn",
-    [("vgg11", CFG_A, False), ("vgg11_bn", CFG_A, True), ("vgg16", CFG_D, False),
-     ("vgg16_bn", CFG_D, True)],
+    [
+        ("vgg11", CFG_A, False),
+        ("vgg11_bn", CFG_A, True),
+        ("vgg16", CFG_D, False),
+        ("vgg16_bn", CFG_D, True),
+    ],
 )
 def test_torchvision_state_dict_loads_strict(preset, cfg, bn):
     spec = make_spec(preset, in_channels=3, num_classes=1000)

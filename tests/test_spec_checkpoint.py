@@ -54,7 +54,7 @@ def test_checkpoint_round_trip(tmp_path):
     save_checkpoint(tmp_path, model, spec)
     loaded, spec2 = load_checkpoint(tmp_path)
     assert spec2 == spec and not loaded.training
-    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
     assert json.loads((tmp_path / "model.json").read_text())["weights"]["sha256"]
 
@@ -89,7 +89,9 @@ def test_corrupt_json(tiny_run):
 def test_weights_of_another_model(tiny_run, tmp_path):
     other = make_spec(input_size=64)
     save_checkpoint(tmp_path / "other", build_model(other), other)
-    (tiny_run / "model.safetensors").write_bytes((tmp_path / "other/model.safetensors").read_bytes())
+    (tiny_run / "model.safetensors").write_bytes(
+        (tmp_path / "other/model.safetensors").read_bytes()
+    )
     meta = json.loads((tiny_run / "model.json").read_text())
     del meta["weights"]
     (tiny_run / "model.json").write_text(json.dumps(meta))

@@ -15,11 +15,18 @@ FAST = dict(batch_size=64, lr=0.05, warmup_epochs=0.5, limit_train=256, limit_te
 
 
 def test_train_writes_checkpoint_history_and_metrics(tmp_path, fake_data):
-    result = train(TrainConfig(epochs=2, **FAST), tmp_path / "r", data_dir=str(fake_data),
-                   log=lambda *_: None)
+    result = train(
+        TrainConfig(epochs=2, **FAST), tmp_path / "r", data_dir=str(fake_data), log=lambda *_: None
+    )
     out = tmp_path / "r"
-    for name in ("model.safetensors", "model.json", "history.json", "history.csv", "curves.png",
-                 "train_state.json"):
+    for name in (
+        "model.safetensors",
+        "model.json",
+        "history.json",
+        "history.csv",
+        "curves.png",
+        "train_state.json",
+    ):
         assert (out / name).is_file(), name
     meta = json.loads((out / "model.json").read_text())
     assert meta["metrics"]["complete"] is True and meta["metrics"]["epochs_done"] == 2
@@ -27,8 +34,11 @@ def test_train_writes_checkpoint_history_and_metrics(tmp_path, fake_data):
     assert meta["metrics"]["test_accuracy"] == result.test_accuracy
     assert meta["training"]["epochs"] == 2
     assert set(meta["data"]["sha256"]) == {
-        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte"}
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    }
     assert list((out).glob("*.tmp")) == []
     assert len(list(out.glob("train_state-e*.safetensors"))) == 1
 
@@ -60,13 +70,20 @@ def test_resume_reaches_the_same_weights(tmp_path, fake_data, monkeypatch):
 
 def test_resume_without_state_or_with_other_preset(tmp_path, fake_data):
     with pytest.raises(ArtifactError, match="cannot resume"):
-        train(TrainConfig(epochs=1, **FAST), tmp_path / "empty", data_dir=str(fake_data),
-              resume=True)
-    train(TrainConfig(epochs=1, **FAST), tmp_path / "r", data_dir=str(fake_data),
-          log=lambda *_: None)
+        train(
+            TrainConfig(epochs=1, **FAST), tmp_path / "empty", data_dir=str(fake_data), resume=True
+        )
+    train(
+        TrainConfig(epochs=1, **FAST), tmp_path / "r", data_dir=str(fake_data), log=lambda *_: None
+    )
     with pytest.raises(ArtifactError, match="different model"):
-        train(TrainConfig(epochs=2, input_size=64, **FAST), tmp_path / "r",
-              data_dir=str(fake_data), resume=True, log=lambda *_: None)
+        train(
+            TrainConfig(epochs=2, input_size=64, **FAST),
+            tmp_path / "r",
+            data_dir=str(fake_data),
+            resume=True,
+            log=lambda *_: None,
+        )
 
 
 @pytest.mark.parametrize(
@@ -89,27 +106,75 @@ def test_cli_rejects_nonsense(tmp_path, fake_data, capsys, args, message):
 def test_cli_unwritable_output(tmp_path, fake_data, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code = main(["train", "--out", str(blocker / "sub"), "--data-dir", str(fake_data),
-                 "--epochs", "1", "--limit-train", "64", "--limit-test", "64"])
+    code = main(
+        [
+            "train",
+            "--out",
+            str(blocker / "sub"),
+            "--data-dir",
+            str(fake_data),
+            "--epochs",
+            "1",
+            "--limit-train",
+            "64",
+            "--limit-test",
+            "64",
+        ]
+    )
     assert code == 8
     assert "cannot create output folder" in capsys.readouterr().err
 
 
 def test_cli_train_prints_accuracy(tmp_path, fake_data, capsys):
-    code = main(["train", "--out", str(tmp_path / "r"), "--data-dir", str(fake_data),
-                 "--epochs", "1", "--limit-train", "128", "--limit-test", "64"])
+    code = main(
+        [
+            "train",
+            "--out",
+            str(tmp_path / "r"),
+            "--data-dir",
+            str(fake_data),
+            "--epochs",
+            "1",
+            "--limit-train",
+            "128",
+            "--limit-test",
+            "64",
+        ]
+    )
     assert code == 0
     assert "test accuracy:" in capsys.readouterr().out
 
 
 def test_ddp_two_cpu_processes(tmp_path, fake_data):
     """`torchrun --nproc_per_node=2` trains with DDP (gloo); only rank 0 writes."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "OMP_NUM_THREADS": "1",
+    }
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "vggdeploy", "train", "--out", str(out), "--data-dir", str(fake_data),
-           "--epochs", "1", "--batch-size", "64", "--limit-train", "256", "--limit-test", "128"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "vggdeploy",
+        "train",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(fake_data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--limit-train",
+        "256",
+        "--limit-test",
+        "128",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "model.json").read_text())
