@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from vggdeploy import train as train_mod
+from vggdeploy import train_state
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.train import TrainConfig, train
+from vggdeploy.train_state import TrainingInterrupted
 
 FAST = dict(batch_size=64, lr=0.05, warmup_epochs=0.5, limit_train=256, limit_test=128)
 
@@ -43,29 +46,87 @@ def test_train_writes_checkpoint_history_and_metrics(tmp_path, fake_data):
     assert len(list(out.glob("train_state-e*.safetensors"))) == 1
 
 
-def test_resume_reaches_the_same_weights(tmp_path, fake_data, monkeypatch):
+class _StopAfter(train_state.StopRequest):
+    """A stop request that 'arrives' after ``n`` checks of the flag (one check per step)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self._left = n
+        self.signal_name = "SIGINT"
+
+    @property
+    def requested(self) -> bool:
+        self._left -= 1
+        return self._left < 0
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        pass
+
+
+# 4 steps per epoch; the flag is checked after every step and once at each epoch's end.
+@pytest.mark.parametrize("checks,position", [(7, (1, 3)), (8, (2, 0))])  # mid-epoch / epoch end
+def test_interrupt_and_resume_reach_the_same_weights(
+    tmp_path, fake_data, monkeypatch, checks, position
+):
     cfg = TrainConfig(epochs=3, **FAST)
     train(cfg, tmp_path / "full", data_dir=str(fake_data), log=lambda *_: None)
 
-    calls = {"n": 0}
-    real = train_mod._write_history
-
-    def interrupt_after_first_epoch(out, history):
-        real(out, history)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt  # as if Ctrl-C arrived right after the epoch-1 checkpoint
-
-    monkeypatch.setattr(train_mod, "_write_history", interrupt_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(train_mod, "StopRequest", lambda: _StopAfter(checks))
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         train(cfg, tmp_path / "cut", data_dir=str(fake_data), log=lambda *_: None)
-    meta = json.loads((tmp_path / "cut/model.json").read_text())
-    assert meta["metrics"]["epochs_done"] == 1 and meta["metrics"]["complete"] is False
-    monkeypatch.setattr(train_mod, "_write_history", real)
-    train(cfg, tmp_path / "cut", data_dir=str(fake_data), resume=True, log=lambda *_: None)
-    full = (tmp_path / "full/model.safetensors").read_bytes()
-    resumed = (tmp_path / "cut/model.safetensors").read_bytes()
-    assert full == resumed
+    state = json.loads((tmp_path / "cut/train_state.json").read_text())
+    assert (state["epoch"], state["step"]) == position
+    monkeypatch.undo()
+    result = train(cfg, tmp_path / "cut", data_dir=str(fake_data), resume=True, log=lambda *_: None)
+    assert (tmp_path / "full/model.safetensors").read_bytes() == (
+        tmp_path / "cut/model.safetensors"
+    ).read_bytes()
+    full_hist = json.loads((tmp_path / "full/history.json").read_text())
+    assert [h["test_accuracy"] for h in result.history] == [h["test_accuracy"] for h in full_hist]
+    assert [round(h["train_loss"], 6) for h in result.history] == [
+        round(h["train_loss"], 6) for h in full_hist
+    ]
+
+
+def test_sigterm_saves_a_resumable_state(tmp_path, fake_data):
+    """A real SIGTERM to `vggdeploy train`: exit 130, previous files intact, --resume finishes."""
+    out = tmp_path / "sig"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [
+        sys.executable,
+        "-m",
+        "vggdeploy",
+        "train",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(fake_data),
+        "--epochs",
+        "40",
+        "--batch-size",
+        "32",
+        "--limit-test",
+        "32",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # the first epoch is done and saved
+        assert line.startswith("epoch"), line + proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "stopped by SIGTERM" in err and "--resume" in err
+    assert not list(out.glob(".*.tmp"))
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["epoch"] >= 1
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["metrics"]["complete"] is False
+    cfg = TrainConfig(epochs=state["epoch"] + 1, batch_size=32, limit_test=32)
+    result = train(cfg, out, data_dir=str(fake_data), resume=True, log=lambda *_: None)
+    assert result.history[-1]["epoch"] == state["epoch"] + 1
 
 
 def test_resume_without_state_or_with_other_preset(tmp_path, fake_data):

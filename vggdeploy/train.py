@@ -8,9 +8,6 @@ momentum buffers, so a resumed CPU run ends with the same weights as an uninterr
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import platform
@@ -21,15 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._io import ensure_dir, sha256_bytes, write_bytes, write_json, write_text
-from .checkpoint import bytes_to_state_dict, save_checkpoint, state_dict_to_bytes
+from ._io import ensure_dir
+from .checkpoint import save_checkpoint
 from .data.fashion_mnist import Split, load_split
 from .data.preprocess import preprocess
-from .errors import ArtifactError, UsageError
+from .errors import UsageError
 from .models.presets import DEFAULT_PRESET, make_spec
 from .spec import ModelSpec
+from .train_report import progress_bar, write_history
+from .train_state import Position, StopRequest, TrainingInterrupted, load_state, save_state
 
-STATE_JSON = "train_state.json"
 SCHEDULES = ("cosine", "step", "constant")
 
 
@@ -137,19 +135,26 @@ def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def _batches(split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: _Dist):
-    """Yield (x, y) NumPy batches of this rank's shard for ``epoch`` (deterministic)."""
+def _batches(
+    split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: _Dist, skip: int = 0
+):
+    """Yield (x, y) NumPy batches of this rank's shard for ``epoch`` (deterministic).
+
+    The first ``skip`` batches are not produced, but their random draws are, so a run resumed
+    mid-epoch sees exactly the batches the uninterrupted run saw.
+    """
     rng = np.random.default_rng([cfg.seed, epoch])
     order = rng.permutation(len(split))
     per_rank = len(order) // dist.world
     order = order[dist.rank * per_rank : (dist.rank + 1) * per_rank]
     batch = max(1, cfg.batch_size // dist.world)
-    for start in range(0, len(order), batch):
+    for i, start in enumerate(range(0, len(order), batch)):
         idx = np.sort(order[start : start + batch])
         imgs = split.images[idx]
         if cfg.augment:
             imgs = _augment(imgs, rng)
-        yield preprocess(imgs, spec), split.labels[idx]
+        if i >= skip:
+            yield preprocess(imgs, spec), split.labels[idx]
 
 
 def _limit(split: Split, n: int | None) -> Split:
@@ -197,122 +202,27 @@ def evaluate(
     return {"test_accuracy": correct / n, "test_loss": loss_sum / n}
 
 
-# ---- resume state --------------------------------------------------------------------------------
-def _save_state(
+def _stop_mid_epoch(
+    stop: StopRequest,
     out: Path,
     model,
     optimizer,
     scaler,
     cfg: TrainConfig,
-    epoch: int,
-    history: list[dict[str, float]],
     spec: ModelSpec,
+    dist: _Dist,
+    pos: Position,
 ) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        buf = optimizer.state.get(p, {}).get("momentum_buffer")
-        if buf is not None:
-            tensors[f"optim.{i}.momentum_buffer"] = buf
-    blob = state_dict_to_bytes(tensors)
-    name = f"train_state-e{epoch:04d}.safetensors"
-    write_bytes(out / name, blob)
-    state = {
-        "format": "vggdeploy.train_state",
-        "version": 1,
-        "epochs_done": epoch,
-        "file": name,
-        "sha256": sha256_bytes(blob),
-        "config": asdict(cfg),
-        "spec_fingerprint": spec.fingerprint(),
-        "history": history,
-        "grad_scaler": scaler.state_dict() if scaler is not None else None,
-    }
-    write_json(out / STATE_JSON, state)  # the commit point: older blobs are now unreferenced
-    for old in out.glob("train_state-e*.safetensors"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
-
-
-def _load_state(out: Path, model, optimizer, scaler, spec: ModelSpec) -> tuple[int, list]:
-    path = out / STATE_JSON
-    if not path.is_file():
-        raise ArtifactError(
-            f"cannot resume: '{path}' not found",
-            hint="run without --resume to start fresh, or point --out at an interrupted run",
-        )
-    try:
-        state = json.loads(path.read_text())
-        blob_path = out / state["file"]
-        blob = blob_path.read_bytes()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(
-            f"cannot resume: '{path}' or its weights are unreadable ({exc})"
-        ) from exc
-    if sha256_bytes(blob) != state.get("sha256"):
-        raise ArtifactError(f"cannot resume: '{blob_path}' does not match '{path}' (sha256)")
-    if state.get("spec_fingerprint") != spec.fingerprint():
-        raise ArtifactError(
-            f"cannot resume: '{out}' was trained with a different model/preset "
-            f"({state.get('config', {}).get('preset')!r})",
-            hint="use the same --preset and --input-size as the interrupted run",
-        )
-    tensors = bytes_to_state_dict(blob, source=str(blob_path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        key = f"optim.{i}.momentum_buffer"
-        if key in tensors:
-            optimizer.state[p]["momentum_buffer"] = tensors[key].to(p.device)
-    if scaler is not None and state.get("grad_scaler"):
-        scaler.load_state_dict(state["grad_scaler"])
-    return int(state["epochs_done"]), list(state.get("history", []))
-
-
-# ---- outputs -------------------------------------------------------------------------------------
-def _write_history(out: Path, history: list[dict[str, float]]) -> None:
-    write_json(out / "history.json", history)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(out / "history.csv", buf.getvalue())
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # plots are a nicety; the CSV/JSON carry the data
-        return
-    from ._io import atomic_path
-
-    ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(ep, [h["train_loss"] for h in history], label="train loss")
-    a.plot(ep, [h["test_loss"] for h in history], label="test loss")
-    a.set_xlabel("epoch")
-    a.legend()
-    b.plot(ep, [h["train_accuracy"] for h in history], label="train acc")
-    b.plot(ep, [h["test_accuracy"] for h in history], label="test acc")
-    b.set_xlabel("epoch")
-    b.legend()
-    fig.tight_layout()
-    with atomic_path(out / "curves.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=True,
+    """Save a resumable mid-epoch state (single process), then raise TrainingInterrupted."""
+    where = f"epoch {pos.epoch + 1}, step {pos.step}"
+    if dist.world == 1:
+        save_state(out, model, optimizer, scaler, asdict(cfg), pos, spec)
+        saved = f"the state at {where} is saved in '{out}'"
+    else:  # ranks cannot agree on a mid-epoch position cheaply; the last epoch state stands
+        saved = f"the last completed epoch's state in '{out}' stands"
+    raise TrainingInterrupted(
+        f"training stopped by {stop.signal_name} at {where}; {saved}",
+        hint=f"continue with `vggdeploy train --resume --out {out}` (same options)",
     )
 
 
@@ -369,17 +279,18 @@ def train(
     )
     use_amp = cfg.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    start_epoch, history = 0, []
+    pos = Position(epoch=0)
     if resume:
-        start_epoch, history = _load_state(out_dir, model, optimizer, scaler, spec)
-        log(f"resuming from epoch {start_epoch} of {cfg.epochs} in {out_dir}")
+        pos = load_state(out_dir, model, optimizer, scaler, spec)
+        where = f"epoch {pos.epoch + 1}, step {pos.step}" if pos.step else f"epoch {pos.epoch}"
+        log(f"resuming {out_dir} after {where} of {cfg.epochs}")
+    history = pos.history
     net = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(
-            model, device_ids=[dist.local_rank] if device.startswith("cuda") else None
-        )
+        ids = [dist.local_rank] if device.startswith("cuda") else None
+        net = DistributedDataParallel(model, device_ids=ids)
     per_rank = len(train_split) // dist.world
     rank_batch = max(1, cfg.batch_size // dist.world)
     steps_per_epoch = math.ceil(per_rank / rank_batch)
@@ -390,17 +301,34 @@ def train(
         "train_images": len(train_split),
         "test_images": len(test_split),
     }
+    provenance = {
+        "training": {
+            **asdict(cfg),
+            "world_size": dist.world,
+            "torch": torch.__version__,
+            "vggdeploy": __version__,
+            "python": platform.python_version(),
+        },
+        "data": data_info,
+    }
     t_start = time.perf_counter()
-    with _progress(dist.main) as progress:
-        for epoch in range(start_epoch, cfg.epochs):
-            torch.manual_seed(cfg.seed * 100003 + epoch)  # dropout etc.: same stream on resume
+    stop = StopRequest()
+    with progress_bar(dist.main) as progress, stop.installed():
+        for epoch in range(pos.epoch, cfg.epochs):
+            mid = pos.step if epoch == pos.epoch else 0
+            if mid and pos.torch_rng is not None:
+                torch.set_rng_state(pos.torch_rng)
+                seen, loss_sum, correct, spent = pos.seen, pos.loss_sum, pos.correct, pos.seconds
+            else:
+                torch.manual_seed(cfg.seed * 100003 + epoch)  # dropout: same stream on resume
+                seen, loss_sum, correct, spent = 0, 0.0, 0.0, 0.0
             net.train()
             task = progress.add_task(
-                f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, status=""
+                f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, completed=mid, status=""
             )
-            seen, loss_sum, correct = 0, 0.0, 0.0
             t0 = time.perf_counter()
-            for i, (xb, yb) in enumerate(_batches(train_split, spec, cfg, epoch, dist)):
+            batches = _batches(train_split, spec, cfg, epoch, dist, skip=mid)
+            for i, (xb, yb) in enumerate(batches, start=mid):
                 lr = cfg.lr_at(epoch * steps_per_epoch + i, steps_per_epoch)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
@@ -421,7 +349,28 @@ def train(
                 loss_sum += loss.item() * len(yb)
                 correct += (logits.argmax(1) == y).sum().item()
                 progress.update(task, advance=1, status=f"loss {loss_sum / seen:.4f} lr {lr:.4f}")
-            train_time = time.perf_counter() - t0
+                if stop.requested and i + 1 < steps_per_epoch:
+                    _stop_mid_epoch(
+                        stop,
+                        out_dir,
+                        model,
+                        optimizer,
+                        scaler,
+                        cfg,
+                        spec,
+                        dist,
+                        Position(
+                            epoch,
+                            i + 1,
+                            seen,
+                            loss_sum,
+                            correct,
+                            spent + time.perf_counter() - t0,
+                            history,
+                            torch.get_rng_state(),
+                        ),
+                    )
+            train_time = spent + time.perf_counter() - t0
             progress.remove_task(task)
             metrics = evaluate(
                 net, test_split, spec, device=device, dist=dist, channels_last=cfg.channels_last
@@ -441,24 +390,24 @@ def train(
                     f"train acc {row['train_accuracy']:.4f}  test loss {row['test_loss']:.4f}  "
                     f"test acc {row['test_accuracy']:.4f}  {row['images_per_second']:.0f} img/s"
                 )
-                final = spec.with_provenance(
-                    metrics={
-                        **metrics,
-                        "epochs_done": epoch + 1,
-                        "complete": epoch + 1 == cfg.epochs,
-                    },
-                    training={
-                        **asdict(cfg),
-                        "world_size": dist.world,
-                        "torch": torch.__version__,
-                        "vggdeploy": __version__,
-                        "python": platform.python_version(),
-                    },
-                    data=data_info,
+                done = {**metrics, "epochs_done": epoch + 1, "complete": epoch + 1 == cfg.epochs}
+                save_checkpoint(out_dir, model, spec.with_provenance(metrics=done, **provenance))
+                save_state(
+                    out_dir,
+                    model,
+                    optimizer,
+                    scaler,
+                    asdict(cfg),
+                    Position(epoch + 1, history=history),
+                    spec,
                 )
-                save_checkpoint(out_dir, model, final)
-                _save_state(out_dir, model, optimizer, scaler, cfg, epoch + 1, history, spec)
-                _write_history(out_dir, history)
+                write_history(out_dir, history)
+            if stop.requested:
+                raise TrainingInterrupted(
+                    f"training stopped by {stop.signal_name} after epoch {epoch + 1}; "
+                    f"the checkpoint in '{out_dir}' is complete up to there",
+                    hint=f"continue with `vggdeploy train --resume --out {out_dir}` (same options)",
+                )
     if dist.main and history:
         log(f"trained {cfg.preset} in {time.perf_counter() - t_start:.1f} s -> {out_dir}")
     if dist.world > 1:
