@@ -120,6 +120,9 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
         "rounds = min–max of the per-round medians.",
         "",
     ]
+    from .targets import targets_markdown
+
+    lines += [targets_markdown(results)]
     unmeasured = _unmeasured(results)
     if unmeasured:
         lines += [
