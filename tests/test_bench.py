@@ -304,3 +304,46 @@ def test_cpu_peak_formula(monkeypatch):
     monkeypatch.setenv("VGGDEPLOY_FMA_UNITS", "1")
     assert cpu_peak(cpu)["fp32_flops"] == pytest.approx(2 * 2.0e9 * 16 * 2)
     assert cpu_peak({"simd": [], "physical_cores": 1, "ghz": None})["fp32_flops"] is None
+
+
+def test_targets_table_from_results():
+    from vggdeploy.bench.targets import check_targets, targets_markdown
+
+    def row(backend, precision, variant, batch, p50, speedup, gflops):
+        return {
+            "backend": backend,
+            "precision": precision,
+            "variant": variant,
+            "batch": batch,
+            "status": "ok",
+            "latency_ms": {"p50": p50},
+            "speedup_vs_torch_fp32": speedup,
+            "gflops_per_s": gflops,
+        }
+
+    results = {
+        "model": {"preset": "d2l-vgg11-small"},
+        "config": {"device": "cpu"},
+        "environment": {
+            "cpu_peak": {"fp32_flops": 256e9, "int8_ops": 1024e9, "formula": "2 x 2 x 16 x 2 x 2"}
+        },
+        "rows": [
+            row("torch", "fp32", "eager", 1, 10.0, 1.0, 10.0),
+            row("onnxruntime", "fp32", "-", 1, 2.0, 5.0, 50.0),
+            row("torch", "fp32", "eager", 64, 300.0, 1.0, 20.0),
+            row("onnxruntime", "fp32", "-", 64, 120.0, 2.5, 128.0),
+            row("onnxruntime", "int8", "cpu", 64, 60.0, 5.0, 256.0),
+        ],
+        "accuracy": [
+            {"backend": "torch", "precision": "fp32", "variant": "eager", "top1": 90.0},
+            {"backend": "onnxruntime", "precision": "int8", "variant": "cpu", "top1": 89.5},
+        ],
+    }
+    t = check_targets(results)
+    assert t[0]["met"] is True and "5.00x (onnxruntime fp32)" in t[0]["measured"]
+    assert t[1]["met"] is True and "5.00x" in t[1]["measured"]  # int8 is the best at 64
+    int8 = next(x for x in t if "int8 (cpu) >=" in x["target"])
+    assert int8["measured"] == "2.00x, +0.50 pt drop" and int8["met"] is False
+    shares = [x["measured"] for x in t if "share" in x["target"]]
+    assert shares[0].startswith("50.0%") and shares[1].startswith("25.0%")
+    assert "| **no** |" in targets_markdown(results)

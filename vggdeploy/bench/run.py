@@ -155,7 +155,25 @@ def _load_inputs(cfg: BenchConfig, spec: Any):
 
 
 def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
-    """Measure latency (and accuracy) of every case; returns the results document."""
+    """Measure latency (and accuracy) of every case; returns the results document.
+
+    The process-wide torch thread count is restored and every runner deactivated afterwards, also
+    when an error escapes.
+    """
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    opened: list[_Active] = []
+    try:
+        return _run_bench(cfg, progress, opened)
+    finally:
+        for a in opened:
+            if a.runner is not None:
+                a.runner.deactivate()
+        torch.set_num_threads(previous_threads)
+
+
+def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active]) -> dict:
     from ..checkpoint import read_spec
     from ..data.preprocess import preprocess
     from ..models.vgg import count_flops
@@ -188,7 +206,8 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, A
     reps = np.resize(np.arange(len(images)), max_batch)  # tile when the test set is smaller
     inputs = preprocess(images[reps], spec)
 
-    active = [_open(c, spec) for c in cases]
+    active = opened
+    active += [_open(c, spec) for c in cases]
     runnable_cases = sum(a.error is None for a in active)
     tick("runners ready", 0, runnable_cases * cfg.repeats * len(cfg.batch_sizes) + cfg.accuracy)
     rows: list[dict[str, Any]] = []
@@ -272,9 +291,6 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, A
                     )
 
     accuracy = _accuracy(cfg, spec, active, images, labels, tick) if cfg.accuracy else []
-    for a in active:
-        if a.runner is not None:
-            a.runner.deactivate()
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
