@@ -347,3 +347,19 @@ def test_targets_table_from_results():
     shares = [x["measured"] for x in t if "share" in x["target"]]
     assert shares[0].startswith("50.0%") and shares[1].startswith("25.0%")
     assert "| **no** |" in targets_markdown(results)
+
+
+def test_duration_mode_times_until_the_deadline(bench_run, fake_data):
+    cfg = BenchConfig(
+        run=bench_run,
+        backends=["torch"],
+        precisions=["fp32", "bf16"],
+        data_dir=str(fake_data),
+        accuracy=False,
+        **{**QUICK, "iters": None, "batch_sizes": [2]},
+        duration_s=0.2,
+    )
+    results = run_bench(cfg)
+    assert results["config"]["iters"] is None and results["config"]["duration_s"] == 0.2
+    for r in results["rows"]:
+        assert r["status"] == "ok" and r["latency_ms"]["n"] >= 2 * 3  # >= 3 calls per round
