@@ -115,6 +115,10 @@ def bench(run: Path, out: Path, preset: str, args: argparse.Namespace, accuracy:
         cmd += ["--threads", str(args.threads)]
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir]
+    if args.torch_compile:
+        cmd.append("--torch-compile")
+    if args.ort_tensorrt:
+        cmd.append("--ort-tensorrt")
     if not accuracy:
         cmd.append("--no-accuracy")
     elif s["limit_test"]:
@@ -146,6 +150,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--torch-compile", action="store_true", help="add torch.compile rows")
+    p.add_argument("--ort-tensorrt", action="store_true", help="add ORT TensorRT-EP rows (CUDA)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=None, help="default: benchmarks/results/<machine tag>")
     p.add_argument("--quick", action="store_true", help="smoke run, not for committed numbers")

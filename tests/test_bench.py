@@ -363,3 +363,44 @@ def test_duration_mode_times_until_the_deadline(bench_run, fake_data):
     assert results["config"]["iters"] is None and results["config"]["duration_s"] == 0.2
     for r in results["rows"]:
         assert r["status"] == "ok" and r["latency_ms"]["n"] >= 2 * 3  # >= 3 calls per round
+
+
+def test_ort_tensorrt_ep_rows_are_skipped_without_the_provider(bench_run, fake_data):
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("onnxruntime-gpu with TensorRT is installed here")
+    cfg = BenchConfig(
+        run=bench_run,
+        backends=["onnxruntime"],
+        precisions=["fp32"],
+        ort_tensorrt=True,
+        data_dir=str(fake_data),
+        accuracy=False,
+        **{**QUICK, "batch_sizes": [1]},
+    )
+    results = run_bench(cfg)
+    (trt,) = _rows(results, "onnxruntime", "fp32", "trt-ep")
+    assert trt["status"] == "skipped" and "TensorrtExecutionProvider" in trt["reason"]
+    assert _rows(results, "onnxruntime", "fp32", "-")[0]["status"] == "ok"
+
+
+@pytest.mark.gpu
+def test_bench_on_cuda_reports_gpu_split(bench_run, fake_data, tmp_path):
+    cfg = BenchConfig(
+        run=bench_run,
+        backends=["torch", "onnxruntime"],
+        precisions=["fp32", "fp16", "bf16"],
+        device="cuda",
+        data_dir=str(fake_data),
+        **QUICK,
+    )
+    results = run_bench(cfg)
+    write_outputs(results, tmp_path / "out")
+    torch_rows = [r for r in _rows(results, "torch") if r["status"] == "ok"]
+    assert {r["precision"] for r in torch_rows} == {"fp32", "fp16", "bf16"}
+    for r in torch_rows:
+        assert set(r["gpu_split_ms"]) == {"h2d", "compute", "d2h"}
+        assert r["fp32_peak_share"] is None  # CPU peak does not apply to GPU rows
+    assert results["environment"]["gpus"]
+    assert "GPU time split" in (tmp_path / "out" / "report.md").read_text()

@@ -7,6 +7,8 @@ backend         precision  variant   artifact
 ==============  =========  ========  =================================================
 torch           fp32/bf16  eager     RUN (checkpoint); fp16 only on CUDA; ``compile``
                                      variant with ``torch_compile=True``
+onnxruntime     any        +trt-ep   the ONNX files above through ORT's TensorRT EP
+                                     (``ort_tensorrt=True``, CUDA only)
 onnxruntime     fp32       -         RUN/model.onnx
 onnxruntime     fp16       -         RUN/model.fp16.onnx
 onnxruntime     int8       qdq       RUN/model.int8.onnx  (Q/DQ made for TensorRT)
@@ -143,6 +145,7 @@ def plan_cases(
     device: str = "cpu",
     threads: int | None = None,
     torch_compile: bool = False,
+    ort_tensorrt: bool = False,
     artifacts: list[Path] | None = None,
 ) -> list[Case]:
     """Every case to report, in table order; cases that cannot run carry a skip reason."""
@@ -178,6 +181,20 @@ def plan_cases(
                 if path is None or not path.is_file():
                     skip = f"artifact missing: {name} ({HOW_TO_MAKE[backend]})"
                 cases.append(Case(backend, prec, variant, path, opts, skip))
+            if ort_tensorrt:  # the same files through ORT's TensorRT execution provider
+                trt = [
+                    Case(
+                        c.backend,
+                        c.precision,
+                        f"{c.variant}+trt-ep".lstrip("-+"),
+                        c.artifact,
+                        {**opts, "providers": "tensorrt,cuda"},
+                        c.skip,
+                    )
+                    for c in cases
+                    if c.backend == "onnxruntime" and "providers" not in c.options
+                ]
+                cases += trt
             if "bf16" in precisions:
                 cases.append(
                     Case(backend, "bf16", "-", None, skip="no bf16 ONNX variant is exported")

@@ -48,6 +48,7 @@ class BenchConfig:
     accuracy: bool = True
     limit_test: int | None = None
     torch_compile: bool = False
+    ort_tensorrt: bool = False
     artifacts: list[Path] = field(default_factory=list)
     data_dir: str | None = None
 
@@ -190,6 +191,7 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
         device=cfg.device,
         threads=cfg.threads,
         torch_compile=cfg.torch_compile,
+        ort_tensorrt=cfg.ort_tensorrt,
         artifacts=cfg.artifacts,
     )
     if not any(c.is_reference for c in cases):  # speed-ups need it, measured in this run

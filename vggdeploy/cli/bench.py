@@ -47,6 +47,11 @@ from . import options
 @click.option("--limit-test", type=int, default=None, help="Use the first N test images only.")
 @click.option("--torch-compile", is_flag=True, help="Also measure torch.compile (slow to compile).")
 @click.option(
+    "--ort-tensorrt",
+    is_flag=True,
+    help="Also run the ONNX files through ONNX Runtime's TensorRT execution provider (CUDA).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=str),
     default=None,
@@ -68,6 +73,7 @@ def bench(
     accuracy: bool,
     limit_test: int | None,
     torch_compile: bool,
+    ort_tensorrt: bool,
     out: str | None,
     data_dir: str | None,
 ) -> None:
@@ -92,6 +98,7 @@ def bench(
         accuracy=accuracy,
         limit_test=limit_test,
         torch_compile=torch_compile,
+        ort_tensorrt=ort_tensorrt,
         artifacts=[Path(a) for a in artifacts],
         data_dir=data_dir,
     )
