@@ -15,6 +15,7 @@ COMMANDS = {
     "models": "vggdeploy.cli.models:models",
     "summary": "vggdeploy.cli.models:summary",
     "train": "vggdeploy.cli.train:train",
+    "bench": "vggdeploy.cli.bench:bench",
 }
 
 

@@ -1,0 +1,398 @@
+"""`run_bench`: measure every planned case on the same inputs and collect one results document.
+
+Method (why it is fair):
+* Every case gets the same preprocessed Fashion-MNIST test images (the first ``max(batch)``), and
+  every CPU backend the same thread count (torch.set_num_threads and ORT intra-op threads).
+* All runners are activated first; then, per batch size, each case is warmed up (not timed) and
+  timed in ``repeats`` interleaved rounds (round r starts at case r, so no case always runs right
+  after the same neighbour). Machine noise therefore lands in every case's spread, not in one row.
+* Latency statistics pool all timed calls; throughput = batch / p50; speed-up = p50 of PyTorch
+  eager FP32 at the same batch / p50 of the case. Per-round medians are kept to show drift.
+* A case failing (activation or mid-run) becomes a failed row with the reason; the rest continue.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, MissingDependencyError, UsageError
+from .accuracy import chunks, logit_metrics
+from .latency import gpu_split, split_iters, summarize, time_calls
+from .matrix import PRECISIONS, Case, parse_batch_sizes, parse_list, plan_cases, validate_backends
+
+SCHEMA = "vggdeploy.bench"
+SCHEMA_VERSION = 1
+# progress(description, steps advanced, total steps or None): drives the CLI's progress bar
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass
+class BenchConfig:
+    run: Path
+    backends: list[str] = field(default_factory=lambda: ["torch", "onnxruntime"])
+    precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32, 128])
+    warmup: int = 10
+    iters: int | None = 100
+    duration_s: float | None = None
+    repeats: int = 5
+    threads: int | None = None
+    device: str = "cpu"
+    accuracy: bool = True
+    limit_test: int | None = None
+    torch_compile: bool = False
+    ort_tensorrt: bool = False
+    artifacts: list[Path] = field(default_factory=list)
+    data_dir: str | None = None
+
+    def validate(self) -> BenchConfig:
+        self.run = Path(self.run)
+        self.backends = validate_backends(self.backends)
+        self.precisions = parse_list(self.precisions, PRECISIONS, "precision")
+        self.batch_sizes = parse_batch_sizes(self.batch_sizes)
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.duration_s is not None:
+            if self.duration_s <= 0:
+                raise UsageError(f"--duration must be > 0 seconds, got {self.duration_s}")
+            self.iters = None
+        elif self.iters is None or self.iters < 1:
+            raise UsageError(f"--iters must be >= 1, got {self.iters}")
+        if self.repeats < 1:
+            raise UsageError(f"--repeats must be >= 1, got {self.repeats}")
+        if self.threads is None:
+            from .sysinfo import cpu_info
+
+            self.threads = cpu_info()["physical_cores"]
+        if self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {self.threads}")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise UsageError(f"unknown device '{self.device}'", hint="use cpu or cuda[:N]")
+        if self.limit_test is not None and self.limit_test < 1:
+            raise UsageError(f"--limit-test must be >= 1, got {self.limit_test}")
+        self.artifacts = [Path(a) for a in self.artifacts]
+        return self
+
+
+@dataclass
+class _Active:
+    case: Case
+    runner: Any = None
+    error: tuple[str, str] | None = None  # (status, reason) when it cannot be measured
+
+
+def _open(case: Case, reference_spec: Any) -> _Active:
+    from ..backends.base import open_runner
+    from ..spec import check_same_model
+
+    if case.skip:
+        return _Active(case, error=("skipped", case.skip))
+    opts = {k: v for k, v in case.options.items() if v is not None}
+    try:
+        runner = open_runner(case.backend, case.artifact, **opts)
+    except ModuleNotFoundError as exc:
+        return _Active(case, error=("skipped", f"backend not installed ({exc})"))
+    except MissingDependencyError as exc:
+        return _Active(case, error=("skipped", f"not installed: {exc.message}"))
+    except Exception as exc:
+        return _Active(case, error=("failed", _reason(exc)))
+    try:
+        runner.activate()
+        check_same_model(
+            reference_spec, runner.spec, a_name="the checkpoint", b_name=str(case.artifact)
+        )
+    except (MissingDependencyError, BackendUnavailableError) as exc:
+        runner.deactivate()
+        return _Active(case, error=("skipped", f"not available: {exc.message}"))
+    except Exception as exc:  # incl. ArtifactError from check_same_model: a failed row
+        runner.deactivate()
+        return _Active(case, error=("failed", _reason(exc)))
+    return _Active(case, runner=runner)
+
+
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {message}".splitlines()[0][:300]
+
+
+def _row(case: Case, batch: int, device: str, **fields: Any) -> dict[str, Any]:
+    row = {
+        "backend": case.backend,
+        "precision": case.precision,
+        "variant": case.variant,
+        "device": device,
+        "batch": batch,
+        "status": "ok",
+        "reason": None,
+        "artifact": str(case.artifact) if case.artifact else None,
+        "artifact_mb": case.artifact_mb(),
+        "latency_ms": None,
+        "round_p50_ms": None,
+        "throughput_ips": None,
+        "speedup_vs_torch_fp32": None,
+        "gflops_per_s": None,
+        "fp32_peak_share": None,
+        "gpu_split_ms": None,
+    }
+    row.update(fields)
+    return row
+
+
+def _load_inputs(cfg: BenchConfig, spec: Any):
+    from ..data.fashion_mnist import load_split
+
+    test = load_split("test", cfg.data_dir)
+    images, labels = test.images, test.labels
+    if cfg.limit_test is not None:
+        images, labels = images[: cfg.limit_test], labels[: cfg.limit_test]
+    return images, labels
+
+
+def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Measure latency (and accuracy) of every case; returns the results document.
+
+    The process-wide torch thread count is restored and every runner deactivated afterwards, also
+    when an error escapes.
+    """
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    opened: list[_Active] = []
+    try:
+        return _run_bench(cfg, progress, opened)
+    finally:
+        for a in opened:
+            if a.runner is not None:
+                a.runner.deactivate()
+        torch.set_num_threads(previous_threads)
+
+
+def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active]) -> dict:
+    from ..checkpoint import read_spec
+    from ..data.preprocess import preprocess
+    from ..models.vgg import count_flops
+    from .sysinfo import environment
+
+    cfg.validate()
+    tick = progress or (lambda _desc, _n, _total=None: None)
+    spec = read_spec(cfg.run)  # the checkpoint is the reference every artifact must match
+    images, labels = _load_inputs(cfg, spec)
+    cases = plan_cases(
+        cfg.run,
+        backends=cfg.backends,
+        precisions=cfg.precisions,
+        device=cfg.device,
+        threads=cfg.threads,
+        torch_compile=cfg.torch_compile,
+        ort_tensorrt=cfg.ort_tensorrt,
+        artifacts=cfg.artifacts,
+    )
+    if not any(c.is_reference for c in cases):  # speed-ups need it, measured in this run
+        ref_opts = {"device": cfg.device, "precision": "fp32", "threads": cfg.threads}
+        cases.insert(0, Case("torch", "fp32", "eager", cfg.run, ref_opts))
+    env = environment()
+    import torch
+
+    torch.set_num_threads(cfg.threads)  # also the pool AOTInductor CPU kernels use
+    flops = count_flops(spec)
+    peak = env["cpu_peak"]["fp32_flops"] if cfg.device == "cpu" else None
+
+    max_batch = max(cfg.batch_sizes)
+    reps = np.resize(np.arange(len(images)), max_batch)  # tile when the test set is smaller
+    inputs = preprocess(images[reps], spec)
+
+    active = opened
+    active += [_open(c, spec) for c in cases]
+    runnable_cases = sum(a.error is None for a in active)
+    tick("runners ready", 0, runnable_cases * cfg.repeats * len(cfg.batch_sizes) + cfg.accuracy)
+    rows: list[dict[str, Any]] = []
+    per_batch: dict[int, dict[str, dict[str, Any]]] = {}
+    for batch in cfg.batch_sizes:
+        x = inputs[:batch]
+        timed: dict[int, list[float]] = {}
+        rounds: dict[int, list[float]] = {}
+        failed: dict[int, str] = {}
+        skipped: dict[int, str] = {}
+        runnable = []
+        for i, a in enumerate(active):
+            if a.error:
+                continue
+            lo, hi = a.runner.batch_bounds()
+            if batch < lo or (hi is not None and batch > hi):
+                skipped[i] = f"batch {batch} outside this artifact's range [{lo}, {hi}]"
+                continue
+            try:
+                for _ in range(cfg.warmup):
+                    a.runner.infer(x)
+                runnable.append(i)
+            except Exception as exc:
+                failed[i] = _reason(exc)
+        plan = split_iters(cfg.iters or 1, cfg.repeats)
+        per_round_s = cfg.duration_s / cfg.repeats if cfg.duration_s else None
+        for r in range(cfg.repeats):
+            order = (
+                runnable[r % len(runnable) :] + runnable[: r % len(runnable)] if runnable else []
+            )
+            for i in order:
+                if i in failed:
+                    continue
+                a = active[i]
+                tick(f"{a.case.key} batch {batch} round {r + 1}/{cfg.repeats}", 0)
+                try:
+                    t = time_calls(
+                        a.runner,
+                        x,
+                        iters=None if per_round_s else plan[r],
+                        duration_s=per_round_s,
+                    )
+                except Exception as exc:
+                    failed[i] = _reason(exc)
+                    continue
+                timed.setdefault(i, []).extend(t)
+                rounds.setdefault(i, []).append(float(np.median(t)) * 1e3)
+                tick("", 1)
+        batch_rows = {}
+        for i, a in enumerate(active):
+            case = a.case
+            if a.error:
+                row = _row(case, batch, cfg.device, status=a.error[0], reason=a.error[1])
+            elif i in skipped:
+                row = _row(case, batch, cfg.device, status="skipped", reason=skipped[i])
+            elif i in failed:
+                row = _row(case, batch, cfg.device, status="failed", reason=failed[i])
+            else:
+                stats = summarize(timed[i])
+                achieved = flops * batch / (stats["p50"] / 1e3)
+                row = _row(
+                    case,
+                    batch,
+                    cfg.device,
+                    latency_ms=stats,
+                    round_p50_ms=rounds[i],
+                    throughput_ips=batch / (stats["p50"] / 1e3),
+                    gflops_per_s=achieved / 1e9,
+                    fp32_peak_share=achieved / peak if peak else None,
+                    gpu_split_ms=gpu_split(a.runner, x) if cfg.device != "cpu" else None,
+                )
+            batch_rows[case.key] = row
+            rows.append(row)
+        per_batch[batch] = batch_rows
+        ref = batch_rows.get("torch/fp32/eager")
+        if ref and ref["status"] == "ok":
+            for row in batch_rows.values():
+                if row["status"] == "ok":
+                    row["speedup_vs_torch_fp32"] = (
+                        ref["latency_ms"]["p50"] / row["latency_ms"]["p50"]
+                    )
+
+    accuracy = _accuracy(cfg, spec, active, images, labels, tick) if cfg.accuracy else []
+    return {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "run": str(cfg.run),
+        "model": {
+            "preset": spec.preset,
+            "fingerprint": spec.fingerprint(),
+            "input": list(spec.input.shape("N")),
+            "num_classes": spec.num_classes,
+            "flops_per_image": flops,
+            "test_accuracy_recorded": (spec.provenance.get("metrics") or {}).get("test_accuracy"),
+        },
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in _config_dict(cfg).items()},
+        "environment": env,
+        "method": {
+            "timer": "time.perf_counter around infer() returning host logits (synchronised)",
+            "throughput": "batch / p50 latency",
+            "speedup": "p50(torch fp32 eager) / p50(case), same batch, same run",
+            "rounds": cfg.repeats,
+            "pid": os.getpid(),
+        },
+        "rows": rows,
+        "accuracy": accuracy,
+    }
+
+
+def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["artifacts"] = [str(a) for a in cfg.artifacts]
+    return d
+
+
+def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
+    """Logits of every runnable case on the test images (preprocessed once per chunk)."""
+    from ..backends.base import open_runner
+    from ..data.preprocess import preprocess
+
+    ok = [a for a in active if a.error is None]
+    ref_runner = next((a.runner for a in ok if a.case.is_reference), None)
+    own_ref = None
+    if ref_runner is None:
+        own_ref = open_runner("torch", cfg.run, device=cfg.device, threads=cfg.threads)
+        ref_runner = own_ref.activate()
+    size = max(cfg.batch_sizes)
+    logits: dict[str, list[np.ndarray]] = {a.case.key: [] for a in ok}
+    reference: list[np.ndarray] = []
+    errors: dict[str, str] = {}
+    try:
+        for lo, hi in chunks(len(images), size):
+            x = preprocess(images[lo:hi], spec)
+            reference.append(ref_runner.infer(x))
+            for a in ok:
+                key = a.case.key
+                if key in errors:
+                    continue
+                try:
+                    logits[key].append(_infer_within_bounds(a.runner, x))
+                except Exception as exc:
+                    errors[key] = _reason(exc)
+            tick(f"accuracy {hi}/{len(images)} images", 0)
+    finally:
+        if own_ref is not None:
+            own_ref.deactivate()
+    tick("accuracy", 1)
+    ref = np.concatenate(reference)
+    out = []
+    for a in active:
+        c = a.case
+        entry = {"backend": c.backend, "precision": c.precision, "variant": c.variant}
+        if a.error:
+            entry.update(status=a.error[0], reason=a.error[1])
+        elif c.key in errors:
+            entry.update(status="failed", reason=errors[c.key])
+        else:
+            entry.update(
+                status="ok",
+                reason=None,
+                **logit_metrics(np.concatenate(logits[c.key]), labels, ref),
+            )
+        out.append(entry)
+    return out
+
+
+def _infer_within_bounds(runner: Any, x: np.ndarray) -> np.ndarray:
+    """infer() in slices the runner accepts (an engine's profile may cap the batch)."""
+    lo, hi = runner.batch_bounds()
+    if hi is None or len(x) <= hi:
+        if len(x) >= lo:
+            return runner.infer(x)
+    step = hi or len(x)
+    parts = []
+    for start in range(0, len(x), step):
+        part = x[start : start + step]
+        if len(part) < lo:  # pad the tail up to the profile minimum, then drop the padding
+            pad = np.concatenate([part, np.repeat(part[-1:], lo - len(part), axis=0)])
+            parts.append(runner.infer(pad)[: len(part)])
+        else:
+            parts.append(runner.infer(part))
+    return np.concatenate(parts)
+
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "BenchConfig", "run_bench"]

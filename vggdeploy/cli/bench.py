@@ -1,0 +1,114 @@
+"""`vggdeploy bench`: latency and accuracy of every backend x precision x batch in one table."""
+
+from __future__ import annotations
+
+import click
+
+from . import options
+
+
+@click.command()
+@click.argument("run", type=click.Path(path_type=str))
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Benchmark this file (.onnx/.engine/.pt2) instead of discovering that backend's "
+    "artifacts in RUN. Repeatable.",
+)
+@click.option(
+    "--backends",
+    default="torch,onnxruntime,tensorrt,inductor",
+    show_default=True,
+    help="Comma-separated backends.",
+)
+@click.option(
+    "--precisions", default="fp32,fp16,bf16,int8", show_default=True, help="Comma-separated."
+)
+@click.option("--batch-sizes", default="1,8,32,128", show_default=True, help="Comma-separated.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed calls per case.")
+@click.option(
+    "--iters", type=int, default=100, show_default=True, help="Timed calls per case and batch."
+)
+@click.option(
+    "--duration", type=float, default=None, help="Seconds per case and batch (instead of --iters)."
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Interleaved rounds the timed calls are split into.",
+)
+@click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--accuracy/--no-accuracy", default=True, show_default=True)
+@click.option("--limit-test", type=int, default=None, help="Use the first N test images only.")
+@click.option("--torch-compile", is_flag=True, help="Also measure torch.compile (slow to compile).")
+@click.option(
+    "--ort-tensorrt",
+    is_flag=True,
+    help="Also run the ONNX files through ONNX Runtime's TensorRT execution provider (CUDA).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Output folder (default RUN/bench).",
+)
+@options.data_dir
+def bench(
+    run: str,
+    artifacts: tuple[str, ...],
+    backends: str,
+    precisions: str,
+    batch_sizes: str,
+    warmup: int,
+    iters: int,
+    duration: float | None,
+    repeats: int,
+    threads: int | None,
+    device: str,
+    accuracy: bool,
+    limit_test: int | None,
+    torch_compile: bool,
+    ort_tensorrt: bool,
+    out: str | None,
+    data_dir: str | None,
+) -> None:
+    """Measure latency/throughput and accuracy of RUN's artifacts across backends."""
+    from pathlib import Path
+
+    from ..bench.progress import bench_with_progress
+    from ..bench.report import rich_table, write_outputs
+    from ..bench.run import BenchConfig
+
+    cfg = BenchConfig(
+        run=Path(run),
+        backends=backends,  # type: ignore[arg-type]  # validated into lists
+        precisions=precisions,  # type: ignore[arg-type]
+        batch_sizes=batch_sizes,  # type: ignore[arg-type]
+        warmup=warmup,
+        iters=iters,
+        duration_s=duration,
+        repeats=repeats,
+        threads=threads,
+        device=device,
+        accuracy=accuracy,
+        limit_test=limit_test,
+        torch_compile=torch_compile,
+        ort_tensorrt=ort_tensorrt,
+        artifacts=[Path(a) for a in artifacts],
+        data_dir=data_dir,
+    )
+    results = bench_with_progress(cfg)
+    paths = write_outputs(results, out or Path(run) / "bench")
+    from rich.console import Console
+
+    console = Console()
+    table, notes = rich_table(results)
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
