@@ -14,6 +14,7 @@ from ..errors import VggDeployError
 COMMANDS = {
     "models": "vggdeploy.cli.models:models",
     "summary": "vggdeploy.cli.models:summary",
+    "build-engine": "vggdeploy.cli.build_engine:build_engine",
     "train": "vggdeploy.cli.train:train",
 }
 
