@@ -10,6 +10,7 @@ both major versions and the engine computes exactly the types the ONNX declares.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import re
@@ -350,4 +351,4 @@ def build_engine(
         },
     }
     write_sidecar(out, data)
-    return data
+    return json.loads(json.dumps(data))  # what a reader of the file gets (lists, not tuples)
