@@ -158,7 +158,7 @@ def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
         "sha256": sha256_file(p),
         "build": facts,
         "aoti": {k: v for k, v in metadata.items() if k.startswith("AOTI_")},
-        "model_spec": spec.to_dict(),
+        "model_spec": json.loads(spec.to_json()),
     }
 
 

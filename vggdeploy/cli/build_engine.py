@@ -86,7 +86,9 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
         ["hardware_compat"] if kw["hardware_compat"] != "none" else []
     )
     if given:
-        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        names = ", ".join(
+            "--fp16/--int8" if k == "precision" else "--" + k.replace("_", "-") for k in given
+        )
         raise UsageError(f"{names} only apply to --backend tensorrt")
     device = kw["device"] or "cpu"
     if out is None:
