@@ -36,7 +36,7 @@ def _need_gpu_and_tensorrt() -> None:
         pytest.skip("no CUDA GPU visible to PyTorch")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: set up before the session-scoped training fixture
 def _gpu_ready() -> None:
     _need_gpu_and_tensorrt()
 
