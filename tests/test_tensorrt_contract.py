@@ -321,3 +321,22 @@ def test_cli_without_tensorrt_exits_5_with_install_hint(run, capsys, monkeypatch
     assert "TensorRT not available" in err
     assert "pip install tensorrt" in err and "vggdeploy[tensorrt]" in err
     assert "Traceback" not in err
+
+
+def test_cli_build_passes_options_through(trt, run, tmp_path, capsys):
+    out = tmp_path / "cli.engine"
+    cache = tmp_path / "t.cache"
+    args = ["build-engine", str(run / "model.onnx"), "--fp16", "--min-batch", "2"]
+    args += ["--max-batch", "16", "--workspace", "2G", "--timing-cache", str(cache)]
+    args += ["--opt-level", "4", "--version-compatible", "--hardware-compat", "same-cc"]
+    assert main([*args, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"fp16 engine for {FAKE_GPU.name}" in printed and "batch 2..16 (opt 16)" in printed
+    assert f"wrote {out} and its .json sidecar" in printed
+    assert trt.recorder.args_of("config.set_memory_pool_limit") == [
+        (trt.MemoryPoolType.WORKSPACE, 2 << 30)
+    ]
+    assert trt.recorder.args_of("config.builder_optimization_level=") == [(4,)]
+    assert cache.is_file() and out.is_file() and sidecar_path(out).is_file()
+    command = json.loads(sidecar_path(out).read_text())["build"]["command"]
+    assert "--workspace 2G" in command and command.endswith(f"-o {out}")

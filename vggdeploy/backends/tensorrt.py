@@ -110,8 +110,8 @@ _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16"}
 class TensorRTRunner(Runner):
     """Runs a vggdeploy engine on a CUDA GPU.
 
-    Options: ``device`` (CUDA index, default 0), ``cuda_graph`` (capture one CUDA graph per batch
-    size on first use and replay it; cuts launch overhead at small batches).
+    Options: ``device`` (0, "cuda" or "cuda:N"; default 0), ``cuda_graph`` (capture one CUDA
+    graph per batch size on first use and replay it; cuts launch overhead at small batches).
     Device buffers are torch CUDA tensors sized for the profile's max batch, bound once; each call
     sets the input shape, copies through pinned host memory and runs ``execute_async_v3`` on a
     private stream.
@@ -120,7 +120,7 @@ class TensorRTRunner(Runner):
     kind = "tensorrt"
 
     def _activate(self) -> ModelSpec:
-        device_index = int(self.options.get("device", 0))
+        device_index = _cuda_index(self.options.get("device", 0))
         self._cuda_graph = bool(self.options.get("cuda_graph", False))
         loaded = load_engine(self.source, device_index=device_index)
         import torch
@@ -198,8 +198,8 @@ class TensorRTRunner(Runner):
     def _run_graph(self, n: int) -> None:
         torch = self._torch
         graph = self._graphs.get(n)
+        self._set_batch(n)  # keep the context's shapes consistent with the graph replayed
         if graph is None:
-            self._set_batch(n)
             self._enqueue()  # TensorRT needs one launch after a shape change before capture
             self._stream.synchronize()
             graph = torch.cuda.CUDAGraph()
@@ -222,6 +222,16 @@ class TensorRTRunner(Runner):
             self._h_out[:n].copy_(self._d_out[:n], non_blocking=True)
         self._stream.synchronize()
         return self._h_out[:n].numpy().copy()
+
+
+def _cuda_index(device: Any) -> int:
+    """0, "cuda", "cuda:1" -> CUDA device index."""
+    if isinstance(device, int):
+        return device
+    text = str(device)
+    if text == "cuda" or text.isdigit() or text.startswith("cuda:"):
+        return int(text.rsplit(":", 1)[-1]) if text != "cuda" else 0
+    raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="device='cuda:0'")
 
 
 def _torch_dtype(torch: Any, engine: Any, name: str, source: Path) -> Any:

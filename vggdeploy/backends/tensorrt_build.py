@@ -347,6 +347,7 @@ def build_engine(
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
             "vggdeploy": __version__,
+            "output": str(out),
             "command": _command(given, precision, out, opts, cache_path),
         },
     }

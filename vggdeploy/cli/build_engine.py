@@ -132,4 +132,4 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
         f"(opt {prof['opt'][0]}), {engine['size'] / 1e6:.1f} MB, built in "
         f"{sidecar['build']['seconds']:.1f} s"
     )
-    click.echo(f"wrote {sidecar['build']['command'].split(' -o ')[-1]} and its .json sidecar")
+    click.echo(f"wrote {sidecar['build']['output']} and its .json sidecar")
