@@ -61,7 +61,7 @@ def test_batch_beyond_the_package_bound_is_refused(package):
 
 
 @pytest.mark.slow
-def test_package_carries_the_model_spec(package):
+def test_package_carries_the_model_spec(package, capsys):
     info = inspect_package(package)
     spec = read_spec(package.parent)
     assert info["model_spec"] == json.loads(spec.to_json())
@@ -70,6 +70,8 @@ def test_package_carries_the_model_spec(package):
     assert "AOTI_DEVICE_KEY" in info["aoti"]
     with open_runner("inductor", package) as runner:
         assert runner.spec.fingerprint() == spec.fingerprint()
+    assert main(["inspect", str(package)]) == 0
+    assert f"batch                1..{MAX_BATCH}" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -340,3 +340,15 @@ def test_cli_build_passes_options_through(trt, run, tmp_path, capsys):
     assert cache.is_file() and out.is_file() and sidecar_path(out).is_file()
     command = json.loads(sidecar_path(out).read_text())["build"]["command"]
     assert "--workspace 2G" in command and command.endswith(f"-o {out}")
+
+
+def test_inspect_command_prints_sidecar_and_layers(trt, run, tmp_path, capsys):
+    out, _ = _build(run, tmp_path, precision="int8")
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "precision         int8" in text
+    assert f"TensorRT {trt.__version__} on {FAKE_GPU.name} (compute capability 8.0)" in text
+    assert "layers            2 (TensorRT engine inspector)" in text
+    assert main(["inspect", "--json", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["sidecar"]["precision"] == "int8"
+    assert main(["inspect", str(run / "model.onnx")]) == 2
