@@ -172,6 +172,54 @@ def _command(
     return " ".join(parts)
 
 
+def _parse_network(
+    trt: ModuleType, builder: Any, logger: Any, onnx_file: Path, spec: Any
+) -> tuple[Any, list[Any], list[Any]]:
+    """A strongly typed network parsed from ``onnx_file``, checked against its ModelSpec."""
+    if env.trt_major(trt) >= 11:
+        network = builder.create_network(0)  # strongly typed is the only mode in 11.x
+    else:
+        network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_file)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)] or logger.errors
+        raise ArtifactError(
+            f"TensorRT could not parse '{onnx_file}': " + "; ".join(errors[:5]),
+            hint="re-export it with `vggdeploy export RUN` (opset and operators TensorRT supports)",
+        )
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    outputs = [network.get_output(i) for i in range(network.num_outputs)]
+    want = spec.input
+    if len(inputs) != 1 or inputs[0].name != want.name:
+        names = [t.name for t in inputs]
+        raise ArtifactError(
+            f"'{onnx_file}' has inputs {names}; its ModelSpec expects one input '{want.name}'",
+            hint="re-export the model with `vggdeploy export RUN`",
+        )
+    in_shape = [int(d) for d in inputs[0].shape]
+    if len(in_shape) != 4 or in_shape[1:] != [want.channels, want.height, want.width]:
+        raise ArtifactError(
+            f"'{onnx_file}' input shape {in_shape} does not match its ModelSpec "
+            f"(batch, {want.channels}, {want.height}, {want.width})"
+        )
+    return network, inputs, outputs
+
+
+def _load_timing_cache(config: Any, path: Path) -> Any:
+    """Set the builder's timing cache from ``path`` (a fresh one if absent or unreadable)."""
+    blob = path.read_bytes() if path.is_file() else b""
+    try:
+        cache = config.create_timing_cache(blob)
+    except Exception:  # the bindings raise on a corrupt cache
+        cache = None
+    if cache is None:  # unreadable or from another TensorRT: start a fresh one
+        env.log.warning("timing cache %s could not be loaded; starting a new one", path)
+        cache = config.create_timing_cache(b"")
+    # ignore_mismatch=False: a cache from another GPU/TensorRT must not steer tactics here.
+    config.set_timing_cache(cache, False)
+    return cache
+
+
 def build_engine(
     onnx_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,
@@ -222,39 +270,15 @@ def build_engine(
 
     logger = env.make_logger(trt)
     builder = trt.Builder(logger)
-    if env.trt_major(trt) >= 11:
-        network = builder.create_network(0)  # strongly typed is the only mode in 11.x
-    else:
-        network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_file)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)] or logger.errors
+    network, inputs, outputs = _parse_network(trt, builder, logger, onnx_file, spec)
+    in_batch = int(inputs[0].shape[0])
+    if in_batch != -1 and not (min_batch == max_batch == in_batch):
         raise ArtifactError(
-            f"TensorRT could not parse '{onnx_file}': " + "; ".join(errors[:5]),
-            hint="re-export it with `vggdeploy export RUN` (opset and operators TensorRT supports)",
-        )
-
-    inputs = [network.get_input(i) for i in range(network.num_inputs)]
-    outputs = [network.get_output(i) for i in range(network.num_outputs)]
-    want = spec.input
-    if len(inputs) != 1 or inputs[0].name != want.name:
-        names = [t.name for t in inputs]
-        raise ArtifactError(
-            f"'{onnx_file}' has inputs {names}; its ModelSpec expects one input '{want.name}'",
-            hint="re-export the model with `vggdeploy export RUN`",
-        )
-    in_shape = [int(d) for d in inputs[0].shape]
-    if len(in_shape) != 4 or in_shape[1:] != [want.channels, want.height, want.width]:
-        raise ArtifactError(
-            f"'{onnx_file}' input shape {in_shape} does not match its ModelSpec "
-            f"(batch, {want.channels}, {want.height}, {want.width})"
-        )
-    if in_shape[0] != -1 and not (min_batch == max_batch == in_shape[0]):
-        raise ArtifactError(
-            f"'{onnx_file}' has a fixed batch size {in_shape[0]}; the profile asks for "
+            f"'{onnx_file}' has a fixed batch size {in_batch}; the profile asks for "
             f"{min_batch}..{max_batch}",
             hint="export with a dynamic batch dimension (vggdeploy export does by default)",
         )
+    want = spec.input
 
     config = builder.create_builder_config()
     chw = (want.channels, want.height, want.width)
@@ -284,18 +308,8 @@ def build_engine(
         monitor = _make_progress_monitor(trt, progress)
         config.progress_monitor = monitor
 
-    cache = None
     if cache_path is not None:
-        blob = cache_path.read_bytes() if cache_path.is_file() else b""
-        try:
-            cache = config.create_timing_cache(blob)
-        except Exception:  # the bindings raise on a corrupt cache
-            cache = None
-        if cache is None:  # unreadable or from another TensorRT: start a fresh one
-            env.log.warning("timing cache %s could not be loaded; starting a new one", cache_path)
-            cache = config.create_timing_cache(b"")
-        # ignore_mismatch=False: a cache from another GPU/TensorRT must not steer tactics here.
-        config.set_timing_cache(cache, False)
+        _load_timing_cache(config, cache_path)
 
     start = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
@@ -304,7 +318,7 @@ def build_engine(
         detail = "; ".join(logger.errors[-5:]) or "see the TensorRT log above"
         raise VggDeployError(
             f"TensorRT failed to build an engine from '{onnx_file}': {detail}",
-            hint="run with --debug for the full log; a larger --workspace or a lower "
+            hint="TensorRT's messages above say why; a larger --workspace or a lower "
             "--max-batch can help when memory runs out",
         )
     plan_bytes = bytes(memoryview(plan))
