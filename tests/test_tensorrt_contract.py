@@ -352,3 +352,16 @@ def test_inspect_command_prints_sidecar_and_layers(trt, run, tmp_path, capsys):
     assert main(["inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["sidecar"]["precision"] == "int8"
     assert main(["inspect", str(run / "model.onnx")]) == 2
+
+
+def test_runner_without_tensorrt_or_gpu_fails_cleanly(monkeypatch, tmp_path):
+    from vggdeploy.backends import open_runner
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(MissingDependencyError, match="TensorRT not available"):
+        open_runner("tensorrt", tmp_path / "x.engine").activate()
+    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt("11"))
+    with pytest.raises(BackendUnavailableError):
+        open_runner("tensorrt", tmp_path / "x.engine", device="cuda:0").activate()
+    with pytest.raises(UsageError, match="CUDA devices"):
+        open_runner("tensorrt", tmp_path / "x.engine", device="cpu").activate()

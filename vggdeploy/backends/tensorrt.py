@@ -122,8 +122,12 @@ class TensorRTRunner(Runner):
     def _activate(self) -> ModelSpec:
         device_index = _cuda_index(self.options.get("device", 0))
         self._cuda_graph = bool(self.options.get("cuda_graph", False))
-        loaded = load_engine(self.source, device_index=device_index)
+        env.require_tensorrt("running TensorRT engines")  # exit 5 before 6, as for builds
+        env.cuda_device_info(device_index)  # BackendUnavailableError when there is no GPU
         import torch
+
+        torch.cuda.set_device(device_index)  # TensorRT deserializes and runs on the current one
+        loaded = load_engine(self.source, device_index=device_index)
 
         self._torch = torch
         self._loaded = loaded
