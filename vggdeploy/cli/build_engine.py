@@ -50,7 +50,7 @@ class _PhaseBars:
 @click.option("--fp16", "precision", flag_value="fp16", help="Build from model.fp16.onnx.")
 @click.option("--int8", "precision", flag_value="int8", help="Build from model.int8.onnx (Q/DQ).")
 @click.option("--min-batch", type=int, default=1, show_default=True)
-@click.option("--opt-batch", type=int, default=None, help="Batch to tune for [min(32, max)].")
+@click.option("--opt-batch", type=int, default=None, help="Batch to tune for [32 within min..max].")
 @click.option(
     "--max-batch", type=int, default=None, help="Largest batch [tensorrt: 128, inductor: 1024]."
 )
@@ -114,7 +114,7 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             out,
             precision=kw["precision"],
             min_batch=kw["min_batch"],
-            opt_batch=kw["opt_batch"] or min(32, max_batch),
+            opt_batch=kw["opt_batch"] or max(kw["min_batch"], min(32, max_batch)),
             max_batch=max_batch,
             workspace=parse_size(kw["workspace"]) if kw["workspace"] else None,
             timing_cache=kw["timing_cache"],
