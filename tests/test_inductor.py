@@ -150,3 +150,11 @@ def test_foreign_package_without_model_spec(tmp_path):
         z.writestr("archive/data/aotinductor/model/x_metadata.json", '{"AOTI_PLATFORM": "linux"}')
     with pytest.raises(ArtifactError, match="carries no vggdeploy ModelSpec"):
         inspect_package(foreign)
+
+
+def test_zip_without_aoti_metadata_falls_back_to_the_loader(tmp_path):
+    odd = tmp_path / "odd.pt2"
+    with zipfile.ZipFile(odd, "w") as z:
+        z.writestr("archive/version", "1")
+    with pytest.raises(ArtifactError, match="not a loadable AOTInductor package"):
+        inspect_package(odd)

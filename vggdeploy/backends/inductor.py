@@ -116,19 +116,40 @@ def build_inductor(
 def _read_archive_metadata(path: Path) -> dict[str, str]:
     """AOTInductor metadata from the .pt2 archive without loading the compiled library."""
     try:
+        found: dict[str, str] = {}
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():
                 if name.endswith("_metadata.json"):
                     data = json.loads(archive.read(name))
-                    if isinstance(data, dict) and SPEC_KEY in data:
-                        return {str(k): str(v) for k, v in data.items()}
+                    if isinstance(data, dict):
+                        found = found or {str(k): str(v) for k, v in data.items()}
+                        if SPEC_KEY in data:
+                            return {str(k): str(v) for k, v in data.items()}
+        return found
     except (zipfile.BadZipFile, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(
             f"'{path}' is not a readable AOTInductor package ({exc})",
             hint="the file is corrupt or truncated; rebuild it with "
             "`vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
         ) from exc
-    return {}
+
+
+def _package_metadata(path: Path) -> dict[str, str]:
+    """The package's AOTInductor metadata: from the archive if its layout is the known one,
+    else through the loader's ``get_metadata()`` (loads the compiled library)."""
+    metadata = _read_archive_metadata(path)
+    if metadata:
+        return metadata
+    import torch
+
+    try:
+        loaded = torch._inductor.aoti_load_package(str(path))
+    except Exception as exc:  # RuntimeError from the C++ loader
+        raise ArtifactError(
+            f"'{path}' is not a loadable AOTInductor package here ({exc})",
+            hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+        ) from exc
+    return {str(k): str(v) for k, v in loaded.get_metadata().items()}
 
 
 def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, dict[str, Any]]:
@@ -146,11 +167,11 @@ def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, di
 
 
 def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """ModelSpec, build facts and AOTInductor's own platform keys of a .pt2 (nothing loaded)."""
+    """ModelSpec, build facts and AOTInductor's own platform keys of a .pt2."""
     p = Path(path)
     if not p.is_file():
         raise ArtifactError(f"AOTInductor package not found: '{p}'")
-    metadata = _read_archive_metadata(p)
+    metadata = _package_metadata(p)
     spec, facts = _spec_and_facts(metadata, p)
     return {
         "package": str(p),
@@ -176,7 +197,7 @@ class InductorRunner(Runner):
                 f"AOTInductor package not found: '{self.source}'",
                 hint="build it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
             )
-        spec, facts = _spec_and_facts(_read_archive_metadata(self.source), self.source)
+        spec, facts = _spec_and_facts(_package_metadata(self.source), self.source)
         built_for = str(facts.get("device", "cpu"))
         dev = _torch_device(str(self.options.get("device", built_for)))
         if dev.type != built_for:
