@@ -14,6 +14,8 @@ from ..errors import VggDeployError
 COMMANDS = {
     "models": "vggdeploy.cli.models:models",
     "summary": "vggdeploy.cli.models:summary",
+    "build-engine": "vggdeploy.cli.build_engine:build_engine",
+    "inspect": "vggdeploy.cli.inspect:inspect",
     "train": "vggdeploy.cli.train:train",
     "bench": "vggdeploy.cli.bench:bench",
 }

@@ -1,0 +1,239 @@
+"""AOTInductor backend: compile a checkpoint to ``NAME.pt2`` and run it (CPU or CUDA).
+
+``torch.export`` with a dynamic batch dimension, then ``torch._inductor.aoti_compile_and_package``.
+The ModelSpec and the build facts travel inside the package as AOTInductor metadata
+(``aot_inductor.metadata``), readable at run time through ``get_metadata()`` and, without loading
+the shared library, from the archive's ``*_metadata.json`` - so a .pt2 needs no sidecar. The same
+package is what the C++ runner loads with ``AOTIModelPackageLoader``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .._io import sha256_bytes, sha256_file, write_bytes
+from ..errors import ArtifactError, BackendUnavailableError, UsageError
+from ..spec import ONNX_METADATA_KEY, ModelSpec
+from .base import Runner
+
+SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
+PACKAGE_KEY = "vggdeploy.package"  # build facts (JSON) next to the ModelSpec
+PACKAGE_FORMAT = "vggdeploy.aoti-package"
+PACKAGE_VERSION = 1
+DEFAULT_MAX_BATCH = 1024
+
+
+def _torch_device(device: str) -> Any:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UsageError(f"invalid device '{device}'", hint="use cpu, cuda or cuda:N") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"AOTInductor packages target cpu or cuda, not '{device}'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            "--device cuda was asked for, but no CUDA GPU is visible to PyTorch"
+            + (" (this is a CPU-only PyTorch build)" if torch.version.cuda is None else ""),
+            hint="build for --device cpu here, or run on a machine with a GPU and CUDA PyTorch",
+        )
+    return dev
+
+
+def build_inductor(
+    checkpoint: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    max_batch: int = DEFAULT_MAX_BATCH,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Compile the checkpoint (run folder) into the AOTInductor package ``out_path`` (.pt2)."""
+    import torch
+
+    from ..checkpoint import load_checkpoint, resolve_checkpoint
+
+    out = Path(out_path)
+    if out.suffix != ".pt2":
+        raise UsageError(f"output '{out}' must end in .pt2 (AOTInductor's package format)")
+    if max_batch < 1:
+        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
+    dev = _torch_device(device)
+    model, spec = load_checkpoint(checkpoint)
+    _, weights = resolve_checkpoint(checkpoint)
+    model = model.to(dev).eval()
+
+    # Example batch of 2 (not 1): a size-1 example would let export specialise the dimension.
+    example = torch.randn(min(2, max_batch), *spec.input.shape(1)[1:], device=dev)
+    dims = (
+        {0: torch.export.Dim("batch", min=1, max=max_batch)} if max_batch > 1 else None
+    )  # a Dim with min == max is not dynamic; export a static batch of 1 then
+    if dims is None:
+        example = example[:1]
+    start = time.perf_counter()
+    with torch.no_grad():
+        program = torch.export.export(model, (example,), dynamic_shapes=(dims,) if dims else None)
+    facts = {
+        "format": PACKAGE_FORMAT,
+        "version": PACKAGE_VERSION,
+        "device": dev.type,
+        "batch": {"min": 1, "max": max_batch},
+        "input": spec.input.name,
+        "output": spec.output_name,
+        "checkpoint_weights_sha256": sha256_file(weights),
+        "torch": torch.__version__,
+        "vggdeploy": __version__,
+    }
+    metadata = {SPEC_KEY: spec.to_json(), PACKAGE_KEY: json.dumps(facts)}
+    buffer = io.BytesIO()  # compile to memory, then one atomic write: never a half-written .pt2
+    torch._inductor.aoti_compile_and_package(
+        program,
+        package_path=buffer,
+        inductor_configs={"aot_inductor.metadata": metadata},
+    )
+    seconds = time.perf_counter() - start
+    blob = buffer.getvalue()
+    write_bytes(out, blob)
+    if log is not None:
+        log(
+            f"AOTInductor ({dev.type}) package {out}: {len(blob) / 1e6:.1f} MB, "
+            f"batch 1..{max_batch}, built in {seconds:.1f} s, sha256 {sha256_bytes(blob)[:16]}..."
+        )
+    return out
+
+
+def _read_archive_metadata(path: Path) -> dict[str, str]:
+    """AOTInductor metadata from the .pt2 archive without loading the compiled library."""
+    try:
+        found: dict[str, str] = {}
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith("_metadata.json"):
+                    data = json.loads(archive.read(name))
+                    if isinstance(data, dict):
+                        found = found or {str(k): str(v) for k, v in data.items()}
+                        if SPEC_KEY in data:
+                            return {str(k): str(v) for k, v in data.items()}
+        return found
+    except (zipfile.BadZipFile, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(
+            f"'{path}' is not a readable AOTInductor package ({exc})",
+            hint="the file is corrupt or truncated; rebuild it with "
+            "`vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+        ) from exc
+
+
+def _package_metadata(path: Path) -> dict[str, str]:
+    """The package's AOTInductor metadata: from the archive if its layout is the known one,
+    else through the loader's ``get_metadata()`` (loads the compiled library)."""
+    metadata = _read_archive_metadata(path)
+    if metadata:
+        return metadata
+    import torch
+
+    try:
+        loaded = torch._inductor.aoti_load_package(str(path))
+    except Exception as exc:  # RuntimeError from the C++ loader
+        raise ArtifactError(
+            f"'{path}' is not a loadable AOTInductor package here ({exc})",
+            hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+        ) from exc
+    return {str(k): str(v) for k, v in loaded.get_metadata().items()}
+
+
+def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, dict[str, Any]]:
+    if SPEC_KEY not in metadata:
+        raise ArtifactError(
+            f"'{path}' carries no vggdeploy ModelSpec (not built by `vggdeploy build-engine`)",
+            hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+        )
+    spec = ModelSpec.from_json(metadata[SPEC_KEY], source=f"{path} metadata")
+    try:
+        facts = json.loads(metadata.get(PACKAGE_KEY, "{}"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"'{path}': corrupt '{PACKAGE_KEY}' metadata ({exc})") from exc
+    return spec, facts
+
+
+def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """ModelSpec, build facts and AOTInductor's own platform keys of a .pt2."""
+    p = Path(path)
+    if not p.is_file():
+        raise ArtifactError(f"AOTInductor package not found: '{p}'")
+    metadata = _package_metadata(p)
+    spec, facts = _spec_and_facts(metadata, p)
+    return {
+        "package": str(p),
+        "size": p.stat().st_size,
+        "sha256": sha256_file(p),
+        "build": facts,
+        "aoti": {k: v for k, v in metadata.items() if k.startswith("AOTI_")},
+        "model_spec": json.loads(spec.to_json()),
+    }
+
+
+class InductorRunner(Runner):
+    """Runs a vggdeploy .pt2 package. Options: ``device`` (default: the package's device),
+    ``threads`` (CPU threads for PyTorch/OpenMP; default: PyTorch's)."""
+
+    kind = "inductor"
+
+    def _activate(self) -> ModelSpec:
+        import torch
+
+        if not self.source.is_file():
+            raise ArtifactError(
+                f"AOTInductor package not found: '{self.source}'",
+                hint="build it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+            )
+        spec, facts = _spec_and_facts(_package_metadata(self.source), self.source)
+        built_for = str(facts.get("device", "cpu"))
+        dev = _torch_device(str(self.options.get("device", built_for)))
+        if dev.type != built_for:
+            raise UsageError(
+                f"'{self.source}' was compiled for {built_for}; it cannot run on {dev.type}",
+                hint=f"rebuild with --device {dev.type}, or run it on {built_for}",
+            )
+        if self.options.get("threads"):
+            torch.set_num_threads(int(self.options["threads"]))
+        try:
+            self._model = torch._inductor.aoti_load_package(
+                str(self.source), device_index=dev.index if dev.index is not None else -1
+            )
+        except Exception as exc:  # the loader raises RuntimeError with the C++ reason
+            raise ArtifactError(
+                f"cannot load AOTInductor package '{self.source}': {exc}",
+                hint="it was built by another PyTorch version or for another platform; rebuild "
+                "it with `vggdeploy build-engine RUN --backend inductor` on this machine",
+            ) from exc
+        self._torch = torch
+        self._device = dev
+        batch = facts.get("batch", {})
+        self._bounds = (int(batch.get("min", 1)), int(batch.get("max", 1)))
+        return spec
+
+    def _deactivate(self) -> None:
+        self._model = None
+
+    def batch_bounds(self) -> tuple[int, int | None]:
+        return self._bounds
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        x = torch.from_numpy(batch).to(self._device)
+        with torch.inference_mode():
+            out = self._model(x)
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        return out.float().cpu().numpy()

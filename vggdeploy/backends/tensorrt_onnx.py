@@ -1,0 +1,98 @@
+"""Which ONNX file a TensorRT build of a given precision reads, and whether it really has it.
+
+The export stage writes ``model.onnx`` (fp32), ``model.fp16.onnx`` (FP16 casts) and
+``model.int8.onnx`` (explicit Q/DQ for TensorRT) side by side; ``model.int8-cpu.onnx`` is ONNX
+Runtime's CPU flavour and not meant for TensorRT. With strongly typed networks the ONNX *is* the
+precision, so a file that lacks what its name promises would silently build an FP32 engine labelled
+FP16/INT8: :func:`check_precision_content` refuses that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactError, UsageError
+
+_VARIANT_SUFFIXES = {"fp16": ".fp16.onnx", "int8": ".int8.onnx", "int8-cpu": ".int8-cpu.onnx"}
+
+
+def onnx_variant(path: Path) -> tuple[str, str]:
+    """(variant, stem) of an ONNX file name: model.fp16.onnx -> ("fp16", "model")."""
+    name = path.name
+    for variant, suffix in _VARIANT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return variant, name[: -len(suffix)]
+    if not name.endswith(".onnx"):
+        raise UsageError(
+            f"'{path}' is not an .onnx file",
+            hint="pass RUN/model.onnx (or use --backend inductor with a run folder)",
+        )
+    return "fp32", name[: -len(".onnx")]
+
+
+def resolve_onnx(given: Path, precision: str | None) -> tuple[Path, str]:
+    """(ONNX file to build, precision) for ``given`` and the requested ``precision``."""
+    if given.is_dir():
+        given = given / "model.onnx"
+    variant, stem = onnx_variant(given)
+    if variant == "int8-cpu":
+        raise UsageError(
+            f"'{given}' is ONNX Runtime's CPU INT8 model; TensorRT builds from the Q/DQ model",
+            hint=f"pass {given.with_name(stem + '.int8.onnx')} (or model.onnx with --int8)",
+        )
+    if precision is None:
+        precision = variant
+    if precision == variant:
+        chosen = given
+    elif variant == "fp32":
+        chosen = given.with_name(f"{stem}.{precision}.onnx")
+    else:
+        raise UsageError(
+            f"--{precision} was asked for, but '{given.name}' is the {variant} model",
+            hint=f"pass {given.with_name(stem + '.onnx')} or {given.with_name(stem + '.')}"
+            f"{precision}.onnx",
+        )
+    if not chosen.is_file():
+        run = chosen.parent
+        if precision == "fp32":
+            raise ArtifactError(
+                f"ONNX model not found: '{chosen}'", hint=f"export it: vggdeploy export {run}"
+            )
+        raise ArtifactError(
+            f"the {precision.upper()} ONNX model '{chosen}' does not exist (a {precision} engine "
+            f"is built from it; TensorRT 11 has no builder flag that lowers precision for you)",
+            hint=f"create it with: vggdeploy export {run} --precision {precision}",
+        )
+    return chosen, precision
+
+
+def check_precision_content(model: Any, path: Path, precision: str) -> None:
+    """ArtifactError unless an fp16 model has FP16 tensors / an int8 model has Q/DQ nodes."""
+    import onnx
+
+    graph = model.graph
+    if precision == "int8":
+        ops = {n.op_type for n in graph.node}
+        if not ops & {"QuantizeLinear", "DequantizeLinear"}:
+            raise ArtifactError(
+                f"'{path}' has no QuantizeLinear/DequantizeLinear nodes, so TensorRT would build "
+                "an FP32 engine from it",
+                hint=f"re-create it: vggdeploy export {path.parent} --precision int8",
+            )
+    elif precision == "fp16":
+        half = onnx.TensorProto.FLOAT16
+        has_half = any(t.data_type == half for t in graph.initializer) or any(
+            n.op_type == "Cast" and any(a.name == "to" and a.i == half for a in n.attribute)
+            for n in graph.node
+        )
+        has_half = has_half or any(
+            v.type.tensor_type.elem_type == half
+            for v in [*graph.input, *graph.output, *graph.value_info]
+        )
+        if not has_half:
+            raise ArtifactError(
+                f"'{path}' contains no FLOAT16 tensors, so TensorRT would build an FP32 engine "
+                "from it",
+                hint=f"re-create it: vggdeploy export {path.parent} --precision fp16",
+            )

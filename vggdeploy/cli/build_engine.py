@@ -1,0 +1,135 @@
+"""`vggdeploy build-engine`: a TensorRT engine from ONNX, or an AOTInductor package from a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+
+_TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
+
+
+class _PhaseBars:
+    """Renders TensorRT's IProgressMonitor phases as rich progress bars (thread-safe)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.depth: dict[str, int] = {}
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "start":
+            depth = self.depth.get(event.parent, -1) + 1 if event.parent else 0
+            self.depth[event.phase] = depth
+            self.tasks[event.phase] = self.progress.add_task(
+                "  " * depth + event.phase, total=max(event.total, 1)
+            )
+        elif event.phase in self.tasks:
+            task = self.tasks[event.phase]
+            self.progress.update(task, completed=event.done)
+            if event.kind == "finish":
+                self.progress.remove_task(task)
+                del self.tasks[event.phase]
+                self.depth.pop(event.phase, None)
+
+
+@click.command("build-engine")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--fp16", "precision", flag_value="fp16", help="Build from model.fp16.onnx.")
+@click.option("--int8", "precision", flag_value="int8", help="Build from model.int8.onnx (Q/DQ).")
+@click.option("--min-batch", type=int, default=1, show_default=True)
+@click.option("--opt-batch", type=int, default=None, help="Batch to tune for [32 within min..max].")
+@click.option(
+    "--max-batch", type=int, default=None, help="Largest batch [tensorrt: 128, inductor: 1024]."
+)
+@click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--opt-level", type=click.IntRange(0, 5), default=None, help="TensorRT 0..5 [3].")
+@click.option("--version-compatible", is_flag=True, help="Plan loadable by later TensorRT.")
+@click.option(
+    "--hardware-compat",
+    type=click.Choice(["none", "ampere+", "same-cc"]),
+    default="none",
+    show_default=True,
+    help="Plan portable to other GPUs: every Ampere+ GPU, or any GPU of the same compute cap.",
+)
+@click.option(
+    "--backend", type=click.Choice(["tensorrt", "inductor"]), default="tensorrt", show_default=True
+)
+@click.option("--device", default=None, help="inductor: cpu (default) or cuda; tensorrt: cuda:N.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None:
+    """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), or with
+    --backend inductor an AOTInductor .pt2 package from MODEL (a run folder)."""
+    if backend == "inductor":
+        _build_inductor(model, out, kw)
+    else:
+        _build_tensorrt(model, out, kw)
+
+
+def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
+    from ..backends.inductor import DEFAULT_MAX_BATCH, build_inductor
+
+    given = [k for k in _TRT_ONLY if kw.get(k)] + (
+        ["hardware_compat"] if kw["hardware_compat"] != "none" else []
+    )
+    if given:
+        names = ", ".join(
+            "--fp16/--int8" if k == "precision" else "--" + k.replace("_", "-") for k in given
+        )
+        raise UsageError(f"{names} only apply to --backend tensorrt")
+    device = kw["device"] or "cpu"
+    if out is None:
+        run = model if model.is_dir() else model.parent
+        out = Path("engines") / f"{run.resolve().name}.{device.split(':')[0]}.pt2"
+    build_inductor(
+        model, out, device=device, max_batch=kw["max_batch"] or DEFAULT_MAX_BATCH, log=click.echo
+    )
+
+
+def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
+    from ..backends.tensorrt import build_engine, parse_size
+
+    device = kw["device"] or "cuda:0"
+    if not device.startswith("cuda"):
+        raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="--device cuda:0")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    max_batch = kw["max_batch"] or 128
+    bars = _PhaseBars()
+    with bars.progress:
+        sidecar = build_engine(
+            model,
+            out,
+            precision=kw["precision"],
+            min_batch=kw["min_batch"],
+            opt_batch=kw["opt_batch"] or max(kw["min_batch"], min(32, max_batch)),
+            max_batch=max_batch,
+            workspace=parse_size(kw["workspace"]) if kw["workspace"] else None,
+            timing_cache=kw["timing_cache"],
+            opt_level=kw["opt_level"],
+            version_compatible=kw["version_compatible"],
+            hardware_compat=kw["hardware_compat"],
+            progress=bars,
+            device_index=index,
+        )
+    engine = sidecar["engine"]
+    prof = sidecar["profile"]
+    click.echo(
+        f"{sidecar['precision']} engine for {sidecar['device']['name']} "
+        f"(TensorRT {sidecar['tensorrt']['version']}): batch {prof['min'][0]}..{prof['max'][0]} "
+        f"(opt {prof['opt'][0]}), {engine['size'] / 1e6:.1f} MB, built in "
+        f"{sidecar['build']['seconds']:.1f} s"
+    )
+    click.echo(f"wrote {sidecar['build']['output']} and its .json sidecar")

@@ -1,0 +1,92 @@
+"""`vggdeploy inspect ARTIFACT`: what a built engine or package is, without running it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+
+
+def _engine_lines(info: dict[str, Any]) -> list[str]:
+    s = info["sidecar"]
+    prof, trt, build = s["profile"], s["tensorrt"], s["build"]
+    lines = [
+        f"TensorRT engine   {info['engine']}  ({s['engine']['size'] / 1e6:.2f} MB)",
+        f"integrity         {info['integrity']}",
+        f"precision         {s['precision']}",
+        f"model             {s['model_spec']['preset']} "
+        f"(input {s['model_spec']['input']['name']} "
+        f"{s['model_spec']['input']['channels']}x{s['model_spec']['input']['height']}x"
+        f"{s['model_spec']['input']['width']}, {s['model_spec']['num_classes']} classes)",
+        f"batch profile     min {prof['min'][0]}, opt {prof['opt'][0]}, max {prof['max'][0]}",
+        f"built with        TensorRT {trt['version']} on {s['device']['name']} "
+        f"(compute capability {'.'.join(map(str, s['device']['compute_capability']))})",
+        f"compatibility     version-compatible: {'yes' if trt['version_compatible'] else 'no'}, "
+        f"hardware: {trt['hardware_compat']}",
+        f"built             {build.get('created', '?')} in {build.get('seconds', '?')} s",
+        f"rebuild           {build.get('command', '?')}",
+    ]
+    for t in s["io"]:
+        lines.append(f"{t['mode']:<17} {t['name']}: {t['dtype']} {t['shape']}")
+    layers = info.get("layers")
+    if layers is None:
+        lines.append(
+            f"layers            unavailable: {info.get('layers_unavailable', 'see above')}"
+        )
+    else:
+        items = layers.get("Layers", []) if isinstance(layers, dict) else []
+        lines.append(f"layers            {len(items)} (TensorRT engine inspector)")
+        for layer in items:
+            if isinstance(layer, dict):
+                name = layer.get("Name", "?")
+                kind = layer.get("LayerType", "")
+                tactic = layer.get("TacticName", "")
+                lines.append(f"  {name}  {kind}  {tactic}".rstrip())
+            else:
+                lines.append(f"  {layer}")
+    return lines
+
+
+def _package_lines(info: dict[str, Any]) -> list[str]:
+    spec, build = info["model_spec"], info["build"]
+    batch = build.get("batch", {})
+    return [
+        f"AOTInductor package  {info['package']}  ({info['size'] / 1e6:.2f} MB)",
+        f"sha256               {info['sha256']}",
+        f"model                {spec['preset']} ({spec['num_classes']} classes)",
+        f"device               {build.get('device', '?')}",
+        f"batch                {batch.get('min')}..{batch.get('max')}",
+        f"built by             torch {build.get('torch', '?')}, vggdeploy {build.get('vggdeploy')}",
+        *(f"{k:<20} {v}" for k, v in info["aoti"].items()),
+    ]
+
+
+@click.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def inspect(artifact: Path, as_json: bool) -> None:
+    """Describe a TensorRT engine (its sidecar and, where TensorRT runs, its layers) or an
+    AOTInductor .pt2 package."""
+    if artifact.suffix == ".engine":
+        from ..backends.tensorrt import inspect_engine
+
+        info = inspect_engine(artifact)
+        lines = _engine_lines
+    elif artifact.suffix == ".pt2":
+        from ..backends.inductor import inspect_package
+
+        info = inspect_package(artifact)
+        lines = _package_lines
+    else:
+        raise UsageError(
+            f"don't know how to inspect '{artifact}'",
+            hint="pass a .engine (TensorRT) or a .pt2 (AOTInductor) file",
+        )
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo("\n".join(lines(info)))
