@@ -18,8 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers
 
-from conftest import make_images  # noqa: E402
 from onnx_variants import export_fp32  # noqa: E402
+
+from conftest import make_images  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
