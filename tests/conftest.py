@@ -68,6 +68,20 @@ def _trained_run(tmp_path_factory: pytest.TempPathFactory, fake_data: Path) -> P
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_pt2(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An AOTInductor CPU package (max batch 64) of the tiny run, built once per session through
+    the CLI (`vggdeploy build-engine RUN --backend inductor`); the C++ compile takes ~30-60 s."""
+    from vggdeploy.cli import main
+
+    run = tmp_path_factory.mktemp("aoti") / "tiny"
+    shutil.copytree(_trained_run, run)
+    out = run / "tiny.pt2"
+    argv = ["build-engine", str(run), "--backend", "inductor", "--max-batch", "64", "-o", str(out)]
+    assert main(argv) == 0, "AOTInductor build failed"
+    return out
+
+
 @pytest.fixture
 def tiny_run(_trained_run: Path, tmp_path: Path) -> Path:
     """A fresh copy of a run folder with a vgg-mini checkpoint trained 2 epochs on fake data."""

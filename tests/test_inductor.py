@@ -1,7 +1,8 @@
 """AOTInductor packages: a real CPU build, its output against PyTorch, dynamic batch, metadata.
 
-The compile takes 35-80 s on a shared 2-core CPU (C++ compilation of the generated code), so the
-tests that need a built package are marked slow; the argument and artifact checks are not.
+The compile takes 30-80 s on 2 cores (C++ compilation of the generated code), so one package is
+built per session (conftest's ``tiny_pt2``, through the CLI) and shared by every test that needs
+one; only the second, separate CLI build below is marked slow.
 """
 
 from __future__ import annotations
@@ -23,13 +24,9 @@ from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
 MAX_BATCH = 64
 
 
-@pytest.fixture(scope="session")
-def package(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("aoti") / "tiny"
-    shutil.copytree(_trained_run, run)
-    out = run / "tiny.pt2"
-    build_inductor(run, out, device="cpu", max_batch=MAX_BATCH)
-    return out
+@pytest.fixture
+def package(tiny_pt2: Path) -> Path:
+    return tiny_pt2
 
 
 def _reference(run: Path, batch: np.ndarray) -> np.ndarray:
@@ -40,7 +37,6 @@ def _reference(run: Path, batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch)).numpy()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 7, MAX_BATCH])
 def test_cpu_package_matches_pytorch_at_any_batch(package, n):
     rng = np.random.default_rng(n)
@@ -54,13 +50,11 @@ def test_cpu_package_matches_pytorch_at_any_batch(package, n):
     assert (got.argmax(1) == want.argmax(1)).all()
 
 
-@pytest.mark.slow
 def test_batch_beyond_the_package_bound_is_refused(package):
     with open_runner("inductor", package) as runner, pytest.raises(UsageError, match="range"):
         runner.infer(np.zeros((MAX_BATCH + 1, 1, 32, 32), np.float32))
 
 
-@pytest.mark.slow
 def test_package_carries_the_model_spec(package, capsys):
     info = inspect_package(package)
     spec = read_spec(package.parent)
