@@ -12,6 +12,8 @@ from ..errors import VggDeployError
 
 # command name -> "module:function" (imported only when the command runs, so --help stays fast)
 COMMANDS = {
+    "export": "vggdeploy.cli.export:export",
+    "inspect": "vggdeploy.cli.inspect:inspect",
     "models": "vggdeploy.cli.models:models",
     "summary": "vggdeploy.cli.models:summary",
     "train": "vggdeploy.cli.train:train",
