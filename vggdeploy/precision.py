@@ -259,10 +259,11 @@ def export_variants(
     Returns {"fp32": ..., "fp16": ..., "int8": ..., "int8-cpu": ...} for what was written."""
     import onnx
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, read_spec
 
     say = log or (lambda _msg: None)
     wanted = parse_precisions(precisions)
+    variants = [p for p in wanted if p != "fp32"]
     bad = [t for t in targets if t not in INT8_TARGETS]
     if bad or not targets:
         raise UsageError(f"unknown --target {bad or targets}", hint=f"use {tuple(INT8_TARGETS)}")
@@ -274,6 +275,10 @@ def export_variants(
         if not isinstance(calib_size, int) or calib_size < 1:
             raise UsageError(f"--calib-size must be >= 1, got {calib_size}")
     t_start = time.perf_counter()
+    calib = None
+    if "int8" in variants or "fp16" in variants:
+        # TRAIN split only; loaded before the export so missing data fails fast.
+        calib = calibration_images(read_spec(checkpoint), data_dir, calib_size)
     results = {
         "fp32": export_onnx(
             checkpoint,
@@ -288,15 +293,11 @@ def export_variants(
             log=say,
         )
     }
-    variants = [p for p in wanted if p != "fp32"]
     if not variants:
         return results
     base = results["fp32"].path
     fp32 = onnx.load(str(base))
     model, spec = load_checkpoint(checkpoint)
-    calib = None
-    if "int8" in variants or "fp16" in variants:
-        calib = calibration_images(spec, data_dir, calib_size)  # TRAIN split only
     context: dict[str, Any] = {}
     if verify:
         from .data import load_split, preprocess
