@@ -37,7 +37,7 @@ def main() -> None:
     from vggdeploy.compare import accuracy
     from vggdeploy.data import load_split, preprocess
     from vggdeploy.export import onnx_logits, ort_session
-    from vggdeploy.quantize import _method, calibrate, calibration_images
+    from vggdeploy.quantize import DEFAULT_CALIB_METHOD, _method, calibrate, calibration_images
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -48,7 +48,7 @@ def main() -> None:
     spec = read_spec(run)
     base = run / "model.onnx"
     calib = calibration_images(spec, args.data_dir, 512)
-    ranges, _ = calibrate(base, calib, method="entropy", cache_dir=run, input_name="input",
+    ranges, _ = calibrate(base, calib, method=DEFAULT_CALIB_METHOD, cache_dir=run, input_name="input",
                           log=print)
     test = load_split("test", args.data_dir)
     tx = preprocess(test.images, spec)
@@ -68,7 +68,7 @@ def main() -> None:
                 path = Path(work) / f"{len(rows)}.onnx"
                 quantize_static(str(base), str(path), None, quant_format=fmt, per_channel=True,
                                 activation_type=act, weight_type=QuantType.QInt8,
-                                calibrate_method=_method("entropy"),
+                                calibrate_method=_method(DEFAULT_CALIB_METHOD),
                                 calibration_cache_path=str(ranges),
                                 extra_options={"WeightSymmetric": True, **extra})
             s = ort_session(onnx.load(str(path)))

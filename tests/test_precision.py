@@ -24,7 +24,7 @@ from vggdeploy.precision import (
     fp16_range_check,
     parse_precisions,
 )
-from vggdeploy.quantize import calibrate, calibration_images
+from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
 
 @pytest.fixture(scope="module")
@@ -164,17 +164,18 @@ def test_calibration_cache_reused_and_keyed(variants, fake_data, tmp_path):
     base = variants["fp32"].path
     run = base.parent
     spec = read_spec(run)
-    cache = run / "calibration-entropy.json"
+    method = DEFAULT_CALIB_METHOD
+    cache = run / f"calibration-{method}.json"
     assert json.loads(cache.read_text())["key"]["split"] == "train"
     calib = calibration_images(spec, fake_data, 64)
     path, key = calibrate(
-        base, calib, method="entropy", cache_dir=run, input_name="input", log=lambda m: None
+        base, calib, method=method, cache_dir=run, input_name="input", log=lambda m: None
     )
     path.unlink()
     assert key["reused"] is True and key["size"] == 64
     other = calibration_images(spec, fake_data, 32)  # other data -> recalibrate, rewrite
     path, key = calibrate(
-        base, other, method="entropy", cache_dir=run, input_name="input", log=lambda m: None
+        base, other, method=method, cache_dir=run, input_name="input", log=lambda m: None
     )
     path.unlink()
     assert key["reused"] is False

@@ -35,7 +35,7 @@ from . import options
     "--calib-method",
     type=click.Choice(["entropy", "percentile", "minmax"]),
     default=None,
-    help="INT8 calibration (default entropy).",
+    help="INT8 calibration (default percentile).",
 )
 @options.data_dir
 @click.option(
