@@ -93,8 +93,9 @@ def main() -> None:
             m["ort_cpu_test_set_s"] = ort_s
             rows[tag] = m
             print(
-                f"{tag:<9} acc {100 * m['out_accuracy']:.2f}% (PyTorch {100 * m['ref_accuracy']:.2f}%"
-                f", drop {m['accuracy_drop_pt_vs_pytorch']:+.2f} pt)  agree "
+                f"{tag:<9} acc {100 * m['out_accuracy']:.2f}% "
+                f"(PyTorch {100 * m['ref_accuracy']:.2f}%, "
+                f"drop {m['accuracy_drop_pt_vs_pytorch']:+.2f} pt)  agree "
                 f"{100 * m['top1_agreement']:.2f}%  max|Δ| {m['max_abs']:.3g}  ORT {ort_s:.1f} s"
             )
         result["vs_pytorch"] = rows
@@ -111,19 +112,27 @@ def main() -> None:
             sweep = {}
             for method in CALIB_METHODS:
                 ranges, _ = calibrate(
-                    run / "model.onnx", calib, method=method, cache_dir=run,
-                    input_name="input", log=print,
+                    run / "model.onnx",
+                    calib,
+                    method=method,
+                    cache_dir=run,
+                    input_name="input",
+                    log=print,
                 )
                 for target in INT8_TARGETS:
                     q = quantize_int8(run / "model.onnx", ranges, target=target, method=method)
                     m = compare_logits(ref, onnx_logits(ort_session(q), x), labels=test.labels)
                     drop = 100 * (m["ref_accuracy"] - m["out_accuracy"])
                     sweep[f"{method}/{target}"] = {
-                        "accuracy": m["out_accuracy"], "drop_pt": drop,
-                        "agreement": m["top1_agreement"], "max_abs": m["max_abs"],
+                        "accuracy": m["out_accuracy"],
+                        "drop_pt": drop,
+                        "agreement": m["top1_agreement"],
+                        "max_abs": m["max_abs"],
                     }
-                    print(f"sweep {method:<10} {target:<8} acc {100 * m['out_accuracy']:.2f}% "
-                          f"drop {drop:+.2f} pt agree {100 * m['top1_agreement']:.2f}%")
+                    print(
+                        f"sweep {method:<10} {target:<8} acc {100 * m['out_accuracy']:.2f}% "
+                        f"drop {drop:+.2f} pt agree {100 * m['top1_agreement']:.2f}%"
+                    )
                 ranges.unlink(missing_ok=True)
             result["calibration_sweep"] = sweep
     result["machine"]["load_average_after"] = os.getloadavg()

@@ -48,8 +48,9 @@ def main() -> None:
     spec = read_spec(run)
     base = run / "model.onnx"
     calib = calibration_images(spec, args.data_dir, 512)
-    ranges, _ = calibrate(base, calib, method=DEFAULT_CALIB_METHOD, cache_dir=run, input_name="input",
-                          log=print)
+    ranges, _ = calibrate(
+        base, calib, method=DEFAULT_CALIB_METHOD, cache_dir=run, input_name="input", log=print
+    )
     test = load_split("test", args.data_dir)
     tx = preprocess(test.images, spec)
     forms = {
@@ -66,23 +67,42 @@ def main() -> None:
             if form is not None:
                 fmt, act, extra = form
                 path = Path(work) / f"{len(rows)}.onnx"
-                quantize_static(str(base), str(path), None, quant_format=fmt, per_channel=True,
-                                activation_type=act, weight_type=QuantType.QInt8,
-                                calibrate_method=_method(DEFAULT_CALIB_METHOD),
-                                calibration_cache_path=str(ranges),
-                                extra_options={"WeightSymmetric": True, **extra})
+                quantize_static(
+                    str(base),
+                    str(path),
+                    None,
+                    quant_format=fmt,
+                    per_channel=True,
+                    activation_type=act,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=_method(DEFAULT_CALIB_METHOD),
+                    calibration_cache_path=str(ranges),
+                    extra_options={"WeightSymmetric": True, **extra},
+                )
             s = ort_session(onnx.load(str(path)))
             lat = timed(s, tx[:1], repeat=200)
             thr = timed(s, tx[:256], repeat=10)
             acc = accuracy(onnx_logits(s, tx), test.labels)
-            rows.append({"form": label, "batch1_ms": 1e3 * lat,
-                         "batch256_img_per_s": 256 / thr, "test_accuracy": acc})
-            print(f"{label:<22} b1 {1e3 * lat:7.3f} ms   b256 {256 / thr:8.0f} img/s   "
-                  f"acc {100 * acc:.2f}%")
+            rows.append(
+                {
+                    "form": label,
+                    "batch1_ms": 1e3 * lat,
+                    "batch256_img_per_s": 256 / thr,
+                    "test_accuracy": acc,
+                }
+            )
+            print(
+                f"{label:<22} b1 {1e3 * lat:7.3f} ms   b256 {256 / thr:8.0f} img/s   "
+                f"acc {100 * acc:.2f}%"
+            )
     ranges.unlink(missing_ok=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                                              "rows": rows}, indent=2) + "\n")
+        Path(args.out).write_text(
+            json.dumps(
+                {"machine": platform.processor() or platform.machine(), "rows": rows}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

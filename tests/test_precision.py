@@ -229,7 +229,9 @@ def test_variant_failing_accuracy_is_not_written(variants, fake_data, tmp_path, 
         ),
     )
     strict = Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=-100.0)  # impossible
-    monkeypatch.setitem(__import__("vggdeploy.precision").precision.TOLERANCES, "int8", strict)
+    precision = __import__("vggdeploy.precision").precision
+    monkeypatch.setitem(precision.TOLERANCES, "int8", strict)
+    monkeypatch.setattr(precision, "NOISE_IMAGES", -1000)
     with pytest.raises(VerificationError, match="below FP32"):
         export_variants(
             run,

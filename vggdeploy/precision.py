@@ -85,6 +85,9 @@ TOLERANCES = {
     "fp16": Tolerance(atol=5e-2, rtol=5e-2, max_accuracy_drop_pt=0.3),
     "int8": Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=1.0),
 }
+# A loss of this many test images is never judged: on a small test split one flipped near-tie is
+# already more than 0.3 pt (on the 10,000-image split the point limits above decide).
+NOISE_IMAGES = 3
 
 Log = Callable[[str], None]
 
@@ -172,14 +175,15 @@ def _assess(
     test_set = compare_logits(fp32_logits, logits, labels=test_y)  # agreement vs FP32 ONNX
     test_set["fp32_onnx_accuracy"] = fp32_acc
     test_set["accuracy_drop_pt"] = 100.0 * (fp32_acc - test_set["out_accuracy"])
-    test_set["max_accuracy_drop_pt"] = tol.max_accuracy_drop_pt
+    allowed = max(tol.max_accuracy_drop_pt, 100.0 * NOISE_IMAGES / max(1, test_set["n"]))
+    test_set["max_accuracy_drop_pt"] = allowed
     verification["test_set"] = test_set
-    if test_set["accuracy_drop_pt"] > tol.max_accuracy_drop_pt:
+    if test_set["accuracy_drop_pt"] > allowed + 1e-9:
         verification["passed"] = False
         verification["failure"] = (
             f"test accuracy {100 * test_set['out_accuracy']:.2f}% is "
             f"{test_set['accuracy_drop_pt']:.2f} pt below FP32 ({100 * fp32_acc:.2f}%), "
-            f"allowed {tol.max_accuracy_drop_pt} pt"
+            f"allowed {allowed:.2f} pt"
         )
     verification["seconds"] = time.perf_counter() - t0
     return verification
@@ -197,7 +201,6 @@ def _finish(
     report["verification"] = verification
     if verification is not None:
         report.setdefault("timings", {})["verify_s"] = verification.pop("seconds", 0.0)
-    if verification is not None:
         for row in verification["batches"]:
             log(f"  batch {row['batch']:>4}: {format_metrics(row)}")
         ts = verification["test_set"]
@@ -211,8 +214,12 @@ def _finish(
             if "failure" in verification:
                 raise VerificationError(
                     f"{path.name}: {verification['failure']}",
-                    hint=f"details in '{report_path}'; the model was not written. Try another "
-                    "--calib-method or a larger --calib-size",
+                    hint=f"details in '{report_path}'; the model was not written."
+                    + (
+                        " Try another --calib-method or a larger --calib-size"
+                        if report.get("precision") == "int8"
+                        else ""
+                    ),
                 )
             raise_if_failed(verification, label=path.name, report_path=report_path)
     report["sha256"] = sha256_bytes(blob)
