@@ -70,6 +70,10 @@ def export(checkpoint: str, targets: str, **kw) -> None:
             f"{result.path.name:<22} {_pct(acc):>9} {_num(drop, '+.2f'):>8} "
             f"{_pct(agree):>8} {_num(diff, '.3g'):>9}"
         )
+    click.echo(
+        "agree / max|Δ|: model.onnx vs PyTorch (verification batches); variants vs model.onnx "
+        "on the test set"
+    )
 
 
 def _pct(v: float | None) -> str:
