@@ -157,21 +157,25 @@ def calibrate(
             log(f"calibration: {cache.name} is for another model/data; recalibrating")
         except (OSError, ValueError, KeyError, TypeError):
             log(f"calibration: {cache.name} is unreadable; recalibrating")
-    with tempfile.TemporaryDirectory(prefix="vggdeploy-calib.") as work, _quiet_ort():
-        calibrator = create_calibrator(
-            fp32_path,
-            None,  # every float tensor, so both targets' op selections find their ranges
-            augmented_model_path=str(Path(work) / "augmented.onnx"),
-            calibrate_method=_method(method),
-            providers=["CPUExecutionProvider"],
-            extra_options=dict(CALIB_OPTIONS[method]),
-        )
-        calibrator.collect_data(_BatchReader(input_name, calib))
-        ranges = calibrator.compute_data()
-        del calibrator
-    tmp_path.unlink(missing_ok=True)
-    save_tensors_data(ranges, tmp_path)
-    write_json(cache, {"key": key, "ranges": json.loads(tmp_path.read_text())})
+    try:
+        with tempfile.TemporaryDirectory(prefix="vggdeploy-calib.") as work, _quiet_ort():
+            calibrator = create_calibrator(
+                fp32_path,
+                None,  # every float tensor, so both targets' op selections find their ranges
+                augmented_model_path=str(Path(work) / "augmented.onnx"),
+                calibrate_method=_method(method),
+                providers=["CPUExecutionProvider"],
+                extra_options=dict(CALIB_OPTIONS[method]),
+            )
+            calibrator.collect_data(_BatchReader(input_name, calib))
+            ranges = calibrator.compute_data()
+            del calibrator
+        tmp_path.unlink(missing_ok=True)
+        save_tensors_data(ranges, tmp_path)
+        write_json(cache, {"key": key, "ranges": json.loads(tmp_path.read_text())})
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
     log(f"calibration: {method} on {len(calib)} train images -> {cache.name}")
     return tmp_path, {**key, "cache": str(cache), "reused": False}
 
