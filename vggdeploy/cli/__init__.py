@@ -14,9 +14,10 @@ from ..errors import VggDeployError
 COMMANDS = {
     "models": "vggdeploy.cli.models:models",
     "summary": "vggdeploy.cli.models:summary",
+    "train": "vggdeploy.cli.train:train",
+    "export": "vggdeploy.cli.export:export",
     "build-engine": "vggdeploy.cli.build_engine:build_engine",
     "inspect": "vggdeploy.cli.inspect:inspect",
-    "train": "vggdeploy.cli.train:train",
     "bench": "vggdeploy.cli.bench:bench",
 }
 

@@ -1,4 +1,4 @@
-"""`vggdeploy inspect ARTIFACT`: what a built engine or package is, without running it."""
+"""`vggdeploy inspect FILE`: what an artifact is, without running it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from ..errors import UsageError
 
 
 def _engine_lines(info: dict[str, Any]) -> list[str]:
@@ -65,28 +63,36 @@ def _package_lines(info: dict[str, Any]) -> list[str]:
     ]
 
 
+def _render(info: dict, indent: int = 0) -> str:
+    pad = "  " * indent
+    lines = []
+    for key, value in info.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:")
+            lines.append(_render(value, indent + 1))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{pad}{key}:")
+            for item in value:
+                lines.append(f"{pad}  - " + ", ".join(f"{k}={v}" for k, v in item.items()))
+        else:
+            lines.append(f"{pad}{key}: {value}")
+    return "\n".join(lines)
+
+
 @click.command()
-@click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def inspect(artifact: Path, as_json: bool) -> None:
-    """Describe a TensorRT engine (its sidecar and, where TensorRT runs, its layers) or an
-    AOTInductor .pt2 package."""
-    if artifact.suffix == ".engine":
-        from ..backends.tensorrt import inspect_engine
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def inspect(file: Path, as_json: bool) -> None:
+    """Describe an artifact: .onnx (ModelSpec, I/O, opset, op counts), a TensorRT .engine (its
+    sidecar and, where TensorRT runs, its layers) or an AOTInductor .pt2 package."""
+    from ..inspection import describe
 
-        info = inspect_engine(artifact)
-        lines = _engine_lines
-    elif artifact.suffix == ".pt2":
-        from ..backends.inductor import inspect_package
-
-        info = inspect_package(artifact)
-        lines = _package_lines
-    else:
-        raise UsageError(
-            f"don't know how to inspect '{artifact}'",
-            hint="pass a .engine (TensorRT) or a .pt2 (AOTInductor) file",
-        )
+    info = describe(file)
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(json.dumps(info, indent=2, default=str))
+    elif file.suffix == ".engine":
+        click.echo("\n".join(_engine_lines(info)))
+    elif file.suffix == ".pt2":
+        click.echo("\n".join(_package_lines(info)))
     else:
-        click.echo("\n".join(lines(info)))
+        click.echo(_render(info))

@@ -1,0 +1,145 @@
+"""Export-stage benchmark: wall time of export + FP16 + INT8 + verification, and accuracy of every
+variant against PyTorch on the full Fashion-MNIST test set.
+
+    PYTHONPATH=. python benchmarks/export_bench.py /tmp/run1 \
+        --data-dir /usr/share/datasets/fashion-mnist \
+        --out benchmarks/results/cpu-2core/export.json [--sweep]
+
+The run folder is copied to a temporary folder first (nothing is written into it). ``--sweep``
+also quantizes with every calibration method and reports their INT8 accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def machine() -> dict:
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_1_5_15": load,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    from vggdeploy.checkpoint import load_checkpoint
+    from vggdeploy.compare import compare_logits
+    from vggdeploy.data import load_split, preprocess
+    from vggdeploy.export import onnx_logits, ort_session, torch_logits
+    from vggdeploy.precision import export_variants
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--calib-method", default="entropy")
+    ap.add_argument("--sweep", action="store_true")
+    args = ap.parse_args()
+
+    result: dict = {"command": "benchmarks/export_bench.py", "machine": machine()}
+    src = Path(args.run)
+    result["checkpoint_metrics"] = json.loads((src / "model.json").read_text()).get("metrics")
+    with tempfile.TemporaryDirectory(prefix="export-bench.") as work:
+        run = Path(work) / "run"
+        shutil.copytree(src, run, ignore=shutil.ignore_patterns("train_state*", "*.onnx"))
+        t0 = time.perf_counter()
+        out = export_variants(
+            run, precisions="all", data_dir=args.data_dir, calib_method=args.calib_method, log=print
+        )
+        wall = time.perf_counter() - t0
+        result["stage_wall_s"] = wall
+        result["stage_timings"] = {k: v.report.get("timings") for k, v in out.items()}
+        result["files"] = {k: {"bytes": v.path.stat().st_size} for k, v in out.items()}
+        print(f"\nexport + FP16 + INT8 (+ verification): {wall:.1f} s")
+
+        model, spec = load_checkpoint(run)
+        test = load_split("test", args.data_dir)
+        x = preprocess(test.images, spec)
+        t0 = time.perf_counter()
+        ref = torch_logits(model, x)
+        result["torch_reference_s"] = time.perf_counter() - t0
+        rows = {}
+        for tag, res in out.items():
+            s = ort_session(res.path)
+            t0 = time.perf_counter()
+            logits = onnx_logits(s, x)
+            ort_s = time.perf_counter() - t0
+            m = compare_logits(ref, logits, labels=test.labels)
+            m["accuracy_drop_pt_vs_pytorch"] = 100 * (m["ref_accuracy"] - m["out_accuracy"])
+            m["ort_cpu_test_set_s"] = ort_s
+            rows[tag] = m
+            print(
+                f"{tag:<9} acc {100 * m['out_accuracy']:.2f}% "
+                f"(PyTorch {100 * m['ref_accuracy']:.2f}%, "
+                f"drop {m['accuracy_drop_pt_vs_pytorch']:+.2f} pt)  agree "
+                f"{100 * m['top1_agreement']:.2f}%  max|Δ| {m['max_abs']:.3g}  ORT {ort_s:.1f} s"
+            )
+        result["vs_pytorch"] = rows
+        if args.sweep:
+            from vggdeploy.quantize import (
+                CALIB_METHODS,
+                INT8_TARGETS,
+                calibrate,
+                calibration_images,
+                quantize_int8,
+            )
+
+            calib = calibration_images(spec, args.data_dir)
+            sweep = {}
+            for method in CALIB_METHODS:
+                ranges, _ = calibrate(
+                    run / "model.onnx",
+                    calib,
+                    method=method,
+                    cache_dir=run,
+                    input_name="input",
+                    log=print,
+                )
+                for target in INT8_TARGETS:
+                    q = quantize_int8(run / "model.onnx", ranges, target=target, method=method)
+                    m = compare_logits(ref, onnx_logits(ort_session(q), x), labels=test.labels)
+                    drop = 100 * (m["ref_accuracy"] - m["out_accuracy"])
+                    sweep[f"{method}/{target}"] = {
+                        "accuracy": m["out_accuracy"],
+                        "drop_pt": drop,
+                        "agreement": m["top1_agreement"],
+                        "max_abs": m["max_abs"],
+                    }
+                    print(
+                        f"sweep {method:<10} {target:<8} acc {100 * m['out_accuracy']:.2f}% "
+                        f"drop {drop:+.2f} pt agree {100 * m['top1_agreement']:.2f}%"
+                    )
+                ranges.unlink(missing_ok=True)
+            result["calibration_sweep"] = sweep
+    result["machine"]["load_average_after"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

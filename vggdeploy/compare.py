@@ -1,0 +1,99 @@
+"""Logits comparison: the one set of parity metrics every stage reports (export, precision, bench).
+
+``compare_logits(ref, out)`` compares a backend's logits with reference logits (PyTorch FP32) and
+returns plain floats, so the result goes straight into a JSON report. The tolerance test is
+``numpy.allclose``'s: ``|out - ref| <= atol + rtol * |ref|`` element-wise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+
+
+def _as_logits(a: Any, name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 2:
+        raise UsageError(f"{name} logits must be N x classes, got shape {arr.shape}")
+    return arr
+
+
+def compare_logits(
+    ref: Any,
+    out: Any,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    labels: Any | None = None,
+) -> dict[str, Any]:
+    """Parity metrics of ``out`` against ``ref`` (both N x classes).
+
+    Keys: ``n``, ``max_abs`` (max |Δ|), ``mean_abs``, ``max_rel`` (max |Δ| / max(|ref|, 1e-6)),
+    ``cosine_min`` / ``cosine_mean`` (per-row cosine similarity), ``top1_agreement`` (fraction of
+    rows with the same arg-max), ``top1_mismatches`` (count). With ``atol``/``rtol``:
+    ``tolerance_excess`` (max of |Δ| - (atol + rtol |ref|); <= 0 means within) and
+    ``within_tolerance``. With ``labels``: ``ref_accuracy`` and ``out_accuracy``.
+    """
+    r, o = _as_logits(ref, "reference"), _as_logits(out, "compared")
+    if r.shape != o.shape:
+        raise UsageError(f"logits shapes differ: reference {r.shape}, compared {o.shape}")
+    n = r.shape[0]
+    result: dict[str, Any] = {"n": int(n)}
+    if n == 0:
+        return result
+    finite = bool(np.isfinite(o).all())
+    diff = np.abs(o - r)
+    result["max_abs"] = float(diff.max()) if finite else float("inf")
+    result["mean_abs"] = float(diff.mean()) if finite else float("inf")
+    result["max_rel"] = (
+        float((diff / np.maximum(np.abs(r), 1e-6)).max()) if finite else float("inf")
+    )
+    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(o, axis=1)
+    cos = np.where(norms > 0, (r * o).sum(axis=1) / np.maximum(norms, 1e-30), 0.0)
+    cos = np.where(np.isfinite(cos), cos, -1.0)
+    result["cosine_min"] = float(cos.min())
+    result["cosine_mean"] = float(cos.mean())
+    agree = r.argmax(axis=1) == o.argmax(axis=1)
+    result["top1_agreement"] = float(agree.mean())
+    result["top1_mismatches"] = int((~agree).sum())
+    result["finite"] = finite
+    if atol is not None or rtol is not None:
+        a, t = float(atol or 0.0), float(rtol or 0.0)
+        excess = diff - (a + t * np.abs(r)) if finite else np.array([np.inf])
+        result["atol"], result["rtol"] = a, t
+        result["tolerance_excess"] = float(excess.max())
+        result["within_tolerance"] = bool(finite and excess.max() <= 0.0)
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if y.shape[0] != n:
+            raise UsageError(f"{y.shape[0]} labels for {n} rows of logits")
+        result["ref_accuracy"] = accuracy(r, y)
+        result["out_accuracy"] = accuracy(o, y)
+    return result
+
+
+def accuracy(logits: Any, labels: Any) -> float:
+    """Top-1 accuracy of ``logits`` (N x classes) against integer ``labels``."""
+    arr = np.asarray(logits)
+    y = np.asarray(labels).reshape(-1)
+    if arr.ndim != 2 or arr.shape[0] != y.shape[0]:
+        raise UsageError(f"accuracy: logits {arr.shape} do not fit {y.shape[0]} labels")
+    if y.shape[0] == 0:
+        return float("nan")
+    return float((arr.argmax(axis=1) == y).mean())
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """One line for logs: max|Δ|, cosine, top-1 agreement (and tolerance when checked)."""
+    if m.get("n", 0) == 0:
+        return "no samples"
+    text = (
+        f"max|Δ| {m['max_abs']:.3g}  cos≥{m['cosine_min']:.6f}  "
+        f"top-1 agree {100 * m['top1_agreement']:.2f}% ({m['top1_mismatches']} differ)"
+    )
+    if "within_tolerance" in m:
+        text += "  " + ("within tolerance" if m["within_tolerance"] else "OUT OF TOLERANCE")
+    return text
