@@ -90,9 +90,9 @@ def inspect(file: Path, as_json: bool) -> None:
     info = describe(file)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
-    elif file.suffix == ".engine":
+    elif file.suffix == ".engine" and "sidecar" in info:
         click.echo("\n".join(_engine_lines(info)))
-    elif file.suffix == ".pt2":
+    elif file.suffix == ".pt2" and {"model_spec", "build", "aoti"} <= set(info):
         click.echo("\n".join(_package_lines(info)))
     else:
         click.echo(_render(info))
