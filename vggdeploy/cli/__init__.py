@@ -13,8 +13,10 @@ from ..errors import VggDeployError
 # command name -> "module:function" (imported only when the command runs, so --help stays fast)
 COMMANDS = {
     "models": "vggdeploy.cli.models:models",
+    "predict": "vggdeploy.cli.predict:predict",
     "summary": "vggdeploy.cli.models:summary",
     "train": "vggdeploy.cli.train:train",
+    "triton-repo": "vggdeploy.cli.triton:triton_repo",
 }
 
 
