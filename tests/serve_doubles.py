@@ -94,7 +94,13 @@ def build_pt2(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> s
     x = torch.zeros(2, *spec.input.shape(1)[1:])
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
-    return str(torch._inductor.aoti_compile_and_package(program, package_path=str(out)))
+    # The ModelSpec goes into the package metadata, where vgg_aoti finds it to check inputs.
+    configs = {"aot_inductor.metadata": {"vggdeploy.modelspec": spec.to_json()}}
+    return str(
+        torch._inductor.aoti_compile_and_package(
+            program, package_path=str(out), inductor_configs=configs
+        )
+    )
 
 
 def reference_logits(run_dir: str | os.PathLike[str], batch: np.ndarray) -> np.ndarray:
