@@ -264,3 +264,15 @@ def test_real_backend(kind, _trained_run, request, tmp_path, images) -> None:
         np.testing.assert_array_equal(out.class_ids, ref.argmax(axis=1))
         with pytest.raises(UsageError, match="NaN"):
             predictor.predict(np.full((1, 1, 32, 32), np.nan, np.float32))
+
+
+def test_backend_module_missing_is_a_clear_error(monkeypatch, tiny_run: Path) -> None:
+    from vggdeploy.errors import BackendUnavailableError
+
+    monkeypatch.setitem(
+        __import__("vggdeploy.backends.base", fromlist=["x"]).BACKENDS,
+        "torch",
+        "vggdeploy.backends.not_here:Runner",
+    )
+    with pytest.raises(BackendUnavailableError, match="torch backend is not part"):
+        vggdeploy.load(tiny_run)
