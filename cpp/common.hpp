@@ -1,6 +1,6 @@
 // Shared command-line interface, .npy I/O and small helpers for the vggdeploy C++ runners.
 //
-// Both runners (vgg_trt, vgg_aoti) take the same arguments:
+// Both runners (vgg_trt, vgg_aoti) take the same arguments (json.cpp and sha256.cpp hold the sidecar helpers):
 //   RUNNER MODEL --input X.npy|X.raw [--shape N,C,H,W] [--output Y.npy|Y.txt|-] [--batch B]
 //          [--warmup K] [--iters K] [--device cpu|cuda] [--sidecar PATH] [--quiet]
 // The input is already preprocessed float32 N x C x H x W (see cpp/README.md for the steps).
