@@ -8,4 +8,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load"]
+
+
+def load(path, **options):  # type: ignore[no-untyped-def]
+    """Open a model artifact (run folder, .onnx, .engine, .pt2) as a ready ``Predictor``.
+
+    ``vggdeploy.load("runs/mini").predict(images)``; see :func:`vggdeploy.serve.predictor.load`
+    for the options. Imported on first call so that ``import vggdeploy`` stays cheap.
+    """
+    from .serve.predictor import load as _load
+
+    return _load(path, **options)

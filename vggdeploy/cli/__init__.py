@@ -19,6 +19,8 @@ COMMANDS = {
     "build-engine": "vggdeploy.cli.build_engine:build_engine",
     "inspect": "vggdeploy.cli.inspect:inspect",
     "bench": "vggdeploy.cli.bench:bench",
+    "predict": "vggdeploy.cli.predict:predict",
+    "triton-repo": "vggdeploy.cli.triton:triton_repo",
 }
 
 

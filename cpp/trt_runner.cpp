@@ -1,0 +1,218 @@
+// vgg_trt: run a TensorRT plan built by `vggdeploy build-engine` with the TensorRT C++ runtime
+// (10.x / 11.x API: name-based I/O, setInputShape, setTensorAddress, enqueueV3).
+//
+// Before deserializing anything it reads the sidecar NAME.engine.json and checks that the plan's
+// sha256 and the TensorRT version match, so a stale or foreign plan fails with a clear message.
+#include <NvInfer.h>
+#include <NvInferVersion.h>
+#include <cuda_runtime_api.h>
+
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+using vggdeploy::CliError;
+using vggdeploy::Json;
+
+namespace {
+
+class Logger : public nvinfer1::ILogger {
+ public:
+  void log(Severity severity, const char* msg) noexcept override {
+    if (severity <= Severity::kWARNING) std::cerr << "[TensorRT] " << msg << "\n";
+  }
+};
+
+void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw CliError(std::string(what) + " failed: " + cudaGetErrorString(err), vggdeploy::kBackend,
+                   "check that a CUDA GPU and driver are available (nvidia-smi)");
+}
+
+struct CudaDeleter {
+  void operator()(void* p) const { if (p) cudaFree(p); }
+};
+using DevicePtr = std::unique_ptr<void, CudaDeleter>;
+
+DevicePtr device_alloc(size_t bytes) {
+  void* p = nullptr;
+  check_cuda(cudaMalloc(&p, bytes), "cudaMalloc");
+  return DevicePtr(p);
+}
+
+// First string among several candidate locations: the sidecar schema is versioned, and these are
+// the keys `vggdeploy build-engine` writes (see vggdeploy/backends/tensorrt.py).
+const Json* first_of(const Json& root, std::initializer_list<const char*> paths, Json::Kind kind) {
+  for (const char* p : paths) {
+    const Json* v = root.find(p);
+    if (v && v->kind == kind) return v;
+  }
+  return nullptr;
+}
+
+std::string compiled_trt_version() {
+  return std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + "." +
+         std::to_string(NV_TENSORRT_PATCH);
+}
+
+// Checks the plan bytes against the sidecar; returns nothing, throws CliError on mismatch.
+void check_sidecar(const std::string& plan_path, const std::string& sidecar_path, const std::string& plan) {
+  std::string text;
+  try {
+    text = vggdeploy::read_file(sidecar_path);
+  } catch (const CliError&) {
+    throw CliError("engine sidecar not found: '" + sidecar_path + "'", vggdeploy::kArtifact,
+                   "`vggdeploy build-engine` writes NAME.engine.json next to the plan; pass it with "
+                   "--sidecar, or rebuild the engine");
+  }
+  const Json root = vggdeploy::parse_json(text, sidecar_path);
+  const Json* sha = first_of(root, {"engine.sha256", "plan.sha256", "engine_sha256", "plan_sha256", "sha256"},
+                             Json::String);
+  if (!sha)
+    throw CliError("'" + sidecar_path + "' records no sha256 of the plan", vggdeploy::kArtifact,
+                   "rebuild the engine with `vggdeploy build-engine` to get a complete sidecar");
+  const std::string actual = vggdeploy::sha256_hex(plan);
+  if (sha->str != actual)
+    throw CliError("'" + plan_path + "' does not match its sidecar '" + sidecar_path +
+                       "' (sha256 " + actual.substr(0, 12) + "... vs recorded " + sha->str.substr(0, 12) +
+                       "...): the plan was replaced, rebuilt or truncated",
+                   vggdeploy::kArtifact, "rebuild both with `vggdeploy build-engine`");
+  const Json* ver = first_of(root, {"tensorrt.version", "tensorrt_version", "trt_version", "tensorrt"},
+                             Json::String);
+  if (!ver)
+    throw CliError("'" + sidecar_path + "' records no TensorRT version", vggdeploy::kArtifact,
+                   "rebuild the engine with `vggdeploy build-engine`");
+  const Json* compat = first_of(root, {"build.version_compatible", "build_options.version_compatible",
+                                       "options.version_compatible", "version_compatible"},
+                                Json::Bool);
+  const std::string here = compiled_trt_version();
+  const std::string major = std::to_string(NV_TENSORRT_MAJOR) + ".";
+  const bool same = ver->str == here || ver->str.rfind(here + ".", 0) == 0;
+  const bool compatible = compat && compat->b && ver->str.rfind(major, 0) == 0;
+  if (!same && !compatible)
+    throw CliError("'" + plan_path + "' was built with TensorRT " + ver->str + ", this runner uses " +
+                       here + " (plans are tied to the exact TensorRT version)",
+                   vggdeploy::kArtifact,
+                   "rebuild the engine with this TensorRT, or build it with --version-compatible");
+}
+
+int64_t volume(const nvinfer1::Dims& d, int from = 0) {
+  int64_t v = 1;
+  for (int i = from; i < d.nbDims; ++i) v *= d.d[i];
+  return v;
+}
+
+struct TrtState {
+  Logger logger;
+  std::unique_ptr<nvinfer1::IRuntime> runtime;
+  std::unique_ptr<nvinfer1::ICudaEngine> engine;
+  std::unique_ptr<nvinfer1::IExecutionContext> context;
+  std::string input_name, output_name;
+  nvinfer1::Dims max_in{};
+  int64_t classes = 0;
+  DevicePtr d_in, d_out;
+  cudaStream_t stream = nullptr;
+  ~TrtState() {
+    if (stream) cudaStreamDestroy(stream);
+    context.reset();  // destroy in reverse order of creation
+    engine.reset();
+    runtime.reset();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto state = std::make_unique<TrtState>();
+  return vggdeploy::runner_main(
+      argc, argv, "vgg_trt: run a vggdeploy TensorRT engine (plan + sidecar JSON)",
+      [&](const vggdeploy::Options& opt, const vggdeploy::Tensor& input) {
+        TrtState& s = *state;
+        std::string plan;
+        try {
+          plan = vggdeploy::read_file(opt.model);
+        } catch (const CliError&) {
+          throw CliError("engine not found: '" + opt.model + "'", vggdeploy::kArtifact,
+                         "build it with `vggdeploy build-engine RUN/model.onnx -o NAME.engine`");
+        }
+        check_sidecar(opt.model, opt.sidecar.empty() ? opt.model + ".json" : opt.sidecar, plan);
+
+        int devices = 0;
+        if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+          throw CliError("no CUDA GPU is available", vggdeploy::kBackend,
+                         "vgg_trt needs an NVIDIA GPU and driver; use vgg_aoti on CPU machines");
+        s.runtime.reset(nvinfer1::createInferRuntime(s.logger));
+        if (!s.runtime) throw CliError("cannot create the TensorRT runtime", vggdeploy::kBackend);
+        s.engine.reset(s.runtime->deserializeCudaEngine(plan.data(), plan.size()));
+        if (!s.engine)
+          throw CliError("TensorRT could not deserialize '" + opt.model + "' (see the messages above)",
+                         vggdeploy::kArtifact, "rebuild the engine on this GPU with this TensorRT");
+        for (int32_t i = 0; i < s.engine->getNbIOTensors(); ++i) {
+          const char* name = s.engine->getIOTensorName(i);
+          const bool is_input = s.engine->getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT;
+          (is_input ? s.input_name : s.output_name) = name;
+          if (s.engine->getTensorDataType(name) != nvinfer1::DataType::kFLOAT)
+            throw CliError(std::string("tensor '") + name + "' is not float32; vgg_trt feeds and reads "
+                           "float32 I/O", vggdeploy::kArtifact,
+                           "export the engine's ONNX with float32 inputs/outputs (the fp16/int8 "
+                           "variants from `vggdeploy export` keep float32 I/O)");
+        }
+        if (s.input_name.empty() || s.output_name.empty() || s.engine->getNbIOTensors() != 2)
+          throw CliError("'" + opt.model + "' must have exactly one input and one output",
+                         vggdeploy::kArtifact);
+        const char* in = s.input_name.c_str();
+        const nvinfer1::Dims min_in = s.engine->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMIN);
+        s.max_in = s.engine->getProfileShape(in, 0, nvinfer1::OptProfileSelector::kMAX);
+        if (s.max_in.nbDims != 4)
+          throw CliError("engine input '" + s.input_name + "' is not N x C x H x W", vggdeploy::kArtifact);
+        for (int i = 1; i < 4; ++i)
+          if (s.max_in.d[i] != input.shape[i]) {
+            std::ostringstream msg;
+            msg << "input has shape (N, " << input.shape[1] << ", " << input.shape[2] << ", "
+                << input.shape[3] << "), the engine takes (N, " << s.max_in.d[1] << ", "
+                << s.max_in.d[2] << ", " << s.max_in.d[3] << ")";
+            throw CliError(msg.str(), vggdeploy::kUsage, "preprocess images for this model (cpp/README.md)");
+          }
+        s.context.reset(s.engine->createExecutionContext());
+        if (!s.context) throw CliError("cannot create a TensorRT execution context", vggdeploy::kBackend);
+        check_cuda(cudaStreamCreate(&s.stream), "cudaStreamCreate");
+        // Size the output by asking TensorRT for the output shape at the largest batch.
+        if (!s.context->setInputShape(in, s.max_in))
+          throw CliError("TensorRT rejected the profile's maximum input shape", vggdeploy::kArtifact);
+        const nvinfer1::Dims out_max = s.context->getTensorShape(s.output_name.c_str());
+        if (out_max.nbDims != 2)
+          throw CliError("engine output '" + s.output_name + "' is not N x classes", vggdeploy::kArtifact);
+        s.classes = out_max.d[1];
+        s.d_in = device_alloc(static_cast<size_t>(volume(s.max_in)) * sizeof(float));
+        s.d_out = device_alloc(static_cast<size_t>(volume(out_max)) * sizeof(float));
+        if (!s.context->setTensorAddress(in, s.d_in.get()) ||
+            !s.context->setTensorAddress(s.output_name.c_str(), s.d_out.get()))
+          throw CliError("TensorRT rejected the device buffers", vggdeploy::kBackend);
+
+        vggdeploy::RunnerHandle handle;
+        handle.max_batch = s.max_in.d[0];
+        handle.min_batch = min_in.d[0];
+        handle.infer = [&s](const float* rows, int64_t n, std::vector<float>& out) {
+          nvinfer1::Dims shape = s.max_in;
+          shape.d[0] = n;  // the batch dimension; the profile bounds were checked by runner_main
+          if (!s.context->setInputShape(s.input_name.c_str(), shape))
+            throw CliError("TensorRT rejected batch " + std::to_string(n), vggdeploy::kUsage);
+          const size_t in_bytes = static_cast<size_t>(volume(shape)) * sizeof(float);
+          out.resize(static_cast<size_t>(n * s.classes));
+          check_cuda(cudaMemcpyAsync(s.d_in.get(), rows, in_bytes, cudaMemcpyHostToDevice, s.stream),
+                     "copy to device");
+          if (!s.context->enqueueV3(s.stream))
+            throw CliError("TensorRT enqueueV3 failed (see the messages above)", vggdeploy::kBackend);
+          check_cuda(cudaMemcpyAsync(out.data(), s.d_out.get(), out.size() * sizeof(float),
+                                     cudaMemcpyDeviceToHost, s.stream),
+                     "copy to host");
+          check_cuda(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize");
+          return s.classes;
+        };
+        return handle;
+      });
+}

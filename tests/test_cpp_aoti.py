@@ -1,0 +1,137 @@
+"""The C++ runners: build cpp/ with scripts/build_cpp.sh, then
+
+* vgg_common_selftest: the shared npy / SHA-256 / JSON helpers (vgg_trt relies on them);
+* vgg_aoti: an AOTInductor package of the tiny_run checkpoint on preprocessed test images; its
+  logits must match the PyTorch model's.
+
+The build (~1 min on 2 cores) and the AOTInductor compile (~1 min) make this slow; the build is
+incremental, so a second run only re-links what changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from serve_doubles import build_pt2, reference_logits
+
+from vggdeploy.checkpoint import read_spec
+from vggdeploy.data import load_split, preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "cpp" / "build"
+REAL_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"C++ toolchain missing: {', '.join(missing)} not on PATH")
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build_cpp.sh")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"C++ build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert "vgg_trt: SKIPPED" in proc.stdout or (BUILD / "vgg_trt").exists()
+    return BUILD
+
+
+def run(exe: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(exe), *map(str, args)], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_common_selftest(built: Path, tmp_path: Path) -> None:
+    proc = run(built / "vgg_common_selftest", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "all checks passed" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def package(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(build_pt2(_trained_run, tmp_path_factory.mktemp("aoti") / "tiny.pt2"))
+
+
+def test_vgg_aoti_matches_python(
+    built: Path, package: Path, _trained_run: Path, fake_data: Path, tmp_path: Path
+) -> None:
+    spec = read_spec(_trained_run)
+    # Real Fashion-MNIST test images where the machine has them, the synthetic set otherwise.
+    data_dir = (
+        REAL_TEST_IMAGES
+        if (REAL_TEST_IMAGES / "t10k-images-idx3-ubyte.gz").is_file()
+        else fake_data
+    )
+    images = load_split("test", data_dir).images[:37]
+    batch = preprocess(images, spec)
+    np.save(tmp_path / "x.npy", batch)
+    proc = run(
+        built / "vgg_aoti",
+        package,
+        "--input",
+        tmp_path / "x.npy",
+        "--output",
+        tmp_path / "y.npy",
+        "--batch",
+        "16",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "in chunks of 16" in proc.stderr
+    logits = np.load(tmp_path / "y.npy")
+    ref = reference_logits(_trained_run, batch)
+    assert logits.shape == (37, spec.num_classes) and logits.dtype == np.float32
+    np.testing.assert_allclose(logits, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(logits.argmax(axis=1), ref.argmax(axis=1))
+
+    # raw float32 input + text output gives the same numbers
+    batch[:5].tofile(tmp_path / "x.raw")
+    proc = run(
+        built / "vgg_aoti",
+        package,
+        "--input",
+        tmp_path / "x.raw",
+        "--shape",
+        "5,1,32,32",
+        "--quiet",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.strip().splitlines()]
+    assert [int(r[0]) for r in rows] == ref[:5].argmax(axis=1).tolist()
+    np.testing.assert_allclose(
+        np.array([[float(v) for v in r[1:]] for r in rows]), ref[:5], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_vgg_aoti_bad_input(built: Path, package: Path, tmp_path: Path) -> None:
+    exe = built / "vgg_aoti"
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 1, 28, 28), np.float32))
+    proc = run(exe, package, "--input", tmp_path / "wrong.npy")
+    assert proc.returncode == 2 and "the model takes N x 1 x 32 x 32" in proc.stderr
+    np.save(tmp_path / "f64.npy", np.zeros((2, 1, 32, 32), np.float64))
+    proc = run(exe, package, "--input", tmp_path / "f64.npy")
+    assert proc.returncode == 2 and "'<f8'" in proc.stderr
+    np.save(tmp_path / "nan.npy", np.full((1, 1, 32, 32), np.nan, np.float32))
+    proc = run(exe, package, "--input", tmp_path / "nan.npy")
+    assert proc.returncode == 2 and "NaN" in proc.stderr
+    (tmp_path / "x.raw").write_bytes(b"\0" * 12)
+    proc = run(exe, package, "--input", tmp_path / "x.raw", "--shape", "1,1,32,32")
+    assert proc.returncode == 2 and "needs 4096" in proc.stderr
+    proc = run(exe, tmp_path / "missing.pt2", "--input", tmp_path / "wrong.npy")
+    assert proc.returncode == 4 and "not found" in proc.stderr
+    proc = run(exe, package)
+    assert proc.returncode == 2 and "missing --input" in proc.stderr
+    assert run(exe, "--help").returncode == 0

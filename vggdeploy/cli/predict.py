@@ -1,0 +1,53 @@
+"""`vggdeploy predict MODEL IMAGE...`: classify image files or .npy arrays with any artifact."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of predictions.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKEND_CHOICES),
+    default=None,
+    help="Override the backend chosen from the artifact type.",
+)
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-batch", default=None, type=click.IntRange(min=1), help="Images per inference call."
+)
+def predict(
+    model: str,
+    images: tuple[str, ...],
+    as_json: bool,
+    backend: str | None,
+    top_k: int,
+    max_batch: int | None,
+) -> None:
+    """Classify IMAGE files (PNG/JPEG) or .npy arrays (uint8 pixels or float32 NxCxHxW).
+
+    MODEL is a run folder, model.onnx, NAME.engine or NAME.pt2; its ModelSpec sets the
+    preprocessing and class names.
+    """
+    from ..serve.predictor import load
+
+    with load(model, backend=backend, max_batch=max_batch) as predictor:
+        result = predictor.predict(list(images))
+    records = result.to_records(top_k=top_k)
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    width = max(len(r["source"]) for r in records)
+    for r in records:
+        others = ", ".join(f"{t['class_name']} {t['probability']:.3f}" for t in r["top"][1:])
+        click.echo(
+            f"{r['source']:<{width}}  {r['class_id']:>2} {r['class_name']:<12} "
+            f"{r['probability']:.3f}" + (f"   ({others})" if others else "")
+        )

@@ -1,0 +1,76 @@
+"""`vggdeploy triton-repo RUN_OR_MODEL -o REPO`: a Triton Inference Server model repository."""
+
+from __future__ import annotations
+
+import click
+
+
+def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got '{value}'") from None
+
+
+@click.command("triton-repo")
+@click.argument("source", metavar="RUN_OR_MODEL", type=click.Path(path_type=str))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Repository.")
+@click.option("--name", default=None, help="Model name (default: the run folder's name).")
+@click.option("--onnx", default=None, type=click.Path(path_type=str), help="ONNX model to serve.")
+@click.option(
+    "--engine", default=None, type=click.Path(path_type=str), help="TensorRT engine to serve."
+)
+@click.option(
+    "--max-batch", default=None, type=int, help="max_batch_size (default: 64 / engine profile)."
+)
+@click.option("--instances", default=1, show_default=True, type=int, help="Instances per model.")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default="auto",
+    show_default=True,
+    help="Instance kind of the ONNX model (TensorRT plans always run on GPU).",
+)
+@click.option(
+    "--preferred-batch-sizes",
+    default=None,
+    callback=_sizes,
+    metavar="B1,B2,...",
+    help="Dynamic batching preferred sizes (default: max/2,max).",
+)
+@click.option("--max-queue-delay-us", default=100, show_default=True, type=click.IntRange(min=0))
+@click.option("--force", is_flag=True, help="Replace a different model already in the repository.")
+def triton_repo(
+    source: str,
+    out: str,
+    name: str | None,
+    onnx: str | None,
+    engine: str | None,
+    max_batch: int | None,
+    instances: int,
+    kind: str,
+    preferred_batch_sizes: tuple[int, ...] | None,
+    max_queue_delay_us: int,
+    force: bool,
+) -> None:
+    """Write REPO/<name>/config.pbtxt, 1/model.onnx (and/or a TensorRT model) and labels."""
+    from ..serve.triton import build_triton_repo
+
+    written = build_triton_repo(
+        source,
+        out,
+        name=name,
+        onnx=onnx,
+        engine=engine,
+        max_batch=max_batch,
+        instances=instances,
+        kind=kind,
+        preferred_batch_sizes=preferred_batch_sizes,
+        max_queue_delay_us=max_queue_delay_us,
+        force=force,
+    )
+    for folder in written:
+        click.echo(f"wrote {folder}/config.pbtxt")
+    click.echo(f"serve with: tritonserver --model-repository={out}")

@@ -1,0 +1,371 @@
+"""Write a Triton Inference Server model repository from vggdeploy artifacts.
+
+``build_triton_repo(RUN_OR_MODEL, REPO)`` writes, per model::
+
+    REPO/<name>/config.pbtxt          platform, max_batch_size, input/output, batching, instances
+    REPO/<name>/labels.txt            class names (label_filename of the output)
+    REPO/<name>/1/model.onnx          (onnxruntime_onnx)   or   1/model.plan (tensorrt_plan)
+    REPO/<name>/.vggdeploy-model.json marker: ModelSpec fingerprint + sha256 of the model file
+
+Each model folder is assembled in a temporary folder beside it and renamed into place, so Triton
+(or a reader) never sees a half-written model. A folder that already holds a *different* model
+(another fingerprint or model file, or a model vggdeploy did not write) is an error unless
+``force=True``. The TensorRT model's ``max_batch_size`` comes from the engine's profile in its
+sidecar; dims exclude the batch dimension because ``max_batch_size > 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._io import ensure_dir, sha256_file, write_json, write_text
+from ..errors import ArtifactError, UsageError
+from ..spec import ModelSpec, check_same_model
+from .sidecar import EngineFacts, read_engine_sidecar
+
+MARKER = ".vggdeploy-model.json"
+MARKER_FORMAT = "vggdeploy.triton-model"
+INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
+DEFAULT_ONNX_MAX_BATCH = 64
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# ONNX TensorProto element type -> Triton data type
+_ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
+
+
+@dataclass(frozen=True)
+class TritonModel:
+    """Everything one config.pbtxt says, plus the file that goes into the version folder."""
+
+    name: str
+    platform: str  # onnxruntime_onnx | tensorrt_plan
+    artifact: Path
+    filename: str  # model.onnx | model.plan
+    spec: ModelSpec
+    max_batch: int
+    input_dtype: str = "TYPE_FP32"
+    output_dtype: str = "TYPE_FP32"
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 100
+    instances: int = 1
+    instance_kind: str = "KIND_AUTO"
+
+
+def render_config(m: TritonModel) -> str:
+    """config.pbtxt text (protobuf text format of Triton's ModelConfig)."""
+    s = m.spec
+    lines = [
+        f'name: "{m.name}"',
+        f'platform: "{m.platform}"',
+        f"max_batch_size: {m.max_batch}",
+        f'default_model_filename: "{m.filename}"',
+        "input [",
+        "  {",
+        f'    name: "{s.input.name}"',
+        f"    data_type: {m.input_dtype}",
+        f"    dims: [ {s.input.channels}, {s.input.height}, {s.input.width} ]",
+        "  }",
+        "]",
+        "output [",
+        "  {",
+        f'    name: "{s.output_name}"',
+        f"    data_type: {m.output_dtype}",
+        f"    dims: [ {s.num_classes} ]",
+        '    label_filename: "labels.txt"',
+        "  }",
+        "]",
+        "dynamic_batching {",
+    ]
+    if m.preferred_batch_sizes:
+        lines.append(f"  preferred_batch_size: [ {', '.join(map(str, m.preferred_batch_sizes))} ]")
+    lines += [
+        f"  max_queue_delay_microseconds: {m.max_queue_delay_us}",
+        "}",
+        "instance_group [",
+        "  {",
+        f"    count: {m.instances}",
+        f"    kind: {m.instance_kind}",
+        "  }",
+        "]",
+        "version_policy: { latest: { num_versions: 1 } }",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_triton_repo(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    onnx: str | os.PathLike[str] | None = None,
+    engine: str | os.PathLike[str] | None = None,
+    max_batch: int | None = None,
+    instances: int = 1,
+    kind: str = "auto",
+    preferred_batch_sizes: tuple[int, ...] | None = None,
+    max_queue_delay_us: int = 100,
+    force: bool = False,
+) -> list[Path]:
+    """Write the repository; returns the model folders written (ONNX first, then TensorRT)."""
+    if instances < 1:
+        raise UsageError(f"--instances must be >= 1, got {instances}")
+    if kind not in INSTANCE_KINDS:
+        raise UsageError(f"--kind must be one of {', '.join(INSTANCE_KINDS)}, got '{kind}'")
+    if max_batch is not None and max_batch < 1:
+        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
+    onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
+    base = name or _default_name(Path(source))
+    if not _NAME_RE.match(base):
+        raise UsageError(
+            f"'{base}' is not a valid Triton model name",
+            hint="use letters, digits, '_', '-' and '.' (pass --name)",
+        )
+    models: list[TritonModel] = []
+    common = dict(instances=instances, max_queue_delay_us=max_queue_delay_us)
+    if onnx_path is not None:
+        spec, in_dtype, out_dtype, fixed_batch = _onnx_facts(onnx_path)
+        if run_spec is not None:
+            check_same_model(run_spec, spec, a_name=str(source), b_name=str(onnx_path))
+        mb = max_batch or DEFAULT_ONNX_MAX_BATCH
+        if fixed_batch is not None:
+            raise ArtifactError(
+                f"'{onnx_path}' has a fixed batch size {fixed_batch}; Triton's dynamic batching "
+                "needs a dynamic batch dimension",
+                hint="export it again with `vggdeploy export RUN` (dynamic batch)",
+            )
+        models.append(
+            TritonModel(
+                name=base,
+                platform="onnxruntime_onnx",
+                artifact=onnx_path,
+                filename="model.onnx",
+                spec=spec,
+                max_batch=mb,
+                input_dtype=in_dtype,
+                output_dtype=out_dtype,
+                preferred_batch_sizes=_preferred(preferred_batch_sizes, mb),
+                instance_kind=INSTANCE_KINDS[kind],
+                **common,
+            )
+        )
+    if engine_path is not None:
+        facts: EngineFacts = read_engine_sidecar(engine_path)
+        for other, label in ((run_spec, str(source)), (models[0].spec if models else None, "")):
+            if other is not None:
+                check_same_model(
+                    other, facts.spec, a_name=label or str(onnx_path), b_name=str(engine_path)
+                )
+        if kind == "cpu":
+            raise UsageError(
+                "--kind cpu cannot serve a TensorRT plan (TensorRT runs on NVIDIA GPUs only)",
+                hint="use --kind gpu or auto, or serve only the ONNX model",
+            )
+        mb = facts.max_batch
+        if max_batch is not None:
+            if max_batch > facts.max_batch:
+                raise UsageError(
+                    f"--max-batch {max_batch} exceeds the engine profile's maximum "
+                    f"{facts.max_batch} ('{engine_path}')",
+                    hint="rebuild the engine with a larger --max-batch",
+                )
+            mb = max_batch
+        if facts.min_batch > 1:
+            raise ArtifactError(
+                f"'{engine_path}' has a minimum batch of {facts.min_batch}; Triton sends "
+                "batches from 1 up",
+                hint="rebuild the engine with --min-batch 1",
+            )
+        models.append(
+            TritonModel(
+                name=f"{base}_trt" if models else base,
+                platform="tensorrt_plan",
+                artifact=engine_path,
+                filename="model.plan",
+                spec=facts.spec,
+                max_batch=mb,
+                input_dtype=facts.input_dtype,
+                output_dtype=facts.output_dtype,
+                preferred_batch_sizes=_preferred(preferred_batch_sizes, mb),
+                instance_kind="KIND_GPU",
+                **common,
+            )
+        )
+    repo = ensure_dir(out)
+    return [write_model(repo, m, force=force) for m in models]
+
+
+def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
+    """Assemble REPO/<name> in a temporary folder, then swap it into place."""
+    target = repo / m.name
+    artifact_sha = sha256_file(m.artifact)
+    marker = {
+        "format": MARKER_FORMAT,
+        "version": 1,
+        "platform": m.platform,
+        "fingerprint": m.spec.fingerprint(),
+        "artifact_sha256": artifact_sha,
+        "source": str(m.artifact),
+        "preset": m.spec.preset,
+    }
+    if target.exists() and not force:
+        _check_same_model_folder(target, marker)
+    stage = Path(tempfile.mkdtemp(prefix=f".{m.name}.", suffix=".tmp", dir=repo))
+    try:
+        version = stage / "1"
+        version.mkdir()
+        shutil.copyfile(m.artifact, version / m.filename)
+        labels = m.spec.class_names or tuple(str(i) for i in range(m.spec.num_classes))
+        write_text(stage / "labels.txt", "\n".join(labels) + "\n")
+        write_text(stage / "config.pbtxt", render_config(m))
+        write_json(stage / MARKER, marker)
+        for p in [stage, version, *stage.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        _swap_into_place(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_into_place(stage: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(stage, target)
+        return
+    trash = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, trash)
+    try:
+        os.replace(stage, target)
+    except BaseException:
+        os.replace(trash, target)  # put the previous model back
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:
+    if not target.is_dir():
+        raise UsageError(f"'{target}' exists and is not a folder", hint="pass --force")
+    if not any(target.iterdir()):
+        return
+    marker_path = target / MARKER
+    hint = "choose another --name or output folder, or pass --force to replace it"
+    try:
+        old = json.loads(marker_path.read_text())
+    except (OSError, ValueError):
+        raise UsageError(
+            f"'{target}' already holds a model that vggdeploy did not write", hint=hint
+        ) from None
+    if old.get("fingerprint") != marker["fingerprint"]:
+        raise UsageError(
+            f"'{target}' already holds a different model (preset {old.get('preset')!r}, "
+            f"ModelSpec fingerprint {str(old.get('fingerprint'))[:12]}... vs "
+            f"{marker['fingerprint'][:12]}...)",
+            hint=hint,
+        )
+    if (
+        old.get("artifact_sha256") != marker["artifact_sha256"]
+        or old.get("platform") != marker["platform"]
+    ):
+        raise UsageError(
+            f"'{target}' already holds another {old.get('platform')} build of this model "
+            f"(from '{old.get('source')}', model file sha256 differs)",
+            hint=hint,
+        )
+
+
+def _resolve_sources(
+    source: Path, onnx: Any, engine: Any
+) -> tuple[Path | None, Path | None, ModelSpec | None]:
+    from ..checkpoint import read_spec
+
+    onnx_path = Path(onnx) if onnx is not None else None
+    engine_path = Path(engine) if engine is not None else None
+    run_spec = None
+    suffix = source.suffix.lower()
+    if source.is_dir():
+        run_spec = read_spec(source)
+        if onnx_path is None and engine_path is None:
+            onnx_path = source / "model.onnx"
+            if not onnx_path.is_file():
+                raise ArtifactError(
+                    f"'{source}' has no model.onnx to serve",
+                    hint=f"export it first: vggdeploy export {source}  (or pass --onnx/--engine)",
+                )
+    elif suffix == ".onnx":
+        if onnx_path is not None and onnx_path != source:
+            raise UsageError("give the ONNX model either as RUN_OR_MODEL or with --onnx, not both")
+        onnx_path = source
+    elif suffix in (".engine", ".plan"):
+        if engine_path is not None and engine_path != source:
+            raise UsageError("give the engine either as RUN_OR_MODEL or with --engine, not both")
+        engine_path = source
+    elif not source.exists():
+        raise ArtifactError(f"not found: '{source}'", hint="pass a run folder, .onnx or .engine")
+    else:
+        raise UsageError(
+            f"cannot build a Triton model from '{source}'",
+            hint="pass a run folder (with model.onnx), a .onnx model or a TensorRT .engine",
+        )
+    for p in (onnx_path, engine_path):
+        if p is not None and not p.is_file():
+            raise ArtifactError(f"model file not found: '{p}'")
+    return onnx_path, engine_path, run_spec
+
+
+def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
+    """(ModelSpec, input dtype, output dtype, fixed batch or None) from the ONNX file."""
+    from ..onnxmeta import load_onnx, spec_from_model
+
+    model = load_onnx(path, load_external_data=False)
+    spec = spec_from_model(model, source=str(path))
+    inputs = {i.name: i for i in model.graph.input}
+    outputs = {o.name: o for o in model.graph.output}
+    if spec.input.name not in inputs or spec.output_name not in outputs:
+        raise ArtifactError(
+            f"'{path}' has inputs {sorted(inputs)} and outputs {sorted(outputs)}; its ModelSpec "
+            f"names '{spec.input.name}' and '{spec.output_name}'",
+            hint="export it again with `vggdeploy export RUN`",
+        )
+
+    def dtype(value_info: Any) -> str:
+        elem = value_info.type.tensor_type.elem_type
+        if elem not in _ONNX_TO_TRITON:
+            raise ArtifactError(f"'{path}': tensor '{value_info.name}' has ONNX type {elem}")
+        return _ONNX_TO_TRITON[elem]
+
+    first = inputs[spec.input.name].type.tensor_type.shape.dim[0]
+    fixed = first.dim_value if first.HasField("dim_value") else None
+    return spec, dtype(inputs[spec.input.name]), dtype(outputs[spec.output_name]), fixed
+
+
+def _default_name(source: Path) -> str:
+    """run folder name; RUN/model.fp16.onnx -> RUN_fp16; engines/mini.fp16.engine -> mini_fp16."""
+    if source.is_dir():
+        raw = source.resolve().name
+    else:
+        stem = source.name[: -len(source.suffix)] if source.suffix else source.name
+        if stem == "model" or stem.startswith("model."):
+            raw = source.resolve().parent.name + stem[len("model") :]
+        else:
+            raw = stem
+    return re.sub(r"[^A-Za-z0-9_-]", "_", raw) or "model"
+
+
+def _preferred(sizes: tuple[int, ...] | None, max_batch: int) -> tuple[int, ...]:
+    if sizes is None:  # half the maximum and the maximum: full batches without long queueing
+        return tuple(sorted({max(1, max_batch // 2), max_batch}))
+    bad = [s for s in sizes if s < 1 or s > max_batch]
+    if bad:
+        raise UsageError(
+            f"--preferred-batch-sizes {list(sizes)}: {bad} outside 1..max_batch ({max_batch})"
+        )
+    return tuple(sorted(set(sizes)))
+
+
+__all__ = ["MARKER", "TritonModel", "build_triton_repo", "render_config", "write_model"]
