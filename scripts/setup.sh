@@ -38,6 +38,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The C++ runners (cpp/, built by the tests) need cmake and a C++ compiler.
+if ! command -v cmake >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing cmake and g++ for the C++ runners"
+    apt-get install -y -qq cmake g++ >/dev/null 2>&1 || {
+      apt-get update -qq >/dev/null && apt-get install -y -qq cmake g++ >/dev/null; }
+  else
+    echo "setup: cmake / c++ not found; the C++ runner tests will be skipped"
+  fi
+fi
+
 data_dir=/usr/share/datasets/fashion-mnist
 if [ -z "${VGGDEPLOY_DATA:-}" ] && [ ! -e "$data_dir/t10k-labels-idx1-ubyte.gz" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,44 +1,16 @@
-"""ONNX files for build tests, made here because the export stage is another module.
-
-``export_fp32`` uses torch.onnx.export (dynamic batch) and stores the ModelSpec like `vggdeploy
-export` does. ``make_fp16_variant`` / ``make_int8_variant`` are *structural stand-ins* for the
-export stage's model.fp16.onnx / model.int8.onnx: valid ONNX with a FLOAT16 cast pair / a Q/DQ pair
-on the input, enough for file resolution and precision checks, not for accuracy claims.
+"""ONNX files for build tests. ``export_fp32`` (tests/artifacts.py) makes the fp32 model;
+``make_fp16_variant`` / ``make_int8_variant`` are *structural stand-ins* for the export stage's
+model.fp16.onnx / model.int8.onnx: valid ONNX with a FLOAT16 cast pair / a Q/DQ pair on the input,
+enough for file resolution and precision checks, not for accuracy claims.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import onnx
+from artifacts import export_fp32  # noqa: F401 - re-exported for the build tests
 from onnx import TensorProto, helper
-
-
-def export_fp32(run: Path) -> Path:
-    import torch
-
-    from vggdeploy.checkpoint import load_checkpoint
-    from vggdeploy.onnxmeta import set_spec_metadata
-
-    model, spec = load_checkpoint(run)
-    out = run / "model.onnx"
-    example = torch.zeros(spec.input.shape(2), dtype=torch.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (example,),
-            str(out),
-            dynamo=False,
-            input_names=[spec.input.name],
-            output_names=[spec.output_name],
-            dynamic_axes={spec.input.name: {0: "batch"}, spec.output_name: {0: "batch"}},
-        )
-    proto = onnx.load(str(out))
-    set_spec_metadata(proto, spec)
-    onnx.save(proto, str(out))
-    return out
 
 
 def _prepend_on_input(src: Path, dst: Path, nodes: list, inits: list) -> Path:

@@ -13,12 +13,10 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 
 from vggdeploy.backends.base import Runner
 from vggdeploy.checkpoint import load_checkpoint
-from vggdeploy.onnxmeta import set_spec_metadata
 from vggdeploy.spec import ModelSpec
 
 
@@ -65,42 +63,6 @@ class OverlapDetector(CheckpointDouble):
         finally:
             with self._count_lock:
                 self.inside -= 1
-
-
-def export_onnx(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> str:
-    """ONNX of a checkpoint: input "input" [batch, C, H, W], output "logits", spec metadata."""
-    model, spec = load_checkpoint(run_dir)
-    x = torch.zeros(2, *spec.input.shape(1)[1:])
-    torch.onnx.export(
-        model,
-        (x,),
-        str(out),
-        input_names=[spec.input.name],
-        output_names=[spec.output_name],
-        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
-    proto = onnx.load(str(out))
-    set_spec_metadata(proto, spec)
-    onnx.save(proto, str(out))
-    return str(out)
-
-
-def build_pt2(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> str:
-    """AOTInductor package of a checkpoint with a dynamic batch dimension (CPU)."""
-    model, spec = load_checkpoint(run_dir)
-    x = torch.zeros(2, *spec.input.shape(1)[1:])
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
-    # The ModelSpec goes into the package metadata, where vgg_aoti finds it to check inputs.
-    configs = {"aot_inductor.metadata": {"vggdeploy.modelspec": spec.to_json()}}
-    return str(
-        torch._inductor.aoti_compile_and_package(
-            program, package_path=str(out), inductor_configs=configs
-        )
-    )
 
 
 def reference_logits(run_dir: str | os.PathLike[str], batch: np.ndarray) -> np.ndarray:

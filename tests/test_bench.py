@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bench_artifacts import calibration_batch, export_fp32, quantize_int8
+from artifacts import calibration_batch, export_fp32, quantize_int8
 
 from vggdeploy.bench.accuracy import logit_metrics
 from vggdeploy.bench.latency import summarize

@@ -4,8 +4,8 @@
 * vgg_aoti: an AOTInductor package of the tiny_run checkpoint on preprocessed test images; its
   logits must match the PyTorch model's.
 
-The build (~1 min on 2 cores) and the AOTInductor compile (~1 min) make this slow; the build is
-incremental, so a second run only re-links what changed.
+The build takes about a minute on 2 cores (incremental afterwards); the package is the session's
+shared ``tiny_pt2``. Both run in the default suite, so CI builds and checks vgg_aoti every time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_doubles import build_pt2, reference_logits
+from serve_doubles import reference_logits
 
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.data import load_split, preprocess
@@ -26,8 +26,6 @@ from vggdeploy.data import load_split, preprocess
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "cpp" / "build"
 REAL_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist")
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +59,9 @@ def test_common_selftest(built: Path, tmp_path: Path) -> None:
     assert "all checks passed" in proc.stdout
 
 
-@pytest.fixture(scope="module")
-def package(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(build_pt2(_trained_run, tmp_path_factory.mktemp("aoti") / "tiny.pt2"))
+@pytest.fixture
+def package(tiny_pt2: Path) -> Path:
+    return tiny_pt2
 
 
 def test_vgg_aoti_matches_python(

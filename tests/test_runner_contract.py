@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bench_artifacts import calibration_batch, export_fp32
+from artifacts import calibration_batch, export_fp32
 
 from vggdeploy.backends import BACKENDS, open_runner
 from vggdeploy.errors import (

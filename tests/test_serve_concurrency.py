@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_doubles import CheckpointDouble, export_onnx, register
+from artifacts import export_fp32 as export_onnx
+from serve_doubles import CheckpointDouble, register
 
 from vggdeploy.checkpoint import save_checkpoint
 from vggdeploy.models import build_model, make_spec

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifacts import export_fp32 as export_onnx
 from serve_doubles import (
     CheckpointDouble,
     OverlapDetector,
-    build_pt2,
-    export_onnx,
     reference_logits,
     register,
 )
@@ -242,13 +241,13 @@ def _artifact(kind: str, run: Path, request: pytest.FixtureRequest, tmp: Path) -
         return run
     if kind == "onnxruntime":
         return request.getfixturevalue("onnx_model")
-    return Path(build_pt2(run, tmp / "model.pt2"))
+    return request.getfixturevalue("tiny_pt2")
 
 
 REAL = [
     pytest.param("torch", id="checkpoint-torch"),
     pytest.param("onnxruntime", id="onnx-onnxruntime"),
-    pytest.param("inductor", id="pt2-inductor", marks=pytest.mark.slow),
+    pytest.param("inductor", id="pt2-inductor"),
 ]
 
 

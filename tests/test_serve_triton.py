@@ -1,9 +1,9 @@
 """`vggdeploy triton-repo`: every generated config.pbtxt is parsed with Triton's own ModelConfig
 proto (tritonclient) and its fields checked; plus the repository rules (markers, --force, sidecar).
 
-TensorRT is not installed here, so the engine is a stand-in byte string with a sidecar written in
-the documented shape (ModelSpec, plan sha256, profile shapes, I/O dtypes); the repository writer
-only copies the plan and reads the sidecar, it never deserializes the engine.
+TensorRT is not installed here, so the engine is a stand-in byte string with a sidecar in the real
+schema (backends/tensorrt_sidecar.py); the repository writer only copies the plan and reads the
+verified sidecar, it never deserializes the engine.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import onnx
 import pytest
-from serve_doubles import export_onnx
+from artifacts import export_fp32 as export_onnx
 
+from vggdeploy.backends.tensorrt_sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, write_sidecar
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
@@ -52,29 +53,40 @@ def run(exported_run: Path, tmp_path: Path) -> Path:
 
 
 def fake_engine(run: Path, path: Path, *, max_batch: int = 32, min_batch: int = 1) -> Path:
+    """A stand-in plan with a sidecar in the real schema (backends/tensorrt_sidecar.py)."""
     plan = b"stand-in TensorRT plan bytes " + path.name.encode()
     path.write_bytes(plan)
     spec = read_spec(run)
     sidecar = {
-        "schema": "vggdeploy.engine-sidecar",
-        "version": 1,
-        "engine": {"file": path.name, "sha256": hashlib.sha256(plan).hexdigest()},
-        "tensorrt": {"version": "10.13.0.35"},
+        "format": SIDECAR_FORMAT,
+        "version": SIDECAR_VERSION,
+        "engine": {
+            "file": path.name,
+            "sha256": hashlib.sha256(plan).hexdigest(),
+            "size": len(plan),
+        },
+        "tensorrt": {
+            "version": "10.13.0.35",
+            "version_compatible": False,
+            "hardware_compat": "none",
+        },
+        "device": {"name": "NVIDIA H100 80GB HBM3", "compute_capability": [9, 0]},
         "precision": "fp16",
         "profile": {
-            "input": {
-                "min": [min_batch, 1, 32, 32],
-                "opt": [8, 1, 32, 32],
-                "max": [max_batch, 1, 32, 32],
-            }
+            "input": "input",
+            "min": [min_batch, 1, 32, 32],
+            "opt": [8, 1, 32, 32],
+            "max": [max_batch, 1, 32, 32],
         },
         "io": [
             {"name": "input", "mode": "input", "dtype": "float32", "shape": [-1, 1, 32, 32]},
             {"name": "logits", "mode": "output", "dtype": "float32", "shape": [-1, 10]},
         ],
+        "source_onnx": {"file": "model.fp16.onnx", "sha256": "0" * 64},
         "model_spec": spec.to_dict(),
+        "build": {},
     }
-    (path.parent / (path.name + ".json")).write_text(json.dumps(sidecar))
+    write_sidecar(path, sidecar)
     return path
 
 

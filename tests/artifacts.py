@@ -1,6 +1,7 @@
-"""Minimal ONNX artifacts for runner / bench tests, made here so these tests do not depend on the
-export stage: an fp32 model with dynamic batch and the ModelSpec in its metadata, and an INT8 Q/DQ
-model from ONNX Runtime's static quantizer with a tiny calibration set."""
+"""Small ONNX artifacts shared by the tests: an fp32 model with dynamic batch and the ModelSpec in
+its metadata (TorchScript exporter: under a second, where `vggdeploy export`'s dynamo export and
+verification take several; test_export.py covers that path), and an INT8 Q/DQ model from ONNX
+Runtime's static quantizer with a tiny calibration set."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from pathlib import Path
 import numpy as np
 
 
-def export_fp32(run: Path, out: Path) -> Path:
+def export_fp32(run: Path, out: Path | None = None) -> Path:
+    """``run``'s checkpoint as ONNX at ``out`` (default ``run/model.onnx``)."""
     import onnx
     import torch
 
     from vggdeploy.checkpoint import load_checkpoint
     from vggdeploy.onnxmeta import set_spec_metadata
 
+    out = Path(out) if out is not None else Path(run) / "model.onnx"
     model, spec = load_checkpoint(run)
     example = torch.zeros(spec.input.shape(2))
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but fast and small
