@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,69 @@ def _resume_in_run(ctx: dict, *extra: str) -> list[str]:
         str(ctx["fake_data"]),
         *extra,
     ]
+
+
+def _onnx(ctx: dict) -> Path:
+    from artifacts import export_fp32
+
+    path = ctx["tiny_run"] / "model.onnx"
+    if not path.exists():
+        export_fp32(ctx["tiny_run"], path)
+    return path
+
+
+def _file(ctx: dict, name: str, data: bytes) -> str:
+    path = Path(ctx["tmp"]) / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _npy(ctx: dict, name: str, arr) -> str:
+    path = Path(ctx["tmp"]) / name
+    np.save(path, arr)
+    return str(path)
+
+
+def _fake_engine(ctx: dict) -> str:
+    """A plan whose sidecar records another sha256 (a replaced plan)."""
+    from vggdeploy.backends.tensorrt_sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
+    from vggdeploy.checkpoint import read_spec
+
+    engine = Path(ctx["tmp"]) / "m.engine"
+    engine.write_bytes(b"not the plan that was built")
+    side = {
+        "format": SIDECAR_FORMAT,
+        "version": SIDECAR_VERSION,
+        "engine": {"file": "m.engine", "sha256": "0" * 64, "size": 27},
+        "tensorrt": {"version": "10.16.1"},
+        "precision": "fp16",
+        "device": {"name": "NVIDIA H100", "compute_capability": [9, 0]},
+        "profile": {
+            "input": "input",
+            "min": [1, 1, 32, 32],
+            "opt": [8, 1, 32, 32],
+            "max": [64, 1, 32, 32],
+        },
+        "io": [],
+        "source_onnx": {"sha256": "0" * 64},
+        "build": {},
+        "model_spec": read_spec(ctx["tiny_run"]).to_dict(),
+    }
+    (Path(ctx["tmp"]) / "m.engine.json").write_text(json.dumps(side))
+    return str(engine)
+
+
+def _other_model_repo(ctx: dict) -> None:
+    """A Triton repository that already serves a different model under the same name."""
+    from vggdeploy.serve.triton import build_triton_repo
+
+    build_triton_repo(ctx["tiny_run"], Path(ctx["tmp"]) / "repo", onnx=_onnx(ctx), name="m")
+    other = Path(ctx["tmp"]) / "other"
+    shutil.copytree(ctx["tiny_run"], other)
+    meta = json.loads((other / "model.json").read_text())
+    meta["class_names"] = [f"c{i}" for i in range(10)]
+    (other / "model.json").write_text(json.dumps(meta))
+    (other / "model.onnx").unlink()
 
 
 CASES = [
@@ -207,6 +271,212 @@ CASES = [
         lambda c: _train(c, "--device", "cuda"),
         6,
         "no CUDA GPU",
+    ),
+    # export
+    Case(
+        "export-no-checkpoint",
+        "export of a folder without a checkpoint",
+        lambda c: ["export", str(c["tmp"])],
+        4,
+        "checkpoint file missing",
+    ),
+    Case(
+        "export-corrupt-spec",
+        "export with a corrupt model.json",
+        lambda c: ["export", str(c["tiny_run"])],
+        4,
+        "not valid JSON",
+        setup=lambda c: (c["tiny_run"] / "model.json").write_text('{"format": "vggd'),
+        protect=lambda c: [c["tiny_run"] / "model.safetensors"],
+    ),
+    Case(
+        "export-max-batch-0",
+        "export with --max-batch 0",
+        lambda c: ["export", str(c["tiny_run"]), "--max-batch", "0"],
+        2,
+        "max-batch",
+    ),
+    Case(
+        "export-bad-opset",
+        "export with an opset the exporter cannot produce",
+        lambda c: ["export", str(c["tiny_run"]), "--opset", "3"],
+        2,
+        "opset",
+    ),
+    Case(
+        "export-unwritable",
+        "export to a path below a regular file",
+        lambda c: ["export", str(c["tiny_run"]), "-o", str(c["tmp"] / "f" / "m.onnx")],
+        8,
+        "cannot",
+        setup=lambda c: (c["tmp"] / "f").write_text("file"),
+        protect=_run_files,
+    ),
+    Case(
+        "calibration-data-missing",
+        "INT8 export without the training images",
+        lambda c: [
+            "export",
+            str(c["tiny_run"]),
+            "--precision",
+            "int8",
+            "--data-dir",
+            str(c["tmp"] / "nodata"),
+        ],
+        3,
+        "not found",
+        protect=_run_files,
+    ),
+    # inspect
+    Case(
+        "inspect-missing",
+        "inspect of a missing file",
+        lambda c: ["inspect", str(c["tmp"] / "nope.onnx")],
+        4,
+        "not found",
+    ),
+    Case(
+        "inspect-not-onnx",
+        "inspect of a text file named .onnx",
+        lambda c: ["inspect", _file(c, "x.onnx", b"hello, not protobuf")],
+        4,
+        "not .*ONNX",
+    ),
+    Case(
+        "inspect-unknown-type",
+        "inspect of a .txt file",
+        lambda c: ["inspect", _file(c, "notes.txt", b"hi")],
+        4,
+        "not a vggdeploy artifact",
+    ),
+    Case(
+        "inspect-replaced-engine",
+        "inspect of an engine whose plan no longer matches",
+        lambda c: ["inspect", _fake_engine(c)],
+        4,
+        "does not match its sidecar",
+    ),
+    # build-engine
+    Case(
+        "build-no-tensorrt",
+        "build-engine --fp16 where TensorRT is not installed",
+        lambda c: ["build-engine", str(_onnx(c)), "--fp16"],
+        5,
+        "TensorRT not available.*pip",
+    ),
+    Case(
+        "build-bad-batch",
+        "inductor build with --max-batch 0",
+        lambda c: ["build-engine", str(c["tiny_run"]), "--backend", "inductor", "--max-batch", "0"],
+        2,
+        "batch",
+    ),
+    Case(
+        "build-inductor-no-checkpoint",
+        "inductor build of a folder without a checkpoint",
+        lambda c: [
+            "build-engine",
+            str(c["tmp"]),
+            "--backend",
+            "inductor",
+            "-o",
+            str(c["tmp"] / "m.pt2"),
+        ],
+        4,
+        "checkpoint file missing",
+    ),
+    # bench
+    Case(
+        "bench-unknown-backend",
+        "bench with an unknown backend",
+        lambda c: ["bench", str(c["tiny_run"]), "--backends", "tflite"],
+        2,
+        "tflite",
+    ),
+    Case(
+        "bench-unknown-precision",
+        "bench with an unknown precision",
+        lambda c: ["bench", str(c["tiny_run"]), "--precisions", "fp8"],
+        2,
+        "fp8",
+    ),
+    Case(
+        "bench-no-run",
+        "bench of a missing run folder",
+        lambda c: ["bench", str(c["tmp"] / "nope")],
+        4,
+        "nope",
+    ),
+    # predict
+    Case(
+        "predict-unknown-artifact",
+        "predict with a .tflite model",
+        lambda c: [
+            "predict",
+            _file(c, "m.tflite", b"x"),
+            _npy(c, "a.npy", np.zeros((1, 28, 28), np.uint8)),
+        ],
+        2,
+        "tflite|supported",
+    ),
+    Case(
+        "predict-not-an-image",
+        "predict on a text file named .png",
+        lambda c: ["predict", str(c["tiny_run"]), _file(c, "x.png", b"not a png")],
+        2,
+        "x.png",
+    ),
+    Case(
+        "predict-nan",
+        "predict on float input holding NaN",
+        lambda c: [
+            "predict",
+            str(c["tiny_run"]),
+            _npy(c, "nan.npy", np.full((1, 1, 32, 32), np.nan, np.float32)),
+        ],
+        2,
+        "NaN",
+    ),
+    Case(
+        "predict-empty",
+        "predict on an empty batch",
+        lambda c: [
+            "predict",
+            str(c["tiny_run"]),
+            _npy(c, "empty.npy", np.zeros((0, 28, 28), np.uint8)),
+        ],
+        2,
+        "empty",
+    ),
+    Case(
+        "predict-wrong-channels",
+        "predict on 5-channel images",
+        lambda c: [
+            "predict",
+            str(c["tiny_run"]),
+            _npy(c, "c5.npy", np.zeros((1, 28, 28, 5), np.uint8)),
+        ],
+        2,
+        "channel|shape",
+    ),
+    # triton-repo
+    Case(
+        "triton-other-model",
+        "triton-repo into a repository serving another model",
+        lambda c: [
+            "triton-repo",
+            str(c["tmp"] / "other"),
+            "--onnx",
+            str(_onnx(c)),
+            "--name",
+            "m",
+            "-o",
+            str(c["tmp"] / "repo"),
+        ],
+        4,
+        "different|--force",
+        setup=_other_model_repo,
+        protect=lambda c: [c["tmp"] / "repo" / "m" / "config.pbtxt"],
     ),
 ]
 
