@@ -350,13 +350,19 @@ CASES = [
         "not a vggdeploy artifact",
     ),
     Case(
-        "inspect-replaced-engine",
-        "inspect of an engine whose plan no longer matches",
-        lambda c: ["inspect", _fake_engine(c)],
+        "triton-replaced-engine",
+        "triton-repo with an engine whose plan no longer matches its sidecar",
+        lambda c: [
+            "triton-repo",
+            str(c["tiny_run"]),
+            "--engine",
+            _fake_engine(c),
+            "-o",
+            str(c["tmp"] / "repo"),
+        ],
         4,
         "does not match its sidecar",
     ),
-    # build-engine
     Case(
         "build-no-tensorrt",
         "build-engine --fp16 where TensorRT is not installed",

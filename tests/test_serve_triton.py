@@ -182,7 +182,11 @@ def test_engine_problems(run: Path, tmp_path: Path) -> None:
         build_triton_repo(engine, tmp_path / "r", kind="cpu")
     with pytest.raises(UsageError, match="outside 1..max_batch"):
         build_triton_repo(engine, tmp_path / "r", preferred_batch_sizes=(8, 64))
-    engine.write_bytes(engine.read_bytes()[:-3])  # truncated / replaced plan
+    plan = engine.read_bytes()
+    engine.write_bytes(plan[:-3])
+    with pytest.raises(ArtifactError, match="is truncated"):
+        build_triton_repo(engine, tmp_path / "r")
+    engine.write_bytes(plan[:-3] + b"xyz")  # replaced: same size, other bytes
     with pytest.raises(ArtifactError, match="does not match its sidecar"):
         build_triton_repo(engine, tmp_path / "r")
     lonely = tmp_path / "lonely.engine"

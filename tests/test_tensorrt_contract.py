@@ -351,7 +351,6 @@ def test_inspect_command_prints_sidecar_and_layers(trt, run, tmp_path, capsys):
     assert "layers            2 (TensorRT engine inspector)" in text
     assert main(["inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["sidecar"]["precision"] == "int8"
-    assert main(["inspect", str(run / "model.onnx")]) == 2
 
 
 def test_runner_without_tensorrt_or_gpu_fails_cleanly(monkeypatch, tmp_path):

@@ -94,9 +94,8 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     if out is None:
         run = model if model.is_dir() else model.parent
         out = Path("engines") / f"{run.resolve().name}.{device.split(':')[0]}.pt2"
-    build_inductor(
-        model, out, device=device, max_batch=kw["max_batch"] or DEFAULT_MAX_BATCH, log=click.echo
-    )
+    max_batch = DEFAULT_MAX_BATCH if kw["max_batch"] is None else kw["max_batch"]
+    build_inductor(model, out, device=device, max_batch=max_batch, log=click.echo)
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
@@ -106,7 +105,7 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     if not device.startswith("cuda"):
         raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="--device cuda:0")
     index = int(device.split(":")[1]) if ":" in device else 0
-    max_batch = kw["max_batch"] or 128
+    max_batch = 128 if kw["max_batch"] is None else kw["max_batch"]
     bars = _PhaseBars()
     with bars.progress:
         sidecar = build_engine(
@@ -114,7 +113,9 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             out,
             precision=kw["precision"],
             min_batch=kw["min_batch"],
-            opt_batch=kw["opt_batch"] or max(kw["min_batch"], min(32, max_batch)),
+            opt_batch=kw["opt_batch"]
+            if kw["opt_batch"] is not None
+            else max(kw["min_batch"], min(32, max_batch)),
             max_batch=max_batch,
             workspace=parse_size(kw["workspace"]) if kw["workspace"] else None,
             timing_cache=kw["timing_cache"],

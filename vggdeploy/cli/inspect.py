@@ -23,8 +23,9 @@ def _engine_lines(info: dict[str, Any]) -> list[str]:
         f"batch profile     min {prof['min'][0]}, opt {prof['opt'][0]}, max {prof['max'][0]}",
         f"built with        TensorRT {trt['version']} on {s['device']['name']} "
         f"(compute capability {'.'.join(map(str, s['device']['compute_capability']))})",
-        f"compatibility     version-compatible: {'yes' if trt['version_compatible'] else 'no'}, "
-        f"hardware: {trt['hardware_compat']}",
+        f"compatibility     version-compatible: "
+        f"{'yes' if trt.get('version_compatible') else 'no'}, "
+        f"hardware: {trt.get('hardware_compat', 'none')}",
         f"built             {build.get('created', '?')} in {build.get('seconds', '?')} s",
         f"rebuild           {build.get('command', '?')}",
     ]
