@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -136,9 +137,63 @@ def main() -> None:
                 ranges.unlink(missing_ok=True)
             result["calibration_sweep"] = sweep
     result["machine"]["load_average_after"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    from vggdeploy._io import write_json, write_text
+
+    write_json(args.out, result)
+    md = Path(args.out).with_suffix(".md")
+    write_text(md, render_markdown(result, " ".join(sys.argv)))
+    print(f"wrote {args.out} and {md}")
+
+
+TARGETS = {
+    "fp32": "agreement 100%, max abs diff <= 1e-4",
+    "fp16": "agreement >= 99.9%",
+    "int8": "drop <= 0.3 pt",
+    "int8-cpu": "drop <= 0.3 pt",
+}
+
+
+def _met(tag: str, m: dict) -> bool:
+    if tag == "fp32":
+        return m["top1_agreement"] == 1.0 and m["max_abs"] <= 1e-4
+    if tag == "fp16":
+        return m["top1_agreement"] >= 0.999
+    return m["accuracy_drop_pt_vs_pytorch"] <= 0.3
+
+
+def render_markdown(result: dict, command: str) -> str:
+    """The tables of EXPORT.md, generated from the JSON (nothing typed by hand)."""
+    mach = result["machine"]
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores; "
+        f"load average after the run {mach.get('load_average_after')}",
+        "",
+        f"**Stage wall time (export + FP16 + INT8 + verification): "
+        f"{result['stage_wall_s']:.1f} s** (target <= 60 s)",
+        "",
+        "| model | bytes | top-1 | drop vs PyTorch | agreement | max abs diff | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for tag, m in result["vs_pytorch"].items():
+        lines.append(
+            f"| {tag} | {result['files'][tag]['bytes']:,} | {100 * m['out_accuracy']:.2f}% | "
+            f"{m['accuracy_drop_pt_vs_pytorch']:+.2f} pt | {100 * m['top1_agreement']:.2f}% | "
+            f"{m['max_abs']:.2g} | {TARGETS.get(tag, '')} | {'yes' if _met(tag, m) else 'NO'} |"
+        )
+    sweep = result.get("calibration_sweep")
+    if sweep:
+        lines += [
+            "",
+            "| calibration / target | top-1 | drop | agreement |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key, m in sweep.items():
+            lines.append(
+                f"| {key} | {100 * m['accuracy']:.2f}% | {m['drop_pt']:+.2f} pt | "
+                f"{100 * m['agreement']:.2f}% |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

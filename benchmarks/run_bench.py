@@ -4,7 +4,7 @@ small (d2l-vgg11-small, 224x224), each through `vggdeploy bench`, plus a SUMMARY
 
     benchmarks/run_bench.sh            # full run: a quiet machine, about 30-60 min on 2 cores
     benchmarks/run_bench.sh --quick    # smoke run: few iterations, few images
-    benchmarks/run_bench.sh --mini-run /tmp/run1 --vgg11-untrained --device cpu
+    benchmarks/run_bench.sh --mini-run runs/default --vgg11-untrained --device cpu
 
 Everything it reports comes from the bench outputs (results.json -> report.md / SUMMARY.md); no
 number is written by hand. Steps are plain `python -m vggdeploy ...` commands, printed as they run.
@@ -27,8 +27,14 @@ sys.path.insert(0, str(ROOT))
 # (None = the full 10,000-image test set). VGG-11 small costs ~1 GFLOP per image, so fewer calls.
 PRESETS = {
     "vgg-mini": dict(batch_sizes="1,8,32,64,128", iters=200, warmup=20, limit_test=None),
-    "d2l-vgg11-small": dict(batch_sizes="1,8,32,64", iters=20, warmup=3, limit_test=None),
+    # 1 GFLOP per image: accuracy on the first 1,000 test images keeps a CPU run under ~15 min.
+    "d2l-vgg11-small": dict(batch_sizes="1,8,32,64", iters=20, warmup=3, limit_test=1000),
 }
+# Artifacts bench discovers in a run folder: the ONNX variants and an AOTInductor CPU package.
+DEFAULT_PREPARE = [
+    "export {run} --precision all --limit-test 1000",
+    "build-engine {run} --backend inductor --device cpu -o {run}/model.cpu.pt2",
+]
 QUICK = dict(iters=6, warmup=1, limit_test=256, repeats=2)
 
 
@@ -129,10 +135,12 @@ def bench(run: Path, out: Path, preset: str, args: argparse.Namespace, accuracy:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--mini-run", default="/tmp/run1", help="trained vgg-mini run folder")
+    p.add_argument(
+        "--mini-run", default=str(ROOT / "runs" / "default"), help="trained vgg-mini run folder"
+    )
     p.add_argument("--vgg11-run", default=str(ROOT / "runs" / "d2l-vgg11-small"))
     p.add_argument("--vgg11-epochs", type=int, default=1)
-    p.add_argument("--vgg11-train-images", type=int, default=12000)
+    p.add_argument("--vgg11-train-images", type=int, default=6000)
     p.add_argument("--vgg11-untrained", action="store_true", help="latency-only VGG-11 small")
     p.add_argument("--skip-mini", action="store_true")
     p.add_argument("--skip-vgg11", action="store_true")
@@ -142,7 +150,7 @@ def main() -> None:
         action="append",
         default=None,
         help="vggdeploy sub-command run on each run folder before bench ({run} is replaced); "
-        "repeatable; default: 'export {run}'",
+        "repeatable; default: DEFAULT_PREPARE (ONNX variants + AOTInductor CPU package)",
     )
     p.add_argument("--backends", default="torch,onnxruntime,tensorrt,inductor")
     p.add_argument("--precisions", default="fp32,fp16,bf16,int8")
@@ -162,7 +170,7 @@ def main() -> None:
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / machine_tag(args.device)
     if args.quick and not args.out:
         out = out.with_name(out.name + "-quick")
-    templates = args.prepare if args.prepare is not None else ["export {run}"]
+    templates = args.prepare if args.prepare is not None else DEFAULT_PREPARE
     sections = []
     if not args.skip_mini:
         run = Path(args.mini_run)

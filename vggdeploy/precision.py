@@ -260,10 +260,12 @@ def export_variants(
     calib_size: int = DEFAULT_CALIB_SIZE,
     calib_method: str = DEFAULT_CALIB_METHOD,
     data_dir: str | os.PathLike[str] | None = None,
+    limit_test: int | None = None,
     log: Log | None = None,
 ) -> dict[str, ExportResult]:
     """Export FP32 (always: it is the source of the others) and the requested variants.
-    Returns {"fp32": ..., "fp16": ..., "int8": ..., "int8-cpu": ...} for what was written."""
+    Returns {"fp32": ..., "fp16": ..., "int8": ..., "int8-cpu": ...} for what was written.
+    ``limit_test`` evaluates variants on the first N test images only (large presets on CPU)."""
     import onnx
 
     from .checkpoint import load_checkpoint, read_spec
@@ -281,6 +283,8 @@ def export_variants(
             raise UsageError(f"unknown --calib-method {calib_method!r}", hint=f"{CALIB_METHODS}")
         if not isinstance(calib_size, int) or calib_size < 1:
             raise UsageError(f"--calib-size must be >= 1, got {calib_size}")
+    if limit_test is not None and limit_test < 1:
+        raise UsageError(f"--limit-test must be >= 1, got {limit_test}")
     t_start = time.perf_counter()
     calib = None
     if "int8" in variants or "fp16" in variants:
@@ -316,17 +320,19 @@ def export_variants(
         context["inputs"] = verification_inputs(spec, data_dir, sum(batches))
         context["batches"] = batches
         split = load_split("test", data_dir)
-        test_x = preprocess(split.images, spec)
+        n_test = len(split) if limit_test is None else min(limit_test, len(split))
+        test_x = preprocess(split.images[:n_test], spec)
         t0 = time.perf_counter()
         # The FP32 ONNX model is the test-set reference: it was just verified against PyTorch,
         # and a full PyTorch pass costs 3-5x more CPU time than ONNX Runtime.
         fp32_logits = onnx_logits(ort_session(fp32), test_x)
-        fp32_acc = accuracy(fp32_logits, split.labels)
+        test_y = split.labels[:n_test]
+        fp32_acc = accuracy(fp32_logits, test_y)
         say(
             f"test set ({len(test_x)} images): FP32 ONNX accuracy {100 * fp32_acc:.2f}% "
             f"({time.perf_counter() - t0:.1f} s)"
         )
-        context["test"] = (test_x, split.labels, fp32_logits, fp32_acc)
+        context["test"] = (test_x, test_y, fp32_logits, fp32_acc)
         results["fp32"].report["test_set"] = {"n": len(test_x), "accuracy": fp32_acc}
         write_json(results["fp32"].report_path, {**results["fp32"].report, "written": True})
 

@@ -39,6 +39,12 @@ from . import options
 )
 @options.data_dir
 @click.option(
+    "--limit-test",
+    type=int,
+    default=None,
+    help="Judge variants on the first N test images only (default: all 10,000).",
+)
+@click.option(
     "-o",
     "--out",
     type=click.Path(path_type=str),
