@@ -39,6 +39,9 @@ class TorchRunner(Runner):
         self.precision = str(options.get("precision") or "fp32")
         self.channels_last = bool(options.get("channels_last", False))
         self.compile = bool(options.get("compile", False))
+        # Eager forward under inference_mode is safe to call from several threads; a
+        # torch.compile'd module may recompile (and guard-check) concurrently: serve it locked.
+        self.thread_safe = not self.compile
         self.threads = options.get("threads")
         if self.precision not in PRECISIONS:
             raise UsageError(
