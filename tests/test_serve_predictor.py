@@ -230,7 +230,7 @@ def test_cli_predict(double: None, tiny_run: Path, images, tmp_path: Path, capsy
     assert "not found" in capsys.readouterr().err
 
 
-# ---- real backends (start running once the backend modules are merged) ---------------------------
+# ---- real backends over every artifact available here ----------------------------------------
 @pytest.fixture(scope="module")
 def onnx_model(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(export_onnx(_trained_run, tmp_path_factory.mktemp("onnx") / "model.onnx"))
@@ -253,7 +253,6 @@ REAL = [
 
 @pytest.mark.parametrize("kind", REAL)
 def test_real_backend(kind, _trained_run, request, tmp_path, images) -> None:
-    pytest.importorskip(f"vggdeploy.backends.{kind}", reason=f"backend module '{kind}' not merged")
     path = _artifact(kind, _trained_run, request, tmp_path)
     with vggdeploy.load(path) as predictor:
         assert predictor.backend == kind
@@ -275,3 +274,29 @@ def test_backend_module_missing_is_a_clear_error(monkeypatch, tiny_run: Path) ->
     )
     with pytest.raises(BackendUnavailableError, match="torch backend is not part"):
         vggdeploy.load(tiny_run)
+
+
+@pytest.fixture(scope="module")
+def variants(_trained_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The export stage's real FP16 and INT8 models (calibrated on the fake train split)."""
+    import shutil
+
+    from vggdeploy.precision import export_variants
+
+    run = tmp_path_factory.mktemp("variants") / "run"
+    shutil.copytree(_trained_run, run)
+    return export_variants(run, precisions="all", data_dir=fake_data, max_batch=16)
+
+
+@pytest.mark.parametrize("variant", ["fp16", "int8", "int8-cpu"])
+def test_onnx_precision_variants(variant, variants, _trained_run, images) -> None:
+    """FP16 / INT8 ONNX through the Predictor: close to the FP32 model, same class mostly."""
+    with vggdeploy.load(variants[variant].path) as predictor:
+        assert predictor.backend == "onnxruntime"
+        out = predictor.predict(images)
+    ref = reference_logits(_trained_run, preprocess(images, predictor.spec))
+    np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    agreement = (out.class_ids == ref.argmax(axis=1)).mean()
+    assert agreement >= 0.9, f"{variant}: top-1 agreement {agreement:.2f} with FP32"
+    tol = 0.05 if variant == "fp16" else 1.0
+    assert np.abs(out.logits - ref).max() < tol
