@@ -139,7 +139,7 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
             f"## Batch {batch}",
             "",
             "| backend | precision | variant | status | p50 | p90 | p99 | mean ± std | rounds | "
-            "img/s | ×torch | GFLOP/s | % peak | MB |",
+            "img/s | ×torch | GFLOP/s | % fp32 peak | MB |",
             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in results["rows"]:
