@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import options
@@ -106,7 +108,8 @@ def bench(
     paths = write_outputs(results, out or Path(run) / "bench")
     from rich.console import Console
 
-    console = Console()
+    # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     table, notes = rich_table(results)
     console.print(table)
     for note in notes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import options
@@ -29,7 +31,7 @@ def models() -> None:
             f"{stats['flops'] / 1e9:.3f}",
             cfg["description"],
         )
-    Console().print(table)
+    (Console() if sys.stdout.isatty() else Console(width=160)).print(table)
     click.echo("FLOPs = 2 x multiply-accumulates of conv and linear layers, one image.")
 
 
