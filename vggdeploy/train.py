@@ -283,7 +283,10 @@ def train(
     if resume:
         pos = load_state(out_dir, model, optimizer, scaler, spec)
         where = f"epoch {pos.epoch + 1}, step {pos.step}" if pos.step else f"epoch {pos.epoch}"
-        log(f"resuming {out_dir} after {where} of {cfg.epochs}")
+        if pos.epoch >= cfg.epochs:
+            log(f"{out_dir} has already finished {pos.epoch} of {cfg.epochs} epochs: nothing to do")
+        else:
+            log(f"resuming {out_dir} after {where} of {cfg.epochs}")
     history = pos.history
     net = model
     if dist.world > 1:
@@ -408,7 +411,7 @@ def train(
                     f"the checkpoint in '{out_dir}' is complete up to there",
                     hint=f"continue with `vggdeploy train --resume --out {out_dir}` (same options)",
                 )
-    if dist.main and history:
+    if dist.main and history and pos.epoch < cfg.epochs:
         log(f"trained {cfg.preset} in {time.perf_counter() - t_start:.1f} s -> {out_dir}")
     if dist.world > 1:
         import torch.distributed as tdist
