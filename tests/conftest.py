@@ -6,13 +6,21 @@ TensorRT). Both are skipped by default with the reason shown in pytest's summary
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from vggdeploy.data.idx import write_idx
+
+# Property tests explore a fixed, reproducible set of examples in the default run (a failure is
+# then the same on every machine); `HYPOTHESIS_PROFILE=explore` draws fresh random examples.
+settings.register_profile("default-run", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default-run"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
