@@ -26,17 +26,11 @@ def machine() -> dict:
     import onnxruntime
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from vggdeploy.bench.sysinfo import cpu_info
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
-        "cpu": cpu,
+        "cpu": cpu_info()["model"],
         "cores": os.cpu_count(),
         "load_average_1_5_15": load,
         "python": platform.python_version(),

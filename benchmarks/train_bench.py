@@ -14,35 +14,15 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
 from vggdeploy import __version__
 from vggdeploy._io import write_json
+from vggdeploy.bench.sysinfo import cpu_info, git_commit
 from vggdeploy.train import TrainConfig, train
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:
@@ -63,13 +43,13 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "command": "python benchmarks/train_bench.py " + f"--out {args.out} --json {args.json}",
         "machine": {
-            "cpu": cpu_model(),
+            "cpu": cpu_info()["model"],
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
             "torch": torch.__version__,
             "vggdeploy": __version__,
-            "git_commit": git_commit(),
+            "git_commit": (git_commit() or {}).get("commit", "unknown")[:7],
         },
         "config": asdict(cfg),
         "wall_seconds": round(wall, 1),
