@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.tensorrt_sidecar import check_engine, sidecar_path
+from ..backends.tensorrt_sidecar import check_engine
 from ..errors import ArtifactError
 from ..spec import ModelSpec
 
@@ -58,4 +58,4 @@ def read_engine_sidecar(engine: str | Path) -> EngineFacts:
     )
 
 
-__all__ = ["EngineFacts", "read_engine_sidecar", "sidecar_path"]
+__all__ = ["EngineFacts", "read_engine_sidecar"]
