@@ -45,7 +45,7 @@ DevicePtr device_alloc(size_t bytes) {
 }
 
 // First string among several candidate locations: the sidecar schema is versioned, and these are
-// the keys `vggdeploy build-engine` writes (see vggdeploy/backends/tensorrt.py).
+// the keys `vggdeploy build-engine` writes (see vggdeploy/backends/tensorrt/sidecar.py).
 const Json* first_of(const Json& root, std::initializer_list<const char*> paths, Json::Kind kind) {
   for (const char* p : paths) {
     const Json* v = root.find(p);

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vggdeploy import _io
-from vggdeploy.backends.tensorrt_sidecar import read_sidecar
+from vggdeploy.backends.tensorrt.sidecar import read_sidecar
 from vggdeploy.errors import ArtifactError, OutputError, UsageError
 from vggdeploy.models import make_spec
 from vggdeploy.serve.inputs import to_batch

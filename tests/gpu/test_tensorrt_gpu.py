@@ -2,7 +2,7 @@
 
 Marked ``gpu`` (run with --run-gpu); each test also skips with the reason when TensorRT, a CUDA GPU
 or the export stage's FP16/INT8 models are missing. Nothing here runs on the CPU-only CI machine -
-there, tests/test_tensorrt_contract.py checks what the build code asks TensorRT for.
+there, tests/backends/tensorrt/test_contract.py checks what the build code asks TensorRT for.
 """
 
 from __future__ import annotations
@@ -10,15 +10,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ helpers
-
-from onnx_variants import export_fp32  # noqa: E402
+from onnx_variants import export_fp32
 
 from conftest import make_images  # noqa: E402
 

@@ -24,7 +24,7 @@ from ..spec import InputSpec, ModelSpec
 BACKENDS: dict[str, str] = {
     "torch": "vggdeploy.backends.torch:TorchRunner",
     "onnxruntime": "vggdeploy.backends.onnxruntime:OnnxRuntimeRunner",
-    "tensorrt": "vggdeploy.backends.tensorrt:TensorRTRunner",
+    "tensorrt": "vggdeploy.backends.tensorrt.runner:TensorRTRunner",
     "inductor": "vggdeploy.backends.inductor:InductorRunner",
 }
 

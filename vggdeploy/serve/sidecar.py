@@ -1,6 +1,6 @@
 """What serving needs from a TensorRT engine's sidecar (``NAME.engine.json``), without TensorRT.
 
-The sidecar is written and checked by the TensorRT backend (``backends/tensorrt_sidecar.py``);
+The sidecar is written and checked by the TensorRT backend (``backends/tensorrt/sidecar.py``);
 this module only maps it to the facts a Triton repository needs: the ModelSpec, the batch range of
 the optimization profile, the I/O dtypes and the plan's sha256 (verified, so a replaced or
 truncated plan is caught before it is copied into a repository).
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.tensorrt_sidecar import check_engine
+from ..backends.tensorrt.sidecar import check_engine
 from ..errors import ArtifactError
 from ..spec import ModelSpec
 

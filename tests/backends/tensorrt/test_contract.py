@@ -20,9 +20,8 @@ import pytest
 from onnx_variants import export_fp32, make_fp16_variant, make_int8_variant
 from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
 
-from vggdeploy.backends import tensorrt_env as env
-from vggdeploy.backends.tensorrt import build_engine, inspect_engine, load_engine
-from vggdeploy.backends.tensorrt_sidecar import DeviceInfo, sidecar_path
+from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
+from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, sidecar_path
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import (

@@ -11,9 +11,9 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from .._optional import require
-from ..errors import BackendUnavailableError, MissingDependencyError
-from .tensorrt_sidecar import DeviceInfo, version_tuple
+from ..._optional import require
+from ...errors import BackendUnavailableError, MissingDependencyError
+from .sidecar import DeviceInfo, version_tuple
 
 log = logging.getLogger("vggdeploy.tensorrt")
 

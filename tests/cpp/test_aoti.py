@@ -23,7 +23,7 @@ from serve_doubles import reference_logits
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.data import load_split, preprocess
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "cpp" / "build"
 REAL_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist")
 

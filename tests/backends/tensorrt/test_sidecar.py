@@ -17,9 +17,8 @@ import pytest
 from onnx_variants import export_fp32
 from trt_double import make_tensorrt
 
-from vggdeploy.backends import tensorrt_env as env
-from vggdeploy.backends.tensorrt import build_engine, inspect_engine
-from vggdeploy.backends.tensorrt_sidecar import (
+from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine
+from vggdeploy.backends.tensorrt.sidecar import (
     DeviceInfo,
     check_engine,
     read_sidecar,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import sha256_bytes, write_json
-from ..errors import ArtifactError
-from ..spec import ModelSpec
+from ..._io import sha256_bytes, write_json
+from ...errors import ArtifactError
+from ...spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """TensorRT backend: build (``build_engine``), check and load (``load_engine``), inspect, run.
 
-Engines are plain TensorRT plans with a ``NAME.engine.json`` sidecar (see tensorrt_sidecar.py);
+Engines are plain TensorRT plans with a ``NAME.engine.json`` sidecar (see tensorrt/sidecar.py);
 loading verifies the sidecar against the plan and this machine before TensorRT sees a byte.
 ``tensorrt`` is imported only inside functions: without it, every entry point raises
 MissingDependencyError (exit 5) with the install command, and without a CUDA GPU
@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (
+from ...errors import (
     ArtifactError,
     BackendUnavailableError,
     MissingDependencyError,
     UsageError,
     VggDeployError,
 )
-from ..spec import ModelSpec
-from . import tensorrt_env as env
-from .base import Runner
-from .tensorrt_build import ProgressEvent, build_engine, default_engine_path, parse_size
-from .tensorrt_sidecar import EngineSidecar, check_engine, read_sidecar, sidecar_path
+from ...spec import ModelSpec
+from ..base import Runner
+from . import env
+from .build import ProgressEvent, build_engine, default_engine_path, parse_size
+from .sidecar import EngineSidecar, check_engine, read_sidecar, sidecar_path
 
 __all__ = [
     "ProgressEvent",

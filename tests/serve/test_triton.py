@@ -2,7 +2,7 @@
 proto (tritonclient) and its fields checked; plus the repository rules (markers, --force, sidecar).
 
 TensorRT is not installed here, so the engine is a stand-in byte string with a sidecar in the real
-schema (backends/tensorrt_sidecar.py); the repository writer only copies the plan and reads the
+schema (backends/tensorrt/sidecar.py); the repository writer only copies the plan and reads the
 verified sidecar, it never deserializes the engine.
 """
 
@@ -18,7 +18,7 @@ import onnx
 import pytest
 from artifacts import export_fp32 as export_onnx
 
-from vggdeploy.backends.tensorrt_sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, write_sidecar
+from vggdeploy.backends.tensorrt.sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, write_sidecar
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
@@ -53,7 +53,7 @@ def run(exported_run: Path, tmp_path: Path) -> Path:
 
 
 def fake_engine(run: Path, path: Path, *, max_batch: int = 32, min_batch: int = 1) -> Path:
-    """A stand-in plan with a sidecar in the real schema (backends/tensorrt_sidecar.py)."""
+    """A stand-in plan with a sidecar in the real schema (backends/tensorrt/sidecar.py)."""
     plan = b"stand-in TensorRT plan bytes " + path.name.encode()
     path.write_bytes(plan)
     spec = read_spec(run)

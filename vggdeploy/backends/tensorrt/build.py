@@ -22,13 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .. import __version__
-from .._io import sha256_bytes, sha256_file, write_bytes
-from ..errors import ArtifactError, UsageError, VggDeployError
-from ..onnxmeta import load_onnx, spec_from_model
-from . import tensorrt_env as env
-from .tensorrt_onnx import check_precision_content, resolve_onnx
-from .tensorrt_sidecar import (
+from ... import __version__
+from ..._io import sha256_bytes, sha256_file, write_bytes
+from ...errors import ArtifactError, UsageError, VggDeployError
+from ...onnxmeta import load_onnx, spec_from_model
+from . import env
+from .onnx import check_precision_content, resolve_onnx
+from .sidecar import (
     HARDWARE_COMPAT,
     PRECISIONS,
     SIDECAR_FORMAT,

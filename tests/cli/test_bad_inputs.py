@@ -97,7 +97,7 @@ def _npy(ctx: dict, name: str, arr) -> str:
 
 def _fake_engine(ctx: dict) -> str:
     """A plan whose sidecar records another sha256 (a replaced plan)."""
-    from vggdeploy.backends.tensorrt_sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
+    from vggdeploy.backends.tensorrt.sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
     from vggdeploy.checkpoint import read_spec
 
     engine = Path(ctx["tmp"]) / "m.engine"
