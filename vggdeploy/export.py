@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ._io import ensure_dir, sha256_bytes, sha256_file, write_bytes, write_json
 from .compare import format_metrics
 from .errors import ArtifactError, MissingDependencyError, UsageError
 from .spec import ModelSpec
+from .variants import Log
 from .verify import (  # re-exported: the export stage's public verification API
     onnx_logits,
     ort_session,
@@ -46,8 +47,6 @@ META_VERSIONS = "vggdeploy.versions"
 META_MAX_BATCH = "vggdeploy.max_batch"
 META_PRECISION = "vggdeploy.precision"
 META_EXPORTER = "vggdeploy.exporter"
-
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -71,11 +70,6 @@ def model_path_for(checkpoint: str | os.PathLike[str], out: str | os.PathLike[st
             raise UsageError(f"-o '{p}' is a folder; name a .onnx file or a folder for model.onnx")
         return p
     return p / "model.onnx"
-
-
-def variant_path(base: Path, tag: str) -> Path:
-    """model.onnx -> model.<tag>.onnx (tag: fp16, int8, int8-cpu)."""
-    return base.with_name(f"{base.stem}.{tag}.onnx")
 
 
 def report_path_for(model: Path) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ from .export import (
     ort_session,
     raise_if_failed,
     report_path_for,
-    variant_path,
     verify_onnx,
 )
 from .quantize import (
@@ -52,8 +51,8 @@ from .quantize import (
     quantize_int8,
 )
 from .spec import ModelSpec
+from .variants import EXPORT_PRECISIONS, Log, variant_path
 
-PRECISIONS = ("fp32", "fp16", "int8")
 FP16_MAX = 65504.0
 # Ops kept in FP32 inside the FP16 model, in one place: exponentials and reductions overflow or
 # lose too much in FP16 (none occurs in the VGG presets today; listed so a new head is safe).
@@ -88,8 +87,6 @@ TOLERANCES = {
 # A loss of this many test images is never judged: on a small test split one flipped near-tie is
 # already more than 0.3 pt (on the 10,000-image split the point limits above decide).
 NOISE_IMAGES = 3
-
-Log = Callable[[str], None]
 
 
 # ---- FP16 --------------------------------------------------------------------------------------
@@ -237,8 +234,8 @@ def parse_precisions(value: str | Sequence[str]) -> tuple[str, ...]:
         for p in str(item).split(","):
             p = p.strip().lower()
             if p == "all":
-                out.extend(PRECISIONS)
-            elif p in PRECISIONS:
+                out.extend(EXPORT_PRECISIONS)
+            elif p in EXPORT_PRECISIONS:
                 out.append(p)
             else:
                 raise UsageError(f"unknown precision {p!r}", hint="use fp32, fp16, int8 or all")

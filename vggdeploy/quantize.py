@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from ._io import sha256_bytes, write_json
 from .errors import ArtifactError, UsageError
 from .spec import ModelSpec
+from .variants import Log
 
 CALIB_METHODS = ("entropy", "percentile", "minmax")
 # percentile (99.999 %, symmetric): best INT8 agreement with FP32 on vgg-mini for both targets;
@@ -49,8 +49,6 @@ CALIB_OPTIONS: dict[str, dict[str, Any]] = {
     "percentile": {"num_bins": 2048, "percentile": 99.999},
     "minmax": {},
 }
-
-Log = Callable[[str], None]
 
 
 def calibration_images(

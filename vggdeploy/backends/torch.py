@@ -20,7 +20,7 @@ from ..errors import BackendUnavailableError, UsageError, VggDeployError
 from ..spec import ModelSpec
 from .base import Runner
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+SUPPORTED_PRECISIONS = ("fp32", "fp16", "bf16")
 _OPTIONS = frozenset({"device", "precision", "channels_last", "compile", "threads"})
 
 
@@ -43,10 +43,10 @@ class TorchRunner(Runner):
         # torch.compile'd module may recompile (and guard-check) concurrently: serve it locked.
         self.thread_safe = not self.compile
         self.threads = options.get("threads")
-        if self.precision not in PRECISIONS:
+        if self.precision not in SUPPORTED_PRECISIONS:
             raise UsageError(
                 f"unknown torch precision '{self.precision}'",
-                hint=f"valid precisions: {', '.join(PRECISIONS)}",
+                hint=f"valid precisions: {', '.join(SUPPORTED_PRECISIONS)}",
             )
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise UsageError(f"unknown device '{self.device}'", hint="use cpu, cuda or cuda:N")

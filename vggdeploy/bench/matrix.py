@@ -32,16 +32,11 @@ from typing import Any
 
 from ..backends.base import BACKENDS
 from ..errors import UsageError
+from ..variants import ONNX_VARIANTS, PRECISIONS
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
 SUFFIX_BACKEND[".pt2"] = "inductor"
-ORT_FILES = {
-    ("fp32", "-"): "model.onnx",
-    ("fp16", "-"): "model.fp16.onnx",
-    ("int8", "qdq"): "model.int8.onnx",
-    ("int8", "cpu"): "model.int8-cpu.onnx",
-}
+ORT_FILES = {(v.precision, v.variant): v.filename for v in ONNX_VARIANTS}
 HOW_TO_MAKE = {
     "onnxruntime": "written by `vggdeploy export RUN` and its precision step",
     "tensorrt": "build one with `vggdeploy build-engine RUN` on a machine with TensorRT",

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailableError, MissingDependencyError, UsageError
+from ..variants import PRECISIONS
 from .accuracy import chunks, logit_metrics
 from .latency import gpu_split, split_iters, summarize, time_calls
-from .matrix import PRECISIONS, Case, parse_batch_sizes, parse_list, plan_cases, validate_backends
+from .matrix import Case, parse_batch_sizes, parse_list, plan_cases, validate_backends
 
 SCHEMA = "vggdeploy.bench"
 SCHEMA_VERSION = 1

@@ -26,11 +26,11 @@ from ... import __version__
 from ..._io import sha256_bytes, sha256_file, write_bytes
 from ...errors import ArtifactError, UsageError, VggDeployError
 from ...onnxmeta import load_onnx, spec_from_model
+from ...variants import EXPORT_PRECISIONS
 from . import env
 from .onnx import check_precision_content, resolve_onnx
 from .sidecar import (
     HARDWARE_COMPAT,
-    PRECISIONS,
     SIDECAR_FORMAT,
     SIDECAR_VERSION,
     write_sidecar,
@@ -244,8 +244,10 @@ def build_engine(
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
     check_batch_bounds(min_batch, opt_batch, max_batch)
-    if precision is not None and precision not in PRECISIONS:
-        raise UsageError(f"unknown precision '{precision}'", hint=f"one of {', '.join(PRECISIONS)}")
+    if precision is not None and precision not in EXPORT_PRECISIONS:
+        raise UsageError(
+            f"unknown precision '{precision}'", hint=f"one of {', '.join(EXPORT_PRECISIONS)}"
+        )
     if hardware_compat not in HARDWARE_COMPAT:
         raise UsageError(
             f"unknown hardware compatibility '{hardware_compat}'",

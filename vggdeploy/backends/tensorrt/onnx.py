@@ -13,22 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ArtifactError, UsageError
-
-_VARIANT_SUFFIXES = {"fp16": ".fp16.onnx", "int8": ".int8.onnx", "int8-cpu": ".int8-cpu.onnx"}
+from ...variants import split_variant
 
 
 def onnx_variant(path: Path) -> tuple[str, str]:
     """(variant, stem) of an ONNX file name: model.fp16.onnx -> ("fp16", "model")."""
-    name = path.name
-    for variant, suffix in _VARIANT_SUFFIXES.items():
-        if name.endswith(suffix):
-            return variant, name[: -len(suffix)]
-    if not name.endswith(".onnx"):
+    found = split_variant(path)
+    if found is None:
         raise UsageError(
             f"'{path}' is not an .onnx file",
             hint="pass RUN/model.onnx (or use --backend inductor with a run folder)",
         )
-    return "fp32", name[: -len(".onnx")]
+    return found
 
 
 def resolve_onnx(given: Path, precision: str | None) -> tuple[Path, str]:

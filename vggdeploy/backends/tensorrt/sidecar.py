@@ -24,6 +24,7 @@ from typing import Any
 from ..._io import sha256_bytes, write_json
 from ...errors import ArtifactError
 from ...spec import ModelSpec
+from ...variants import EXPORT_PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ SIDECAR_VERSION = 1
 SIDECAR_SUFFIX = ".json"  # NAME.engine -> NAME.engine.json
 
 HARDWARE_COMPAT = ("none", "ampere+", "same-cc")
-PRECISIONS = ("fp32", "fp16", "int8")
 AMPERE = (8, 0)
 
 
@@ -175,8 +175,10 @@ def read_sidecar(engine_path: str | os.PathLike[str]) -> EngineSidecar:
         missing = [k for k in keys if k not in data[section]]
         if missing:
             raise bad(f"section '{section}' lacks {', '.join(missing)}")
-    if data.get("precision") not in PRECISIONS:
-        raise bad(f"precision {data.get('precision')!r} is not one of {', '.join(PRECISIONS)}")
+    if data.get("precision") not in EXPORT_PRECISIONS:
+        raise bad(
+            f"precision {data.get('precision')!r} is not one of {', '.join(EXPORT_PRECISIONS)}"
+        )
     return EngineSidecar(path=path, data=data)
 
 
