@@ -27,19 +27,19 @@ bool check_input_shape(const std::string& model, const std::unordered_map<std::s
                        const std::vector<int64_t>& chw) {
   for (const auto& kv : meta) {
     if (kv.second.empty() || kv.second[0] != '{') continue;
-    vggdeploy::Json spec;
-    try {
-      spec = vggdeploy::parse_json(kv.second, model + " metadata '" + kv.first + "'");
-    } catch (const CliError&) {
-      continue;  // not JSON: some other metadata entry
+    // not JSON (some other metadata entry): discarded, no exception
+    const nlohmann::json spec = nlohmann::json::parse(kv.second, nullptr, /*allow_exceptions=*/false);
+    if (!spec.is_object()) continue;
+    const auto format = spec.find("format");
+    if (format == spec.end() || *format != "vggdeploy.modelspec") continue;
+    const auto input = spec.find("input");
+    if (input == spec.end() || !input->is_object()) continue;
+    std::vector<int64_t> want;
+    for (const char* key : {"channels", "height", "width"}) {
+      const auto v = input->find(key);
+      if (v != input->end() && v->is_number_integer()) want.push_back(v->get<int64_t>());
     }
-    const vggdeploy::Json* format = spec.find("format");
-    if (!format || format->str != "vggdeploy.modelspec") continue;
-    const vggdeploy::Json *c = spec.find("input.channels"), *h = spec.find("input.height"),
-                          *w = spec.find("input.width");
-    if (!c || !h || !w) continue;
-    const std::vector<int64_t> want{static_cast<int64_t>(c->num), static_cast<int64_t>(h->num),
-                                    static_cast<int64_t>(w->num)};
+    if (want.size() != 3) continue;
     if (want != chw)
       throw CliError("input is N x " + std::to_string(chw[0]) + " x " + std::to_string(chw[1]) +
                          " x " + std::to_string(chw[2]) + ", the model takes N x " +

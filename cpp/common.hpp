@@ -1,17 +1,21 @@
 // Shared command-line interface, .npy I/O and small helpers for the vggdeploy C++ runners.
 //
-// Both runners (vgg_trt, vgg_aoti) take the same arguments (json.cpp and sha256.cpp hold the sidecar helpers):
+// Both runners (vgg_trt, vgg_aoti) take the same arguments; the engine sidecar reader and the
+// engine-compatibility policy used by vgg_trt live here too, so vgg_common_selftest checks them
+// on machines without TensorRT:
 //   RUNNER MODEL --input X.npy|X.raw [--shape N,C,H,W] [--output Y.npy|Y.txt|-] [--batch B]
 //          [--warmup K] [--iters K] [--device cpu|cuda] [--sidecar PATH] [--quiet]
 // The input is already preprocessed float32 N x C x H x W (see cpp/README.md for the steps).
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vggdeploy {
@@ -80,22 +84,61 @@ struct RunnerHandle {
 int runner_main(int argc, char** argv, const std::string& description,
                 const std::function<RunnerHandle(const Options&, const Tensor&)>& open);
 
-// ---- small utilities used by vgg_trt ---------------------------------------------------------
+// ---- small utilities ---------------------------------------------------------------------------
 std::string read_file(const std::string& path);
+// Lower-case hex SHA-256 (OpenSSL EVP).
 std::string sha256_hex(const std::string& bytes);
+// Parses JSON text (nlohmann::json); throws CliError (exit 4) naming `source` when malformed.
+nlohmann::json parse_json(const std::string& text, const std::string& source);
 
-// Minimal JSON value + parser (objects, arrays, strings, numbers, true/false/null): enough to
-// read the engine sidecar without a third-party dependency.
-struct Json {
-  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
-  bool b = false;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  std::map<std::string, Json> obj;
-  // Dotted path lookup ("engine.sha256"); nullptr when absent.
-  const Json* find(const std::string& dotted) const;
+// ---- the engine sidecar NAME.engine.json ------------------------------------------------------
+// Its format is vggdeploy/backends/tensorrt/sidecar.schema.json; this reads exactly the keys of
+// that schema that loading a plan needs, and nothing else (no alternative spellings).
+constexpr const char* kSidecarFormat = "vggdeploy.engine-sidecar";  // schema: properties.format
+constexpr int kSidecarVersion = 1;                                  // schema: properties.version
+
+struct EngineSidecar {
+  std::string path;
+  std::string engine_sha256;     // engine.sha256
+  int64_t engine_size = 0;       // engine.size
+  std::string trt_version;       // tensorrt.version
+  bool version_compatible = false;  // tensorrt.version_compatible
+  std::string hardware_compat;   // tensorrt.hardware_compat: none | ampere+ | same-cc
+  std::string gpu;               // device.name
+  std::pair<int, int> compute_capability{0, 0};  // device.compute_capability
 };
-Json parse_json(const std::string& text, const std::string& source);
+// Throws CliError (exit 4) naming the file and the key when it is missing, malformed or of
+// another format/version.
+EngineSidecar read_sidecar(const std::string& path);
+
+// ---- engine compatibility: the policy of vggdeploy/backends/tensorrt/compat.py ----------------
+// NVIDIA's rules, https://docs.nvidia.com/deeplearning/tensorrt/11.1.0/inference-library/engine-compatibility.html;
+// both implementations run the cases of vggdeploy/backends/tensorrt/compat_cases.json in CI.
+struct Verdict {
+  std::string decision;  // accept | warn | refuse
+  std::string reason;    // ok | other-gpu-model | version-mismatch | ... (see compat.py REASONS)
+};
+// "10.16.1.11" -> {10, 16, 1, 11}; stops at the first component that is not a number.
+std::vector<int> version_numbers(const std::string& version);
+Verdict judge_version(const std::string& built, bool version_compatible, const std::string& runtime);
+Verdict judge_hardware(const std::string& level, const std::string& built_gpu,
+                       std::pair<int, int> built_cc, const std::string& runtime_gpu,
+                       std::pair<int, int> runtime_cc);
+// Version first, then hardware: the first rule that fails is the reason.
+Verdict judge(const EngineSidecar& built, const std::string& runtime_version,
+              const std::string& runtime_gpu, std::pair<int, int> runtime_cc);
+
+// The TensorRT and GPU a plan is about to be loaded on.
+struct Machine {
+  std::string trt_version;
+  std::string gpu;
+  std::pair<int, int> compute_capability{0, 0};
+};
+// The plan bytes against the sidecar (size, sha256): throws CliError (exit 4) on a mismatch.
+void check_plan_integrity(const std::string& plan_path, const EngineSidecar& sidecar,
+                          const std::string& plan);
+// judge() for this machine: throws CliError (exit 4) saying why and how to rebuild on a refusal,
+// prints a warning to stderr on "warn".
+void check_compatible(const std::string& plan_path, const EngineSidecar& sidecar, const Machine& here);
 
 }  // namespace vggdeploy

@@ -1,7 +1,16 @@
-// vgg_common_selftest: checks the helpers both runners share (SHA-256 against FIPS 180-2 test
-// vectors, the JSON reader on a sidecar-shaped document, .npy round trip and header validation).
-// It needs neither libtorch nor TensorRT, so the code vgg_trt relies on is tested everywhere.
+// vgg_common_selftest: checks the code both runners share and the parts of vgg_trt that need no
+// TensorRT, so they are tested on every machine (CI runs it from tests/cpp/test_aoti.py):
+//
+//   vgg_common_selftest DIR [COMPAT_CASES.json [ENGINE]]
+//
+// DIR          scratch folder (.npy round trip)
+// COMPAT_CASES vggdeploy/backends/tensorrt/compat_cases.json: every case through judge(), the
+//              same table the Python checker runs
+// ENGINE       a plan with a sidecar written by vggdeploy's make_sidecar: read with read_sidecar,
+//              its integrity checked (OpenSSL SHA-256 against Python's), the fields printed as one
+//              JSON line "sidecar: {...}" for the calling test to compare
 #include <cstdio>
+#include <iostream>
 #include <string>
 
 #include "common.hpp"
@@ -18,37 +27,73 @@ static int failures = 0;
   } while (0)
 
 template <typename F>
-static bool throws(F f) {
+static bool throws(F f, const std::string& needle = "") {
   try {
     f();
-  } catch (const CliError&) {
-    return true;
+  } catch (const CliError& e) {
+    if (needle.empty() || std::string(e.what()).find(needle) != std::string::npos) return true;
+    std::fprintf(stderr, "error message lacks '%s': %s\n", needle.c_str(), e.what());
+    return false;
   }
   return false;
+}
+
+static void write_text(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw CliError("cannot write " + path);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+}
+
+// A sidecar-shaped document with the keys of the schema (the Python-written one is checked below).
+static nlohmann::json sidecar_doc() {
+  return nlohmann::json::parse(R"({
+    "format": "vggdeploy.engine-sidecar", "version": 1,
+    "engine": {"file": "m.engine", "size": 4,
+               "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    "tensorrt": {"version": "10.16.1.11", "version_compatible": false, "hardware_compat": "none"},
+    "device": {"name": "NVIDIA A100", "compute_capability": [8, 0]}})");
+}
+
+static void check_sidecar_reader(const std::string& dir) {
+  const std::string path = dir + "/selftest.engine.json";
+  write_text(path, sidecar_doc().dump());
+  const EngineSidecar s = read_sidecar(path);
+  CHECK(s.engine_size == 4 && s.trt_version == "10.16.1.11" && !s.version_compatible);
+  CHECK(s.hardware_compat == "none" && s.gpu == "NVIDIA A100" && s.compute_capability == std::make_pair(8, 0));
+  // Every key is read from the one place the schema puts it: other spellings are refused.
+  auto refused = [&](void (*edit)(nlohmann::json&), const std::string& needle) {
+    nlohmann::json d = sidecar_doc();
+    edit(d);
+    write_text(path, d.dump());
+    return throws([&] { read_sidecar(path); }, needle);
+  };
+  CHECK(refused([](nlohmann::json& d) { d["tensorrt_version"] = d["tensorrt"]["version"]; d["tensorrt"].erase("version"); },
+                "'tensorrt.version' is missing"));
+  CHECK(refused([](nlohmann::json& d) { d["plan_sha256"] = d["engine"]["sha256"]; d["engine"].erase("sha256"); },
+                "'engine.sha256' is missing"));
+  CHECK(refused([](nlohmann::json& d) { d["build"] = {{"version_compatible", true}}; d["tensorrt"].erase("version_compatible"); },
+                "'tensorrt.version_compatible' is missing"));
+  CHECK(refused([](nlohmann::json& d) { d.erase("device"); }, "missing section 'device'"));
+  CHECK(refused([](nlohmann::json& d) { d["version"] = 99; }, "schema version 99"));
+  CHECK(refused([](nlohmann::json& d) { d["format"] = "other"; }, "'format'"));
+  CHECK(refused([](nlohmann::json& d) { d["device"]["compute_capability"] = "8.0"; }, "compute_capability"));
+  CHECK(refused([](nlohmann::json& d) { d["tensorrt"]["hardware_compat"] = "all"; }, "hardware_compat"));
+  CHECK(refused([](nlohmann::json& d) { d["engine"]["sha256"] = "ABC"; }, "engine.sha256"));
+  write_text(path, "{\"format\": \"vggdeploy.engine-sid");
+  CHECK(throws([&] { read_sidecar(path); }, "not readable JSON"));
+  CHECK(throws([&] { read_sidecar(dir + "/none.engine.json"); }, "sidecar not found"));
 }
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : ".";
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   CHECK(sha256_hex(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-
-  const Json j = parse_json(
-      R"({"engine": {"sha256": "ab\u0063", "file": "m.engine"}, "tensorrt": {"version": "10.13.0"},
-          "profile": {"input": {"min": [1, 1, 32, 32], "max": [64, 1, 32, 32]}},
-          "ok": true, "none": null, "x": -1.5e2, "s": "q\"\\\n"})",
-      "test");
-  CHECK(j.find("engine.sha256") && j.find("engine.sha256")->str == "abc");
-  CHECK(j.find("tensorrt.version")->str == "10.13.0");
-  CHECK(j.find("profile.input.max")->arr.at(0).num == 64);
-  CHECK(j.find("ok")->b && j.find("none")->kind == Json::Null && j.find("x")->num == -150);
-  CHECK(j.find("s")->str == "q\"\\\n");
-  CHECK(j.find("engine.missing") == nullptr && j.find("ok.deeper") == nullptr);
-  CHECK(throws([] { parse_json("{\"a\": 1", "t"); }));
-  CHECK(throws([] { parse_json("{\"a\": 1} trailing", "t"); }));
+  CHECK(version_numbers("10.16.1.11") == (std::vector<int>{10, 16, 1, 11}));
+  CHECK(version_numbers("11.0.0rc1") == (std::vector<int>{11, 0, 0}));
+  check_sidecar_reader(dir);
 
   Tensor t;
   t.shape = {2, 1, 2, 3};
@@ -59,6 +104,51 @@ int main(int argc, char** argv) {
   CHECK(back.shape == t.shape && back.data == t.data);
   CHECK(read_file(path).size() % 64 == (12 * 4) % 64);  // header padded to 64 bytes
   CHECK(throws([&] { read_npy(dir + "/does-not-exist.npy"); }));
+
+  if (argc > 2) {  // the compatibility case table shared with the Python checker
+    const nlohmann::json table = parse_json(read_file(argv[2]), argv[2]);
+    int passed = 0;
+    for (const auto& c : table.at("cases")) {
+      EngineSidecar built;
+      built.trt_version = c["built"]["tensorrt"].get<std::string>();
+      built.version_compatible = c["built"]["version_compatible"].get<bool>();
+      built.hardware_compat = c["built"]["hardware_compat"].get<std::string>();
+      built.gpu = c["built"]["gpu"].get<std::string>();
+      built.compute_capability = {c["built"]["compute_capability"][0].get<int>(),
+                                  c["built"]["compute_capability"][1].get<int>()};
+      const auto& rt = c["runtime"];
+      const Verdict v = judge(built, rt["tensorrt"].get<std::string>(), rt["gpu"].get<std::string>(),
+                              {rt["compute_capability"][0].get<int>(), rt["compute_capability"][1].get<int>()});
+      if (v.decision == c["expect"].get<std::string>() && v.reason == c["reason"].get<std::string>()) {
+        ++passed;
+      } else {
+        std::fprintf(stderr, "FAILED compat case '%s': got %s (%s), table says %s (%s)\n",
+                     c["name"].get<std::string>().c_str(), v.decision.c_str(), v.reason.c_str(),
+                     c["expect"].get<std::string>().c_str(), c["reason"].get<std::string>().c_str());
+        ++failures;
+      }
+    }
+    std::printf("compat cases: %d of %zu passed\n", passed, table.at("cases").size());
+  }
+
+  if (argc > 3) {  // a sidecar written by Python's make_sidecar, next to its plan
+    const std::string engine = argv[3];
+    const EngineSidecar s = read_sidecar(engine + ".json");
+    check_plan_integrity(engine, s, read_file(engine));
+    const nlohmann::json out = {
+        {"engine_sha256", s.engine_sha256}, {"engine_size", s.engine_size},
+        {"trt_version", s.trt_version},     {"version_compatible", s.version_compatible},
+        {"hardware_compat", s.hardware_compat}, {"gpu", s.gpu},
+        {"compute_capability", {s.compute_capability.first, s.compute_capability.second}}};
+    std::printf("sidecar: %s\n", out.dump().c_str());
+    CHECK(throws([&] { check_plan_integrity(engine, s, read_file(engine) + "x"); }, "does not match its sidecar"));
+    CHECK(throws([&] { check_plan_integrity(engine, s, read_file(engine).substr(1)); }, "truncated"));
+    Machine same{s.trt_version, s.gpu, s.compute_capability};
+    check_compatible(engine, s, same);
+    Machine older{"9.0.0", s.gpu, s.compute_capability};
+    CHECK(throws([&] { check_compatible(engine, s, older); }, "TensorRT 9.0.0"));
+  }
+
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

@@ -1,8 +1,11 @@
 // vgg_trt: run a TensorRT plan built by `vggdeploy build-engine` with the TensorRT C++ runtime
 // (10.x / 11.x API: name-based I/O, setInputShape, setTensorAddress, enqueueV3).
 //
-// Before deserializing anything it reads the sidecar NAME.engine.json and checks that the plan's
-// sha256 and the TensorRT version match, so a stale or foreign plan fails with a clear message.
+// Before deserializing anything it reads the sidecar NAME.engine.json (the keys of
+// vggdeploy/backends/tensorrt/sidecar.schema.json), checks the plan's size and sha256 against it,
+// then whether this TensorRT and GPU may load the plan (NVIDIA's engine-compatibility rules, the
+// same policy and case table as the Python loader: cpp/sidecar.cpp), so a stale or foreign plan
+// fails with a clear message instead of deep inside TensorRT.
 #include <NvInfer.h>
 #include <NvInferVersion.h>
 #include <cuda_runtime_api.h>
@@ -16,7 +19,6 @@
 #include "common.hpp"
 
 using vggdeploy::CliError;
-using vggdeploy::Json;
 
 namespace {
 
@@ -44,60 +46,19 @@ DevicePtr device_alloc(size_t bytes) {
   return DevicePtr(p);
 }
 
-// First string among several candidate locations: the sidecar schema is versioned, and these are
-// the keys `vggdeploy build-engine` writes (see vggdeploy/backends/tensorrt/sidecar.py).
-const Json* first_of(const Json& root, std::initializer_list<const char*> paths, Json::Kind kind) {
-  for (const char* p : paths) {
-    const Json* v = root.find(p);
-    if (v && v->kind == kind) return v;
-  }
-  return nullptr;
-}
-
-std::string compiled_trt_version() {
-  return std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + "." +
-         std::to_string(NV_TENSORRT_PATCH);
-}
-
-// Checks the plan bytes against the sidecar; returns nothing, throws CliError on mismatch.
-void check_sidecar(const std::string& plan_path, const std::string& sidecar_path, const std::string& plan) {
-  std::string text;
-  try {
-    text = vggdeploy::read_file(sidecar_path);
-  } catch (const CliError&) {
-    throw CliError("engine sidecar not found: '" + sidecar_path + "'", vggdeploy::kArtifact,
-                   "`vggdeploy build-engine` writes NAME.engine.json next to the plan; pass it with "
-                   "--sidecar, or rebuild the engine");
-  }
-  const Json root = vggdeploy::parse_json(text, sidecar_path);
-  const Json* sha = first_of(root, {"engine.sha256", "plan.sha256", "engine_sha256", "plan_sha256", "sha256"},
-                             Json::String);
-  if (!sha)
-    throw CliError("'" + sidecar_path + "' records no sha256 of the plan", vggdeploy::kArtifact,
-                   "rebuild the engine with `vggdeploy build-engine` to get a complete sidecar");
-  const std::string actual = vggdeploy::sha256_hex(plan);
-  if (sha->str != actual)
-    throw CliError("'" + plan_path + "' does not match its sidecar '" + sidecar_path +
-                       "' (sha256 " + actual.substr(0, 12) + "... vs recorded " + sha->str.substr(0, 12) +
-                       "...): the plan was replaced, rebuilt or truncated",
-                   vggdeploy::kArtifact, "rebuild both with `vggdeploy build-engine`");
-  const Json* ver = first_of(root, {"tensorrt.version", "tensorrt_version", "trt_version", "tensorrt"},
-                             Json::String);
-  if (!ver)
-    throw CliError("'" + sidecar_path + "' records no TensorRT version", vggdeploy::kArtifact,
-                   "rebuild the engine with `vggdeploy build-engine`");
-  const Json* compat = first_of(root, {"build.version_compatible", "build_options.version_compatible",
-                                       "options.version_compatible", "version_compatible"},
-                                Json::Bool);
-  const std::string here = compiled_trt_version();
-  const std::string major = std::to_string(NV_TENSORRT_MAJOR) + ".";
-  const bool same = ver->str == here || ver->str.rfind(here + ".", 0) == 0;
-  const bool compatible = compat && compat->b && ver->str.rfind(major, 0) == 0;
-  if (!same && !compatible)
-    throw CliError("'" + plan_path + "' was built with TensorRT " + ver->str + ", this runner uses " +
-                       here + " (plans are tied to the exact TensorRT version)",
-                   vggdeploy::kArtifact,
-                   "rebuild the engine with this TensorRT, or build it with --version-compatible");
+// The TensorRT library actually loaded (not the headers compiled against) and the current GPU.
+vggdeploy::Machine this_machine() {
+  vggdeploy::Machine m;
+  const int32_t v = getInferLibVersion();  // MAJOR * 10000 + MINOR * 100 + PATCH (10.x, 11.x)
+  m.trt_version = std::to_string(v / 10000) + "." + std::to_string((v / 100) % 100) + "." +
+                  std::to_string(v % 100);
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  m.gpu = prop.name;
+  m.compute_capability = {prop.major, prop.minor};
+  return m;
 }
 
 int64_t volume(const nvinfer1::Dims& d, int from = 0) {
@@ -139,14 +100,20 @@ int main(int argc, char** argv) {
           throw CliError("engine not found: '" + opt.model + "'", vggdeploy::kArtifact,
                          "build it with `vggdeploy build-engine RUN/model.onnx -o NAME.engine`");
         }
-        check_sidecar(opt.model, opt.sidecar.empty() ? opt.model + ".json" : opt.sidecar, plan);
+        const vggdeploy::EngineSidecar sidecar =
+            vggdeploy::read_sidecar(opt.sidecar.empty() ? opt.model + ".json" : opt.sidecar);
+        vggdeploy::check_plan_integrity(opt.model, sidecar, plan);
 
         int devices = 0;
         if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
           throw CliError("no CUDA GPU is available", vggdeploy::kBackend,
                          "vgg_trt needs an NVIDIA GPU and driver; use vgg_aoti on CPU machines");
+        vggdeploy::check_compatible(opt.model, sidecar, this_machine());
         s.runtime.reset(nvinfer1::createInferRuntime(s.logger));
         if (!s.runtime) throw CliError("cannot create the TensorRT runtime", vggdeploy::kBackend);
+        // A version-compatible plan carries the lean runtime (host code) that runs it; TensorRT
+        // refuses to deserialize it unless the application allows that (as the Python loader does).
+        if (sidecar.version_compatible) s.runtime->setEngineHostCodeAllowed(true);
         s.engine.reset(s.runtime->deserializeCudaEngine(plan.data(), plan.size()));
         if (!s.engine)
           throw CliError("TensorRT could not deserialize '" + opt.model + "' (see the messages above)",

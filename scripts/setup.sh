@@ -38,14 +38,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The C++ runners (cpp/, built by the tests) need cmake and a C++ compiler.
-if ! command -v cmake >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then
+# The C++ runners (cpp/, built by the tests) need cmake, a C++ compiler, nlohmann/json (the
+# sidecar reader) and OpenSSL's libcrypto (SHA-256 of the plan).
+cpp_pkgs=()
+command -v cmake >/dev/null 2>&1 || cpp_pkgs+=(cmake)
+command -v c++ >/dev/null 2>&1 || cpp_pkgs+=(g++)
+for pkg in nlohmann-json3-dev libssl-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || cpp_pkgs+=("$pkg")
+done
+if [ ${#cpp_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing cmake and g++ for the C++ runners"
-    apt-get install -y -qq cmake g++ >/dev/null 2>&1 || {
-      apt-get update -qq >/dev/null && apt-get install -y -qq cmake g++ >/dev/null; }
+    echo "setup: installing ${cpp_pkgs[*]} for the C++ runners"
+    apt-get install -y -qq "${cpp_pkgs[@]}" >/dev/null 2>&1 || {
+      apt-get update -qq >/dev/null && apt-get install -y -qq "${cpp_pkgs[@]}" >/dev/null; }
   else
-    echo "setup: cmake / c++ not found; the C++ runner tests will be skipped"
+    echo "setup: ${cpp_pkgs[*]} missing (apt-get install them as root); the C++ runner tests will fail"
   fi
 fi
 

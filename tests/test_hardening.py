@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_fakes import stand_in_engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vggdeploy import _io
-from vggdeploy.backends.tensorrt.sidecar import read_sidecar
+from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, check_engine, read_sidecar
 from vggdeploy.errors import ArtifactError, OutputError, UsageError
 from vggdeploy.models import make_spec
 from vggdeploy.serve.inputs import to_batch
@@ -101,6 +102,50 @@ def test_sidecar_parser_never_crashes(tmp_path, blob):
     (tmp_path / "m.engine.json").write_bytes(blob)
     with pytest.raises(ArtifactError, match="m.engine.json"):
         read_sidecar(engine)
+
+
+def _leaf_paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaf_paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaf_paths(v, (*prefix, i))
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_damaged_sidecar_is_refused_or_fully_usable(tmp_path, data):
+    """One field of a real sidecar replaced or removed: read_sidecar refuses it (ArtifactError
+    naming the file), or every accessor and the compatibility check work on it (no TypeError /
+    KeyError slips past the schema)."""
+    engine = stand_in_engine(tmp_path / "m.engine", make_spec())
+    side = tmp_path / "m.engine.json"
+    doc = json.loads(side.read_text())
+    path = data.draw(st.sampled_from([p for p in _leaf_paths(doc) if p]))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if data.draw(st.booleans()):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = data.draw(json_values)
+    side.write_text(json.dumps(doc))
+    try:
+        sidecar = read_sidecar(engine)
+    except ArtifactError as exc:
+        assert "m.engine.json" in str(exc)
+        return
+    _ = (sidecar.trt_version, sidecar.version_compatible, sidecar.hardware_compat, sidecar.device)
+    _ = (sidecar.batch_bounds, sidecar.precision, sidecar.rebuild_command, sidecar.engine_size)
+    try:
+        sidecar.model_spec()
+        check_engine(engine, trt_version="10.13.0.35", device=DeviceInfo("GPU", (9, 0)))
+    except ArtifactError:
+        pass
 
 
 INPUT_SPEC = make_spec()

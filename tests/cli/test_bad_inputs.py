@@ -96,31 +96,15 @@ def _npy(ctx: dict, name: str, arr) -> str:
 
 
 def _fake_engine(ctx: dict) -> str:
-    """A plan whose sidecar records another sha256 (a replaced plan)."""
-    from vggdeploy.backends.tensorrt.sidecar import SIDECAR_FORMAT, SIDECAR_VERSION
+    """A plan replaced after its sidecar was written (the sidecar records another sha256)."""
+    from engine_fakes import stand_in_engine
+
     from vggdeploy.checkpoint import read_spec
 
     engine = Path(ctx["tmp"]) / "m.engine"
-    engine.write_bytes(b"not the plan that was built")
-    side = {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "engine": {"file": "m.engine", "sha256": "0" * 64, "size": 27},
-        "tensorrt": {"version": "10.16.1"},
-        "precision": "fp16",
-        "device": {"name": "NVIDIA H100", "compute_capability": [9, 0]},
-        "profile": {
-            "input": "input",
-            "min": [1, 1, 32, 32],
-            "opt": [8, 1, 32, 32],
-            "max": [64, 1, 32, 32],
-        },
-        "io": [],
-        "source_onnx": {"sha256": "0" * 64},
-        "build": {},
-        "model_spec": read_spec(ctx["tiny_run"]).to_dict(),
-    }
-    (Path(ctx["tmp"]) / "m.engine.json").write_text(json.dumps(side))
+    stand_in_engine(engine, read_spec(ctx["tiny_run"]), max_batch=64)
+    built = engine.read_bytes()
+    engine.write_bytes(bytes(reversed(built)))  # same size, other bytes: a replaced plan
     return str(engine)
 
 

@@ -1,6 +1,8 @@
 """The C++ runners: build cpp/ with scripts/build_cpp.sh, then
 
-* vgg_common_selftest: the shared npy / SHA-256 / JSON helpers (vgg_trt relies on them);
+* vgg_common_selftest: the shared npy / SHA-256 helpers and the parts of vgg_trt that need no
+  TensorRT: the sidecar reader on a sidecar from Python's make_sidecar, and the engine-compatibility
+  policy over the same case table (compat_cases.json) the Python checker runs;
 * vgg_aoti: an AOTInductor package of the tiny_run checkpoint on preprocessed test images; its
   logits must match the PyTorch model's.
 
@@ -10,6 +12,7 @@ shared ``tiny_pt2``. Both run in the default suite, so CI builds and checks vgg_
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_fakes import stand_in_engine
 from serve_doubles import reference_logits
 
+from vggdeploy.backends.tensorrt.compat import CASES_FILE
+from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, read_sidecar
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.data import load_split, preprocess
+from vggdeploy.models import make_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "cpp" / "build"
@@ -54,9 +61,31 @@ def run(exe: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_common_selftest(built: Path, tmp_path: Path) -> None:
-    proc = run(built / "vgg_common_selftest", tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    engine = stand_in_engine(
+        tmp_path / "m.engine",
+        make_spec(),
+        trt_version="10.16.1.11",
+        device=DeviceInfo("NVIDIA A100-SXM4-80GB", (8, 0)),
+        version_compatible=True,
+        hardware_compat="ampere+",
+    )
+    proc = run(built / "vgg_common_selftest", tmp_path, CASES_FILE, engine)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all checks passed" in proc.stdout
+    cases = len(json.loads(CASES_FILE.read_text())["cases"])
+    assert f"compat cases: {cases} of {cases} passed" in proc.stdout
+    # C++ reads the Python-written sidecar to the same facts (and OpenSSL's digest matched).
+    [line] = [ln for ln in proc.stdout.splitlines() if ln.startswith("sidecar: ")]
+    py = read_sidecar(engine)
+    assert json.loads(line.removeprefix("sidecar: ")) == {
+        "engine_sha256": py.engine_sha256,
+        "engine_size": py.engine_size,
+        "trt_version": "10.16.1.11",
+        "version_compatible": True,
+        "hardware_compat": "ampere+",
+        "gpu": "NVIDIA A100-SXM4-80GB",
+        "compute_capability": [8, 0],
+    }
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ verified sidecar, it never deserializes the engine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -17,8 +16,8 @@ from pathlib import Path
 import onnx
 import pytest
 from artifacts import export_fp32 as export_onnx
+from engine_fakes import stand_in_engine
 
-from vggdeploy.backends.tensorrt.sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, write_sidecar
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
@@ -53,41 +52,8 @@ def run(exported_run: Path, tmp_path: Path) -> Path:
 
 
 def fake_engine(run: Path, path: Path, *, max_batch: int = 32, min_batch: int = 1) -> Path:
-    """A stand-in plan with a sidecar in the real schema (backends/tensorrt/sidecar.py)."""
-    plan = b"stand-in TensorRT plan bytes " + path.name.encode()
-    path.write_bytes(plan)
-    spec = read_spec(run)
-    sidecar = {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "engine": {
-            "file": path.name,
-            "sha256": hashlib.sha256(plan).hexdigest(),
-            "size": len(plan),
-        },
-        "tensorrt": {
-            "version": "10.13.0.35",
-            "version_compatible": False,
-            "hardware_compat": "none",
-        },
-        "device": {"name": "NVIDIA H100 80GB HBM3", "compute_capability": [9, 0]},
-        "precision": "fp16",
-        "profile": {
-            "input": "input",
-            "min": [min_batch, 1, 32, 32],
-            "opt": [8, 1, 32, 32],
-            "max": [max_batch, 1, 32, 32],
-        },
-        "io": [
-            {"name": "input", "mode": "input", "dtype": "float32", "shape": [-1, 1, 32, 32]},
-            {"name": "logits", "mode": "output", "dtype": "float32", "shape": [-1, 10]},
-        ],
-        "source_onnx": {"file": "model.fp16.onnx", "sha256": "0" * 64},
-        "model_spec": spec.to_dict(),
-        "build": {},
-    }
-    write_sidecar(path, sidecar)
-    return path
+    """A stand-in plan with a sidecar from the real constructor (tests/engine_fakes.py)."""
+    return stand_in_engine(path, read_spec(run), max_batch=max_batch, min_batch=min_batch)
 
 
 def test_onnx_model_config(run: Path, tmp_path: Path) -> None:

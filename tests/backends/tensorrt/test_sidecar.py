@@ -19,13 +19,19 @@ from trt_double import make_tensorrt
 
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine
 from vggdeploy.backends.tensorrt.sidecar import (
+    PRECISIONS,
+    SCHEMA,
+    SIDECAR_FORMAT,
+    SIDECAR_VERSION,
     DeviceInfo,
     check_engine,
+    make_sidecar,
     read_sidecar,
     sidecar_path,
     version_tuple,
 )
 from vggdeploy.errors import ArtifactError
+from vggdeploy.models import make_spec
 
 BUILT_ON = DeviceInfo("NVIDIA A100-SXM4-80GB", (8, 0))
 TRT10 = "10.16.1.11"
@@ -162,7 +168,21 @@ def test_missing_engine(tmp_path):
         (lambda d: d.update(format="something-else"), "'format'"),
         (lambda d: d.pop("device"), "missing section 'device'"),
         (lambda d: d["engine"].pop("sha256"), "lacks sha256"),
-        (lambda d: d.update(precision="fp8"), "precision 'fp8'"),
+        (lambda d: d.update(precision="fp8"), "'precision' is 'fp8', expected one of fp32"),
+        (lambda d: d["engine"].update(sha256="ABC"), "'engine.sha256'"),
+        (lambda d: d["device"].update(compute_capability="8.0"), "'device.compute_capability'"),
+        (lambda d: d["device"].update(compute_capability=[8]), "'device.compute_capability'"),
+        (lambda d: d["tensorrt"].update(version_compatible="yes"), "'tensorrt.version_compatible'"),
+        (
+            lambda d: d["tensorrt"].pop("hardware_compat"),
+            "section 'tensorrt' lacks hardware_compat",
+        ),
+        (
+            lambda d: d["tensorrt"].update(hardware_compat="all"),
+            "'tensorrt.hardware_compat' is 'all'",
+        ),
+        (lambda d: d["profile"].update(max=[0, 1, 32, 32]), "'profile.max.0'"),
+        (lambda d: d.update(plan_sha256="0" * 64), "'plan_sha256' was unexpected"),
     ],
 )
 def test_sidecar_schema_is_checked(build, mutate, match):
@@ -197,3 +217,41 @@ def test_version_tuple():
     assert version_tuple("10.16.1.11") == (10, 16, 1, 11)
     assert version_tuple("11.0.0rc1") == (11, 0, 0)
     assert version_tuple("10.8.0.43") < version_tuple("10.16.1.11")
+
+
+def test_schema_is_the_one_home_of_the_format():
+    assert SCHEMA["$id"].endswith(f"engine-sidecar:{SIDECAR_VERSION}")
+    assert SIDECAR_FORMAT == "vggdeploy.engine-sidecar"
+    from vggdeploy.variants import EXPORT_PRECISIONS
+
+    assert PRECISIONS == EXPORT_PRECISIONS  # an engine is built from each exported ONNX variant
+
+
+def test_built_sidecar_has_every_key_the_schema_names(build):
+    """The build fills every section; the schema's required keys are exactly what it writes."""
+    data = json.loads(sidecar_path(build(timing_cache=None)).read_text())
+    assert set(data) == set(SCHEMA["properties"])
+    for section in ("engine", "tensorrt", "device", "profile", "source_onnx"):
+        assert set(data[section]) == set(SCHEMA["properties"][section]["properties"]), section
+
+
+def test_constructor_refuses_what_the_schema_refuses():
+    spec = make_spec()
+    good = dict(
+        engine_file="m.engine",
+        plan=b"plan",
+        trt_version="10.16.1.11",
+        device=BUILT_ON,
+        precision="fp32",
+        spec=spec,
+        shapes={"min": (1, 1, 32, 32), "opt": (4, 1, 32, 32), "max": (16, 1, 32, 32)},
+        io=[],
+        source_onnx=("model.onnx", "0" * 64),
+    )
+    assert make_sidecar(**good)["engine"]["size"] == 4
+    with pytest.raises(ValueError, match="'precision' is 'bf16'"):
+        make_sidecar(**{**good, "precision": "bf16"})
+    with pytest.raises(ValueError, match="hardware_compat"):
+        make_sidecar(**{**good, "hardware_compat": "turing+"})
+    with pytest.raises(ValueError, match="source_onnx.sha256"):
+        make_sidecar(**{**good, "source_onnx": ("model.onnx", "not-a-digest")})

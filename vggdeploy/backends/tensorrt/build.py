@@ -9,10 +9,7 @@ both major versions and the engine computes exactly the types the ONNX declares.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
-import platform
 import re
 import threading
 import time
@@ -22,19 +19,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ... import __version__
-from ..._io import sha256_bytes, sha256_file, write_bytes
+from ..._io import sha256_file, write_bytes
 from ...errors import ArtifactError, UsageError, VggDeployError
 from ...onnxmeta import load_onnx, spec_from_model
 from ...variants import EXPORT_PRECISIONS
 from . import env
 from .onnx import check_precision_content, resolve_onnx
-from .sidecar import (
-    HARDWARE_COMPAT,
-    SIDECAR_FORMAT,
-    SIDECAR_VERSION,
-    write_sidecar,
-)
+from .sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
 
 _HW_LEVEL = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 _DTYPE_NAMES = {
@@ -339,33 +330,27 @@ def build_engine(
         "hardware_compat": hardware_compat,
     }
     io = [_tensor_info(t, "input") for t in inputs] + [_tensor_info(t, "output") for t in outputs]
-    data = {
-        "format": SIDECAR_FORMAT,
-        "version": SIDECAR_VERSION,
-        "engine": {"file": out.name, "sha256": sha256_bytes(plan_bytes), "size": len(plan_bytes)},
-        "tensorrt": {
-            "version": str(trt.__version__),
-            "version_compatible": bool(version_compatible),
-            "hardware_compat": hardware_compat,
-        },
-        "device": device.to_dict(),
-        "precision": precision,
-        "profile": {"input": want.name, **{k: list(v) for k, v in shapes.items()}},
-        "io": io,
-        "source_onnx": {"file": onnx_file.name, "sha256": onnx_sha},
-        "model_spec": spec.to_dict(),
-        "build": {
+    data = make_sidecar(
+        engine_file=out.name,
+        plan=plan_bytes,
+        trt_version=str(trt.__version__),
+        device=device,
+        precision=precision,
+        spec=spec,
+        shapes=shapes,
+        io=io,
+        source_onnx=(onnx_file.name, onnx_sha),
+        version_compatible=bool(version_compatible),
+        hardware_compat=hardware_compat,
+        build={
             **opts,
             "timing_cache": str(cache_path) if cache_path is not None else None,
             "strongly_typed": True,
             "profiling_verbosity": "detailed",
             "seconds": round(build_seconds, 3),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(),
-            "vggdeploy": __version__,
             "output": str(out),
             "command": _command(given, precision, out, opts, cache_path),
         },
-    }
+    )
     write_sidecar(out, data)
-    return json.loads(json.dumps(data))  # what a reader of the file gets (lists, not tuples)
+    return data

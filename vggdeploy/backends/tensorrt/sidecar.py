@@ -5,35 +5,62 @@ it as is. Its sidecar records what built it (TensorRT version, GPU, compatibilit
 computes (ModelSpec, precision, I/O tensors, the optimization profile) and how to check it (sha256
 and size of the plan, sha256 of the source ONNX).
 
+The format is the versioned JSON Schema ``sidecar.schema.json`` next to this module. Sidecars are
+made by :func:`make_sidecar` only (the build and every test), checked against the schema when
+written and when read; cpp/common.cpp reads the same keys for vgg_trt.
+
 :func:`check_engine` runs every check that needs no TensorRT object, *before* anything is
 deserialized: a plan loaded into the wrong TensorRT version or onto another GPU generation fails
 deep inside TensorRT with an unhelpful message (or crashes), so we refuse it first and say how to
-rebuild. This module imports neither tensorrt nor torch.
+rebuild. Which plans load where is decided by :mod:`.compat` (NVIDIA's documented rules). This
+module imports neither tensorrt nor torch (jsonschema only when a sidecar is checked).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 import os
-import re
+import platform
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ... import __version__
 from ..._io import sha256_bytes, write_json
 from ...errors import ArtifactError
 from ...spec import ModelSpec
-from ...variants import EXPORT_PRECISIONS
+from .compat import Verdict, judge_hardware, judge_version, version_tuple
 
 log = logging.getLogger(__name__)
 
-SIDECAR_FORMAT = "vggdeploy.engine-sidecar"
-SIDECAR_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("sidecar.schema.json")
+SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+SIDECAR_FORMAT: str = SCHEMA["properties"]["format"]["const"]
+SIDECAR_VERSION: int = SCHEMA["properties"]["version"]["const"]
 SIDECAR_SUFFIX = ".json"  # NAME.engine -> NAME.engine.json
 
-HARDWARE_COMPAT = ("none", "ampere+", "same-cc")
-AMPERE = (8, 0)
+HARDWARE_COMPAT: tuple[str, ...] = tuple(
+    SCHEMA["properties"]["tensorrt"]["properties"]["hardware_compat"]["enum"]
+)
+PRECISIONS: tuple[str, ...] = tuple(SCHEMA["properties"]["precision"]["enum"])
+
+__all__ = [
+    "HARDWARE_COMPAT",
+    "PRECISIONS",
+    "SIDECAR_FORMAT",
+    "SIDECAR_VERSION",
+    "DeviceInfo",
+    "EngineSidecar",
+    "check_engine",
+    "make_sidecar",
+    "read_sidecar",
+    "sidecar_path",
+    "version_tuple",
+    "write_sidecar",
+]
 
 
 @dataclass(frozen=True)
@@ -56,21 +83,85 @@ def sidecar_path(engine_path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
+def schema_problem(data: Any) -> str | None:
+    """The first way ``data`` breaks the sidecar schema, in words; None when it is valid."""
+    import jsonschema  # lazily: only where a sidecar is checked
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing section '{missing}'" if not where else f"section '{where}' lacks {missing}"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"'{where}' is {error.instance!r}, expected one of {allowed}"
+    return f"'{where or '(top level)'}': {error.message}"
+
+
+def make_sidecar(
+    *,
+    engine_file: str,
+    plan: bytes,
+    trt_version: str,
+    device: DeviceInfo,
+    precision: str,
+    spec: ModelSpec,
+    shapes: Mapping[str, Sequence[int]],
+    io: Sequence[Mapping[str, Any]],
+    source_onnx: tuple[str, str],
+    version_compatible: bool = False,
+    hardware_compat: str = "none",
+    build: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one constructor of a sidecar (a JSON-ready dict, checked against the schema).
+
+    ``shapes`` holds the optimization profile's min/opt/max input shapes, ``io`` the engine's
+    tensors (name, mode, dtype, shape), ``source_onnx`` (file name, sha256); ``build`` adds how it
+    was built (options, command, seconds) to the creation time, host and vggdeploy version.
+    """
+    data = {
+        "format": SIDECAR_FORMAT,
+        "version": SIDECAR_VERSION,
+        "engine": {"file": engine_file, "sha256": sha256_bytes(plan), "size": len(plan)},
+        "tensorrt": {
+            "version": str(trt_version),
+            "version_compatible": bool(version_compatible),
+            "hardware_compat": hardware_compat,
+        },
+        "device": device.to_dict(),
+        "precision": precision,
+        "profile": {
+            "input": spec.input.name,
+            **{k: list(shapes[k]) for k in ("min", "opt", "max")},
+        },
+        "io": [dict(t) for t in io],
+        "source_onnx": {"file": source_onnx[0], "sha256": source_onnx[1]},
+        "model_spec": spec.to_dict(),
+        "build": {
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(),
+            "vggdeploy": __version__,
+            **(build or {}),
+        },
+    }
+    data = json.loads(json.dumps(data))  # exactly what a reader of the file gets
+    problem = schema_problem(data)
+    if problem is not None:
+        raise ValueError(f"make_sidecar: the sidecar would break {SCHEMA_FILE.name}: {problem}")
+    return data
+
+
 def write_sidecar(engine_path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write ``data`` (from :func:`make_sidecar`) as the sidecar of ``engine_path``."""
+    problem = schema_problem(data)
+    if problem is not None:
+        raise ValueError(f"refusing to write an invalid engine sidecar: {problem}")
     path = sidecar_path(engine_path)
     write_json(path, data)
     return path
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'10.16.1.11' -> (10, 16, 1, 11); ignores suffixes such as 'rc1' or '+cuda12'."""
-    parts = []
-    for piece in str(version).split("."):
-        m = re.match(r"\d+", piece)
-        if not m:
-            break
-        parts.append(int(m.group()))
-    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -94,11 +185,11 @@ class EngineSidecar:
 
     @property
     def version_compatible(self) -> bool:
-        return bool(self.data["tensorrt"].get("version_compatible", False))
+        return bool(self.data["tensorrt"]["version_compatible"])
 
     @property
     def hardware_compat(self) -> str:
-        return str(self.data["tensorrt"].get("hardware_compat", "none"))
+        return str(self.data["tensorrt"]["hardware_compat"])
 
     @property
     def device(self) -> DeviceInfo:
@@ -124,18 +215,6 @@ class EngineSidecar:
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec.from_dict(self.data["model_spec"], source=f"{self.path} model_spec")
-
-
-_REQUIRED = {
-    "engine": ("file", "sha256", "size"),
-    "tensorrt": ("version",),
-    "device": ("name", "compute_capability"),
-    "profile": ("input", "min", "opt", "max"),
-    "model_spec": (),
-    "io": (),
-    "source_onnx": ("sha256",),
-    "build": (),
-}
 
 
 def read_sidecar(engine_path: str | os.PathLike[str]) -> EngineSidecar:
@@ -169,16 +248,9 @@ def read_sidecar(engine_path: str | os.PathLike[str]) -> EngineSidecar:
             f"schema version {version!r} is not supported (this vggdeploy reads versions "
             f"1..{SIDECAR_VERSION}); it was written by another vggdeploy release"
         )
-    for section, keys in _REQUIRED.items():
-        if section not in data:
-            raise bad(f"missing section '{section}'")
-        missing = [k for k in keys if k not in data[section]]
-        if missing:
-            raise bad(f"section '{section}' lacks {', '.join(missing)}")
-    if data.get("precision") not in EXPORT_PRECISIONS:
-        raise bad(
-            f"precision {data.get('precision')!r} is not one of {', '.join(EXPORT_PRECISIONS)}"
-        )
+    problem = schema_problem(data)
+    if problem is not None:
+        raise bad(problem)
     return EngineSidecar(path=path, data=data)
 
 
@@ -232,43 +304,48 @@ def check_engine(
 
 def _check_trt_version(engine: Path, sidecar: EngineSidecar, runtime: str, rebuild: str) -> None:
     built = sidecar.trt_version
-    if sidecar.version_compatible:
-        # Version-compatible plans (TensorRT >= 8.6) load in the same or any later release.
-        if version_tuple(runtime) >= version_tuple(built):
-            return
-        raise ArtifactError(
-            f"engine '{engine}' was built version-compatible with TensorRT {built}, which loads "
-            f"only in TensorRT {built} or later; this machine has TensorRT {runtime}",
-            hint=f"upgrade TensorRT to >= {built}, or {rebuild}",
-        )
-    if version_tuple(runtime) != version_tuple(built):
+    verdict = judge_version(built, sidecar.version_compatible, runtime)
+    if verdict.reason == "version-mismatch":
         raise ArtifactError(
             f"engine '{engine}' was built with TensorRT {built}; this machine has TensorRT "
             f"{runtime}. A TensorRT plan loads only in the exact version that built it",
             hint=f"{rebuild}  (add --version-compatible to make a plan later releases can load)",
         )
+    if verdict.reason == "runtime-older-than-builder":
+        raise ArtifactError(
+            f"engine '{engine}' was built version-compatible with TensorRT {built}, which loads "
+            f"only in TensorRT {built} or later; this machine has TensorRT {runtime}",
+            hint=f"upgrade TensorRT to >= {built}, or {rebuild}",
+        )
+    _refuse_other(engine, verdict, rebuild)
 
 
 def _check_device(engine: Path, sidecar: EngineSidecar, device: DeviceInfo, rebuild: str) -> None:
     built = sidecar.device
     compat = sidecar.hardware_compat
-    if compat == "ampere+":
-        if device.compute_capability >= AMPERE:
-            return
+    verdict = judge_hardware(
+        compat, built.name, built.compute_capability, device.name, device.compute_capability
+    )
+    if verdict.reason == "gpu-older-than-ampere":
         raise ArtifactError(
             f"engine '{engine}' was built hardware-compatible for Ampere and later GPUs "
             f"(compute capability >= 8.0); this GPU, {device.name}, has compute capability "
             f"{device.cc}",
             hint=f"on this GPU, {rebuild} --hardware-compat none",
         )
-    if device.compute_capability != built.compute_capability:
+    if verdict.reason == "compute-capability-mismatch":
+        also = (
+            ""
+            if compat == "same-cc"
+            else "  (or build with --hardware-compat ampere+ for a plan that runs on every Ampere "
+            "or later GPU)"
+        )
         raise ArtifactError(
             f"engine '{engine}' was built for {built.name} (compute capability {built.cc}); "
             f"this GPU is {device.name} (compute capability {device.cc})",
-            hint=f"on this GPU, {rebuild}  (or build with --hardware-compat ampere+ for a plan "
-            "that runs on every Ampere or later GPU)",
+            hint=f"on this GPU, {rebuild}{also}",
         )
-    if compat == "none" and device.name != built.name:
+    if verdict.reason == "other-gpu-model":
         # Same compute capability, other model: TensorRT loads it, tactics may be sub-optimal.
         log.warning(
             "engine %s was built on %s and is loaded on %s (same compute capability %s); "
@@ -277,4 +354,14 @@ def _check_device(engine: Path, sidecar: EngineSidecar, device: DeviceInfo, rebu
             built.name,
             device.name,
             device.cc,
+        )
+        return
+    _refuse_other(engine, verdict, rebuild)
+
+
+def _refuse_other(engine: Path, verdict: Verdict, rebuild: str) -> None:
+    """Refusals that only a damaged or hand-made sidecar can cause: the reason says it all."""
+    if verdict.decision == "refuse":
+        raise ArtifactError(
+            f"engine '{engine}' cannot be loaded here: {verdict.explanation}", hint=rebuild
         )
