@@ -21,7 +21,10 @@ the real bindings do. In both flavours every public attribute read is recorded i
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -63,13 +66,33 @@ REMOVED_IN_10 = frozenset(
 )
 
 
+PACKAGE_DIR = str(Path(__file__).resolve().parent.parent / "vggdeploy" / "backends" / "tensorrt")
+
+
 class Recorder:
+    """What the code under test asked for: ``calls`` (the double's own log of requests),
+    ``touched`` (public names read) and ``uses`` - every TensorRT name read, called, assigned or
+    overridden directly from a file under one of the ``watch`` paths, with that file and line and
+    the real class it belongs to (tests/backends/tensorrt/test_real_bindings.py checks them)."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.touched: list[str] = []
+        self.uses: list[dict[str, Any]] = []
+        self.watch: tuple[str, ...] = (PACKAGE_DIR,)
 
     def call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
+
+    def use(self, kind: str, owner: str, name: str, **extra: Any) -> None:
+        """Record a use by the caller of the double's method that calls this (two frames up)."""
+        frame = sys._getframe(2)
+        self.use_at(kind, owner, name, frame.f_code.co_filename, frame.f_lineno, **extra)
+
+    def use_at(self, kind: str, owner: str, name: str, file: str, line: int, **extra: Any) -> None:
+        if file.startswith(self.watch):
+            use = {"kind": kind, "owner": owner, "name": name, "file": file, "line": line}
+            self.uses.append({**use, **extra})
 
     def names(self) -> list[str]:
         return [c[0] for c in self.calls]
@@ -91,64 +114,149 @@ class _Member(int):
         return f"<{self.enum}.{self.name}: {int(self)}>"  # type: ignore[attr-defined]
 
 
-def _enum(rec: Recorder, name: str, members: list[str] | dict[str, int]) -> type:
-    values = members if isinstance(members, dict) else {m: i for i, m in enumerate(members)}
+def _enum(rec: Recorder, name: str, values: dict[str, int], path: str | None = None) -> type:
+    """A pybind11-like enum class; ``path`` is its name in the module ("ILogger.Severity")."""
 
     class Meta(type):
         def __getattribute__(cls, attr: str) -> Any:
             if not attr.startswith("_"):
                 rec.touched.append(f"{name}.{attr}")
+                rec.use("enum", path or name, attr)
             return type.__getattribute__(cls, attr)
 
-    return Meta(name, (), {k: _Member(name, k, v) for k, v in values.items()})
+    members = {k: _Member(name, k, v) for k, v in values.items()}
+    return Meta(name, (), {**members, "__members__": dict(members)})
 
 
-class _Recorded:
-    """Base of fake objects: records every public attribute read."""
+class _Module(ModuleType):
+    """The fake module: records which module attributes the code reads."""
+
+    def __getattribute__(self, attr: str) -> Any:
+        if not attr.startswith("_") and attr != "recorder":
+            ModuleType.__getattribute__(self, "recorder").use("module", "tensorrt", attr)
+        return ModuleType.__getattribute__(self, attr)
+
+
+class _RecordedMeta(type):
+    """Records constructor calls made by the code under test (arity and keyword names)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        rec = type.__getattribute__(cls, "_recorder")
+        rec.use("call", cls._real, "__init__", nargs=len(args), kwargs=sorted(kwargs))
+        return super().__call__(*args, **kwargs)
+
+
+class _Recorded(metaclass=_RecordedMeta):
+    """Base of fake objects: records every public attribute read, call and assignment.
+
+    ``_real`` is the name of the class in the real bindings that the fake stands for."""
 
     __slots__ = ()  # lets subclasses with __slots__ reject unknown attributes like pybind11 does
     _rec: Recorder
+    _recorder: Recorder
+    _real = "?"
 
     def __getattribute__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            return object.__getattribute__(self, attr)
+        rec = object.__getattribute__(self, "_rec")
+        rec.touched.append(attr)
+        owner = type(self)._real
+        rec.use("attr", owner, attr)
+        value = object.__getattribute__(self, attr)
+        if not inspect.isfunction(inspect.getattr_static(type(self), attr, None)):
+            return value
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            rec.use("call", owner, attr, nargs=len(args), kwargs=sorted(kwargs))
+            return value(*args, **kwargs)
+
+        return method
+
+    def __setattr__(self, attr: str, value: Any) -> None:
         if not attr.startswith("_"):
-            object.__getattribute__(self, "_rec").touched.append(attr)
-        return object.__getattribute__(self, attr)
+            object.__getattribute__(self, "_rec").use("set", type(self)._real, attr)
+        object.__setattr__(self, attr, value)
 
 
-def make_tensorrt(flavour: str) -> ModuleType:
-    """A fresh fake ``tensorrt`` module for ``flavour`` "10" or "11" with its own Recorder."""
+def _overrides(rec: Recorder, base: str) -> Any:
+    """``__init_subclass__`` for ILogger / IProgressMonitor: records the methods a subclass
+    defines (those TensorRT calls back), with their file, line and positional arity."""
+
+    def hook(cls: type, **kwargs: Any) -> None:
+        for name, fn in vars(cls).items():
+            if not name.startswith("_") and inspect.isfunction(fn):
+                code = fn.__code__
+                n = code.co_argcount - 1  # without self
+                rec.use_at("override", base, name, code.co_filename, code.co_firstlineno, nargs=n)
+
+    return classmethod(hook)
+
+
+# Enum members with their values, as in the real bindings of the newest release of each flavour
+# (TensorRT 10.16.1.11 and 11.4.0.106; test_real_bindings.py holds the double to them).
+_FLAGS_10 = {"FP16": 0, "BF16": 17, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4}
+_FLAGS_10 |= {"DISABLE_TIMING_CACHE": 5, "EDITABLE_TIMING_CACHE": 27, "TF32": 6}
+_FLAGS_10 |= {"SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "OBEY_PRECISION_CONSTRAINTS": 9}
+_FLAGS_10 |= {"PREFER_PRECISION_CONSTRAINTS": 10, "DIRECT_IO": 11, "REJECT_EMPTY_ALGORITHMS": 12}
+_FLAGS_10 |= {"VERSION_COMPATIBLE": 13, "EXCLUDE_LEAN_RUNTIME": 14, "FP8": 15}
+_FLAGS_10 |= {"ERROR_ON_TIMING_CACHE_MISS": 16, "DISABLE_COMPILATION_CACHE": 18}
+_FLAGS_10 |= {"WEIGHTLESS": 19, "STRIP_PLAN": 19, "REFIT_IDENTICAL": 20, "WEIGHT_STREAMING": 21}
+_FLAGS_10 |= {"INT4": 22, "REFIT_INDIVIDUAL": 23, "STRICT_NANS": 24, "MONITOR_MEMORY": 25}
+_FLAGS_10 |= {"FP4": 26, "DISTRIBUTIVE_INDEPENDENCE": 28}
+_FLAGS_11 = {"DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5}
+_FLAGS_11 |= {"EDITABLE_TIMING_CACHE": 26, "TF32": 6, "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8}
+_FLAGS_11 |= {"DIRECT_IO": 11, "VERSION_COMPATIBLE": 12, "EXCLUDE_LEAN_RUNTIME": 13}
+_FLAGS_11 |= {"ERROR_ON_TIMING_CACHE_MISS": 15, "DISABLE_COMPILATION_CACHE": 17, "STRIP_PLAN": 18}
+_FLAGS_11 |= {"REFIT_IDENTICAL": 19, "WEIGHT_STREAMING": 20, "REFIT_INDIVIDUAL": 22}
+_FLAGS_11 |= {"STRICT_NANS": 23, "MONITOR_MEMORY": 24, "DISTRIBUTIVE_INDEPENDENCE": 27}
+_CREATION_10 = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
+_CREATION_10 |= {"PREFER_AOT_PYTHON_PLUGINS": 3, "PREFER_JIT_PYTHON_PLUGINS": 2}
+# 11.x: STRONGLY_TYPED kept for API compatibility (ignored), EXPLICIT_BATCH removed
+_CREATION_11 = {"STRONGLY_TYPED": 0, "PREFER_AOT_PYTHON_PLUGINS": 2, "PREFER_JIT_PYTHON_PLUGINS": 1}
+_DATA_TYPES = {"FLOAT": 0, "HALF": 1, "BF16": 7, "INT8": 2, "INT32": 3, "INT64": 8, "BOOL": 4}
+_DATA_TYPES |= {"UINT8": 5, "FP8": 6, "INT4": 9, "FP4": 10, "E8M0": 11}
+_POOLS = {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2, "DLA_GLOBAL_DRAM": 3}
+_POOLS |= {"TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5}
+_SEVERITIES = {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4}
+VERSIONS = {"10": "10.16.1.11", "11": "11.4.0.106"}
+
+
+def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
+    """A fresh fake ``tensorrt`` module for ``flavour`` "10" or "11" with its own Recorder.
+
+    ``version`` only changes ``__version__`` (default: the newest release the flavour mimics)."""
     if flavour not in ("10", "11"):
         raise ValueError(flavour)
     rec = Recorder()
-    trt = ModuleType("tensorrt")
-    trt.__version__ = "10.16.1.11" if flavour == "10" else "11.1.0.4"
+    trt = _Module("tensorrt")
     trt.recorder = rec
+    trt.__version__ = version or VERSIONS[flavour]
 
-    weak = ["FP16", "BF16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"]
-    common = ["DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "EDITABLE_TIMING_CACHE"]
-    common += ["TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE", "DIRECT_IO", "VERSION_COMPATIBLE"]
-    common += ["EXCLUDE_LEAN_RUNTIME", "ERROR_ON_TIMING_CACHE_MISS", "STRIP_PLAN"]
-    trt.BuilderFlag = _enum(rec, "BuilderFlag", (weak + common) if flavour == "10" else common)
-    if flavour == "10":
-        creation = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1, "PREFER_AOT_PYTHON_PLUGINS": 2}
-    else:  # STRONGLY_TYPED kept for API compatibility, ignored; EXPLICIT_BATCH removed
-        creation = {"STRONGLY_TYPED": 0, "PREFER_AOT_PYTHON_PLUGINS": 1}
+    trt.BuilderFlag = _enum(rec, "BuilderFlag", _FLAGS_10 if flavour == "10" else _FLAGS_11)
+    creation = _CREATION_10 if flavour == "10" else _CREATION_11
     trt.NetworkDefinitionCreationFlag = _enum(rec, "NetworkDefinitionCreationFlag", creation)
-    trt.MemoryPoolType = _enum(rec, "MemoryPoolType", ["WORKSPACE", "DLA_MANAGED_SRAM"])
+    trt.MemoryPoolType = _enum(rec, "MemoryPoolType", _POOLS)
     trt.HardwareCompatibilityLevel = _enum(
-        rec, "HardwareCompatibilityLevel", ["NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY"]
+        rec,
+        "HardwareCompatibilityLevel",
+        {"NONE": 0, "AMPERE_PLUS": 1, "SAME_COMPUTE_CAPABILITY": 2},
     )
     trt.ProfilingVerbosity = _enum(
-        rec, "ProfilingVerbosity", ["LAYER_NAMES_ONLY", "NONE", "DETAILED"]
+        rec, "ProfilingVerbosity", {"LAYER_NAMES_ONLY": 0, "NONE": 1, "DETAILED": 2}
     )
-    trt.LayerInformationFormat = _enum(rec, "LayerInformationFormat", ["ONELINE", "JSON"])
-    trt.TensorIOMode = _enum(rec, "TensorIOMode", ["NONE", "INPUT", "OUTPUT"])
-    trt.DataType = _enum(rec, "DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"])
+    trt.LayerInformationFormat = _enum(rec, "LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
+    trt.TensorIOMode = _enum(rec, "TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
+    trt.DataType = _enum(rec, "DataType", _DATA_TYPES)
 
     class ILogger:
-        Severity = _enum(rec, "Severity", ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"])
+        Severity = _enum(rec, "Severity", _SEVERITIES, path="ILogger.Severity")
+        __init_subclass__ = _overrides(rec, "ILogger")
 
         def __init__(self) -> None:
+            pass
+
+        def log(self, severity: Any, msg: str) -> None:
             pass
 
     class Logger(ILogger):
@@ -161,18 +269,35 @@ def make_tensorrt(flavour: str) -> ModuleType:
             pass
 
     class IProgressMonitor:
+        __init_subclass__ = _overrides(rec, "IProgressMonitor")
+
         def __init__(self) -> None:
+            pass
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            pass
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return True
+
+        def phase_finish(self, phase_name: str) -> None:
             pass
 
     trt.ILogger, trt.Logger, trt.IProgressMonitor = ILogger, Logger, IProgressMonitor
 
     onnx_dtypes = {1: trt.DataType.FLOAT, 10: trt.DataType.HALF, 3: trt.DataType.INT8}
 
-    class Tensor:
+    class Tensor(_Recorded):
+        __slots__ = ("_rec", "name", "shape", "dtype")
+        _real = "ITensor"
+
         def __init__(self, name: str, shape: tuple[int, ...], dtype: Any) -> None:
+            self._rec = rec
             self.name, self.shape, self.dtype = name, shape, dtype
 
     class Network(_Recorded):
+        _real = "INetworkDefinition"
+
         def __init__(self, flags: int) -> None:
             self._rec = rec
             self.flags = flags
@@ -194,14 +319,17 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return self._outputs[i]
 
     class OnnxParser(_Recorded):
+        _real = "OnnxParser"
+
         def __init__(self, network: Network, logger: Any) -> None:
             self._rec = rec
             self._network = network
             self._errors: list[str] = []
 
-        def parse_from_file(self, path: str) -> bool:
+        def parse_from_file(self, model: str) -> bool:
             import onnx
 
+            path = model
             rec.call("parse_from_file", path)
             try:
                 model = onnx.load(path, load_external_data=False)
@@ -232,15 +360,19 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return self._errors[i]
 
     class OptimizationProfile(_Recorded):
+        _real = "IOptimizationProfile"
+
         def __init__(self) -> None:
             self._rec = rec
             self.shapes: dict[str, tuple[Any, Any, Any]] = {}
 
-        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
-            rec.call("profile.set_shape", name, tuple(min), tuple(opt), tuple(max))
-            self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
+        def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
+            rec.call("profile.set_shape", input, tuple(min), tuple(opt), tuple(max))
+            self.shapes[input] = (tuple(min), tuple(opt), tuple(max))
 
     class TimingCache(_Recorded):
+        _real = "ITimingCache"
+
         def __init__(self, blob: bytes) -> None:
             self._rec = rec
             self.entries = json.loads(blob[len(b"TCACHE") :]) if blob else []
@@ -260,6 +392,7 @@ def make_tensorrt(flavour: str) -> ModuleType:
         config_attrs["int8_calibrator"] = None
 
     class BuilderConfig(_Recorded):
+        _real = "IBuilderConfig"
         __slots__ = ("_rec", "flags_set", "profiles", "pools", "_cache", *config_attrs)
 
         def __init__(self) -> None:
@@ -274,6 +407,7 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def __setattr__(self, name: str, value: Any) -> None:
             if not name.startswith("_") and name not in ("flags_set", "profiles", "pools"):
                 rec.call(f"config.{name}=", value)
+                rec.use("set", "IBuilderConfig", name)
             object.__setattr__(self, name, value)  # AttributeError for names not in __slots__
 
         def set_flag(self, flag: Any) -> None:
@@ -283,20 +417,21 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def get_flag(self, flag: Any) -> bool:
             return flag in self.flags_set
 
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            rec.call("config.set_memory_pool_limit", pool, size)
-            self.pools[pool] = size
+        def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+            rec.call("config.set_memory_pool_limit", pool, pool_size)
+            self.pools[pool] = pool_size
 
         def add_optimization_profile(self, profile: OptimizationProfile) -> int:
             rec.call("config.add_optimization_profile", profile)
             self.profiles.append(profile)
             return len(self.profiles) - 1
 
-        def create_timing_cache(self, blob: bytes) -> TimingCache:
-            rec.call("config.create_timing_cache", bytes(blob))
-            if blob and not bytes(blob).startswith(b"TCACHE"):
+        def create_timing_cache(self, serialized_timing_cache: bytes) -> TimingCache:
+            blob = bytes(serialized_timing_cache)
+            rec.call("config.create_timing_cache", blob)
+            if blob and not blob.startswith(b"TCACHE"):
                 raise RuntimeError("invalid timing cache")
-            return TimingCache(bytes(blob))
+            return TimingCache(blob)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             rec.call("config.set_timing_cache", cache, ignore_mismatch)
@@ -307,8 +442,11 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return self._cache
 
     class Builder(_Recorded):
+        _real = "Builder"
+
         def __init__(self, logger: Any) -> None:
             self._rec = rec
+            self._logger = logger
             rec.call("Builder", logger)
 
         def create_network(self, flags: int = 0) -> Network:
@@ -323,6 +461,7 @@ def make_tensorrt(flavour: str) -> ModuleType:
 
         def build_serialized_network(self, network: Network, config: BuilderConfig) -> Any:
             rec.call("build_serialized_network", network, config)
+            self._logger.log(ILogger.Severity.VERBOSE, "fake builder: building")
             monitor = object.__getattribute__(config, "progress_monitor")
             if monitor is not None:  # what the real builder reports, in miniature
                 monitor.phase_start("Building engine", None, 2)
@@ -347,19 +486,41 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return json.dumps(plan).encode()  # IHostMemory supports the buffer protocol
 
     class Inspector(_Recorded):
+        _real = "EngineInspector"
+
         def __init__(self, plan: dict[str, Any]) -> None:
             self._rec = rec
             self._plan = plan
 
-        def get_engine_information(self, fmt: Any) -> str:
-            rec.call("inspector.get_engine_information", fmt)
+        def get_engine_information(self, format: Any) -> str:
+            rec.call("inspector.get_engine_information", format)
             return json.dumps({"Layers": ["conv1 (fake)", "gemm (fake)"], "I/O Tensors": []})
 
     class Context(_Recorded):
+        _real = "IExecutionContext"
+
         def __init__(self) -> None:
             self._rec = rec
+            self._addresses: dict[str, int] = {}
+            self._shapes: dict[str, tuple[int, ...]] = {}
+
+        def set_tensor_address(self, name: str, memory: int) -> bool:
+            rec.call("context.set_tensor_address", name, memory)
+            self._addresses[name] = int(memory)
+            return True
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            rec.call("context.set_input_shape", name, tuple(shape))
+            self._shapes[name] = tuple(shape)
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            rec.call("context.execute_async_v3", stream_handle)
+            return set(self._addresses) >= set(self._shapes)
 
     class Engine(_Recorded):
+        _real = "ICudaEngine"
+
         def __init__(self, plan: dict[str, Any]) -> None:
             self._rec = rec
             self._plan = plan
@@ -382,7 +543,7 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
             return tuple(self._io[name][2])
 
-        def get_tensor_profile_shape(self, name: str, index: int) -> list[tuple[int, ...]]:
+        def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
             return [tuple(s) for s in self._plan["profile"][name]]
 
         def create_engine_inspector(self) -> Inspector:
@@ -393,6 +554,7 @@ def make_tensorrt(flavour: str) -> ModuleType:
 
     class Runtime(_Recorded):
         __slots__ = ("_rec", "engine_host_code_allowed")
+        _real = "Runtime"
 
         def __init__(self, logger: Any) -> None:
             object.__setattr__(self, "_rec", rec)
@@ -401,9 +563,11 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def __setattr__(self, name: str, value: Any) -> None:
             if not name.startswith("_"):
                 rec.call(f"runtime.{name}=", value)
+                rec.use("set", "Runtime", name)
             object.__setattr__(self, name, value)
 
-        def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
+        def deserialize_cuda_engine(self, serialized_engine: bytes) -> Engine | None:
+            plan = serialized_engine
             rec.call("deserialize_cuda_engine", len(plan))
             try:
                 return Engine(json.loads(bytes(plan)))
@@ -415,6 +579,16 @@ def make_tensorrt(flavour: str) -> ModuleType:
 
     trt.Builder, trt.OnnxParser, trt.Runtime, trt.nptype = Builder, OnnxParser, Runtime, nptype
     trt.IBuilderConfig, trt.ICudaEngine = BuilderConfig, Engine
+    trt.INetworkDefinition, trt.ITensor, trt.IOptimizationProfile = (
+        Network,
+        Tensor,
+        OptimizationProfile,
+    )
+    trt.ITimingCache, trt.EngineInspector, trt.IExecutionContext = TimingCache, Inspector, Context
+    for cls in (Tensor, Network, OnnxParser, OptimizationProfile, TimingCache, BuilderConfig):
+        cls._recorder = rec
+    for cls in (Builder, Inspector, Context, Engine, Runtime):
+        cls._recorder = rec
     rec.touched.clear()  # what the double touched while assembling itself does not count
     if flavour == "10":  # deprecated in 10.x, removed in 11.x
 
