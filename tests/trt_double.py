@@ -288,19 +288,23 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
     onnx_dtypes = {1: trt.DataType.FLOAT, 10: trt.DataType.HALF, 3: trt.DataType.INT8}
 
     class Tensor(_Recorded):
-        __slots__ = ("_rec", "name", "shape", "dtype")
+        __slots__ = ("_rec", "_name", "_shape", "_dtype")
         _real = "ITensor"
 
         def __init__(self, name: str, shape: tuple[int, ...], dtype: Any) -> None:
             self._rec = rec
-            self.name, self.shape, self.dtype = name, shape, dtype
+            self._name, self._shape, self._dtype = name, shape, dtype
+
+        name = property(lambda self: self._name)
+        shape = property(lambda self: self._shape)
+        dtype = property(lambda self: self._dtype)
 
     class Network(_Recorded):
         _real = "INetworkDefinition"
 
         def __init__(self, flags: int) -> None:
             self._rec = rec
-            self.flags = flags
+            self._flags = flags
             self._inputs: list[Tensor] = []
             self._outputs: list[Tensor] = []
 
@@ -312,11 +316,11 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def num_outputs(self) -> int:
             return len(self._outputs)
 
-        def get_input(self, i: int) -> Tensor:
-            return self._inputs[i]
+        def get_input(self, index: int) -> Tensor:
+            return self._inputs[index]
 
-        def get_output(self, i: int) -> Tensor:
-            return self._outputs[i]
+        def get_output(self, index: int) -> Tensor:
+            return self._outputs[index]
 
     class OnnxParser(_Recorded):
         _real = "OnnxParser"
@@ -356,30 +360,30 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def num_errors(self) -> int:
             return len(self._errors)
 
-        def get_error(self, i: int) -> str:
-            return self._errors[i]
+        def get_error(self, index: int) -> str:
+            return self._errors[index]
 
     class OptimizationProfile(_Recorded):
         _real = "IOptimizationProfile"
 
         def __init__(self) -> None:
             self._rec = rec
-            self.shapes: dict[str, tuple[Any, Any, Any]] = {}
+            self._shapes: dict[str, tuple[Any, Any, Any]] = {}
 
         def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
             rec.call("profile.set_shape", input, tuple(min), tuple(opt), tuple(max))
-            self.shapes[input] = (tuple(min), tuple(opt), tuple(max))
+            self._shapes[input] = (tuple(min), tuple(opt), tuple(max))
 
     class TimingCache(_Recorded):
         _real = "ITimingCache"
 
         def __init__(self, blob: bytes) -> None:
             self._rec = rec
-            self.entries = json.loads(blob[len(b"TCACHE") :]) if blob else []
+            self._entries = json.loads(blob[len(b"TCACHE") :]) if blob else []
 
         def serialize(self) -> bytes:
             rec.call("timing_cache.serialize")
-            return b"TCACHE" + json.dumps(self.entries).encode()
+            return b"TCACHE" + json.dumps(self._entries).encode()
 
     config_attrs = {
         "builder_optimization_level": 3,
@@ -393,38 +397,38 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
 
     class BuilderConfig(_Recorded):
         _real = "IBuilderConfig"
-        __slots__ = ("_rec", "flags_set", "profiles", "pools", "_cache", *config_attrs)
+        __slots__ = ("_rec", "_flags_set", "_profiles", "_pools", "_cache", *config_attrs)
 
         def __init__(self) -> None:
             self._rec = rec
-            self.flags_set: list[Any] = []
-            self.profiles: list[OptimizationProfile] = []
-            self.pools: dict[Any, int] = {}
+            self._flags_set: list[Any] = []
+            self._profiles: list[OptimizationProfile] = []
+            self._pools: dict[Any, int] = {}
             self._cache: TimingCache | None = None
             for k, v in config_attrs.items():
                 object.__setattr__(self, k, v)
 
         def __setattr__(self, name: str, value: Any) -> None:
-            if not name.startswith("_") and name not in ("flags_set", "profiles", "pools"):
+            if not name.startswith("_"):
                 rec.call(f"config.{name}=", value)
                 rec.use("set", "IBuilderConfig", name)
             object.__setattr__(self, name, value)  # AttributeError for names not in __slots__
 
         def set_flag(self, flag: Any) -> None:
             rec.call("config.set_flag", flag)
-            self.flags_set.append(flag)
+            self._flags_set.append(flag)
 
         def get_flag(self, flag: Any) -> bool:
-            return flag in self.flags_set
+            return flag in self._flags_set
 
         def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
             rec.call("config.set_memory_pool_limit", pool, pool_size)
-            self.pools[pool] = pool_size
+            self._pools[pool] = pool_size
 
         def add_optimization_profile(self, profile: OptimizationProfile) -> int:
             rec.call("config.add_optimization_profile", profile)
-            self.profiles.append(profile)
-            return len(self.profiles) - 1
+            self._profiles.append(profile)
+            return len(self._profiles) - 1
 
         def create_timing_cache(self, serialized_timing_cache: bytes) -> TimingCache:
             blob = bytes(serialized_timing_cache)
@@ -473,10 +477,10 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
                 monitor.step_complete("Building engine", 1)
                 monitor.phase_finish("Building engine")
             if config._cache is not None:
-                config._cache.entries.append(f"tactic-{len(config._cache.entries)}")
-            if len(config.profiles) != 1:
+                config._cache._entries.append(f"tactic-{len(config._cache._entries)}")
+            if len(config._profiles) != 1:
                 return None
-            profile = config.profiles[0].shapes
+            profile = config._profiles[0]._shapes
             plan = {
                 "fake_tensorrt_plan": trt.__version__,
                 "io": [[t.name, "INPUT", int(t.dtype), list(t.shape)] for t in network._inputs]
@@ -531,8 +535,8 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def num_io_tensors(self) -> int:
             return len(self._names)
 
-        def get_tensor_name(self, i: int) -> str:
-            return self._names[i]
+        def get_tensor_name(self, index: int) -> str:
+            return self._names[index]
 
         def get_tensor_mode(self, name: str) -> Any:
             return getattr(trt.TensorIOMode, self._io[name][0])

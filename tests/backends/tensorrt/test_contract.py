@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from onnx_variants import export_fp32, make_fp16_variant, make_int8_variant
 from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
 
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
@@ -32,23 +31,6 @@ from vggdeploy.errors import (
 )
 
 FAKE_GPU = DeviceInfo("NVIDIA Fake A100", (8, 0))
-
-
-@pytest.fixture(scope="session")
-def _onnx_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("onnx") / "tiny"
-    shutil.copytree(_trained_run, run)
-    fp32 = export_fp32(run)
-    make_fp16_variant(fp32)
-    make_int8_variant(fp32)
-    return run
-
-
-@pytest.fixture
-def run(_onnx_run: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "tiny"
-    shutil.copytree(_onnx_run, dst)
-    return dst
 
 
 @pytest.fixture(params=["10", "11"], ids=["trt10", "trt11"])
