@@ -16,7 +16,13 @@ Written from the TensorRT documentation and bindings, not from memory:
   kept but ignored; EXPLICIT_BATCH is gone (NVIDIA/TensorRT python/src/infer/pyCore.cpp at the
   10.16.1 and 11.1 releases).
 In the 11 flavour the removed names simply do not exist, so touching one raises AttributeError as
-the real bindings do. In both flavours every public attribute read is recorded in ``touched``.
+the real bindings do. In both flavours every public attribute read is recorded in ``touched``, and
+every use made from vggdeploy's TensorRT package in ``uses`` (with file and line).
+
+Held to the real API: tests/backends/tensorrt/test_real_bindings.py imports the real bindings of
+TensorRT 10.0.1, 10.16.1.11, 11.0.0.114 and 11.4.0.106 (scripts/fetch_trt_bindings.py) and checks
+that every name, parameter list and enum member (with its value) offered here is the real one of
+the newest release of the flavour, and that everything the package uses exists in each release.
 """
 
 from __future__ import annotations
@@ -80,6 +86,10 @@ class Recorder:
         self.touched: list[str] = []
         self.uses: list[dict[str, Any]] = []
         self.watch: tuple[str, ...] = (PACKAGE_DIR,)
+        # methods that report failure the way TensorRT does (False / None), to drive error paths:
+        # parse_from_file, build_serialized_network, deserialize_cuda_engine,
+        # create_execution_context
+        self.fail: set[str] = set()
 
     def call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -132,7 +142,7 @@ class _Module(ModuleType):
     """The fake module: records which module attributes the code reads."""
 
     def __getattribute__(self, attr: str) -> Any:
-        if not attr.startswith("_") and attr != "recorder":
+        if (not attr.startswith("_") and attr != "recorder") or attr == "__version__":
             ModuleType.__getattribute__(self, "recorder").use("module", "tensorrt", attr)
         return ModuleType.__getattribute__(self, attr)
 
@@ -335,6 +345,9 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
 
             path = model
             rec.call("parse_from_file", path)
+            if "parse_from_file" in rec.fail:
+                self._errors.append("fake parser: failure requested by the test")
+                return False
             try:
                 model = onnx.load(path, load_external_data=False)
             except Exception as exc:
@@ -466,6 +479,9 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def build_serialized_network(self, network: Network, config: BuilderConfig) -> Any:
             rec.call("build_serialized_network", network, config)
             self._logger.log(ILogger.Severity.VERBOSE, "fake builder: building")
+            if "build_serialized_network" in rec.fail:
+                self._logger.log(ILogger.Severity.ERROR, "fake builder: failure requested")
+                return None
             monitor = object.__getattribute__(config, "progress_monitor")
             if monitor is not None:  # what the real builder reports, in miniature
                 monitor.phase_start("Building engine", None, 2)
@@ -553,8 +569,8 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def create_engine_inspector(self) -> Inspector:
             return Inspector(self._plan)
 
-        def create_execution_context(self) -> Context:
-            return Context()
+        def create_execution_context(self) -> Context | None:
+            return None if "create_execution_context" in rec.fail else Context()
 
     class Runtime(_Recorded):
         __slots__ = ("_rec", "engine_host_code_allowed")
@@ -573,6 +589,8 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def deserialize_cuda_engine(self, serialized_engine: bytes) -> Engine | None:
             plan = serialized_engine
             rec.call("deserialize_cuda_engine", len(plan))
+            if "deserialize_cuda_engine" in rec.fail:
+                return None
             try:
                 return Engine(json.loads(bytes(plan)))
             except (ValueError, KeyError):

@@ -24,6 +24,7 @@ from trt_double import make_tensorrt
 
 from vggdeploy.backends.tensorrt import env, inspect_engine, load_engine
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo
+from vggdeploy.errors import UsageError, VggDeployError
 
 FAKE_GPU = DeviceInfo("NVIDIA Fake A100", (8, 0))
 
@@ -74,7 +75,7 @@ def fake_torch() -> ModuleType:
     return torch
 
 
-def _scenarios(run: Path, out: Path, build: Any) -> list[tuple[str, Any]]:
+def _scenarios(run: Path, out: Path, build: Any, trt: ModuleType) -> list[tuple[str, Any]]:
     from vggdeploy.backends.tensorrt.runner import TensorRTRunner
 
     cache = out / "timing.cache"
@@ -89,6 +90,34 @@ def _scenarios(run: Path, out: Path, build: Any) -> list[tuple[str, Any]]:
     def corrupt_cache_build() -> None:
         cache.write_bytes(b"not a timing cache")
         build(run / "model.onnx", out / "int8.engine", precision="int8", timing_cache=cache)
+
+    def failing(what: str, action: Any) -> Any:
+        """``action`` with TensorRT's ``what`` failing: vggdeploy must raise its own error."""
+
+        def scenario() -> None:
+            trt.recorder.fail = {what}
+            try:
+                action()
+            except VggDeployError:
+                return
+            finally:
+                trt.recorder.fail = set()
+            raise AssertionError(f"no VggDeployError when {what} failed")
+
+        return (f"{what} fails", scenario)
+
+    def same_cc_missing() -> None:
+        """--hardware-compat same-cc on a TensorRT without the level (10.0 has only AMPERE_PLUS)."""
+        levels = trt.HardwareCompatibilityLevel
+        member = levels.SAME_COMPUTE_CAPABILITY
+        type.__delattr__(levels, "SAME_COMPUTE_CAPABILITY")
+        try:
+            build(run / "model.onnx", out / "x.engine", hardware_compat="same-cc", **common)
+        except UsageError:
+            return
+        finally:
+            type.__setattr__(levels, "SAME_COMPUTE_CAPABILITY", member)
+        raise AssertionError("no UsageError for a missing HardwareCompatibilityLevel")
 
     common = {"min_batch": 1, "opt_batch": 8, "max_batch": 16}
     return [
@@ -122,6 +151,14 @@ def _scenarios(run: Path, out: Path, build: Any) -> list[tuple[str, Any]]:
         ("inspect", lambda: inspect_engine(engine)),
         ("runner", lambda: run_engine(False)),
         ("runner with CUDA graphs", lambda: run_engine(True)),
+        failing("parse_from_file", lambda: build(run / "model.onnx", out / "x.engine", **common)),
+        failing(
+            "build_serialized_network",
+            lambda: build(run / "model.onnx", out / "x.engine", **common),
+        ),
+        failing("deserialize_cuda_engine", lambda: load_engine(engine)),
+        failing("create_execution_context", lambda: run_engine(False)),
+        ("same-cc on a TensorRT without it", same_cc_missing),
     ]
 
 
@@ -149,7 +186,7 @@ def record_uses(
         mp.setitem(sys.modules, "tensorrt", trt)
         mp.setitem(sys.modules, "torch", fake_torch())
         mp.setattr(env, "cuda_device_info", lambda index=0: FAKE_GPU)
-        for name, scenario in _scenarios(run, out, build):
+        for name, scenario in _scenarios(run, out, build, trt):
             try:
                 scenario()
             except Exception as exc:  # reported with the uses: a failing path is a finding too

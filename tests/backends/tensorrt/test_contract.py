@@ -4,7 +4,8 @@ No TensorRT and no GPU are involved: ``trt_double.make_tensorrt`` mimics the 10.
 bindings (from NVIDIA's API reference and 10->11 migration guide) and records what vggdeploy asks
 for. These tests prove the *requests* are right - strongly typed network, the optimization profile,
 memory pool limit, timing cache, compatibility settings, no removed API - not that TensorRT builds
-or runs the engine; that is tests/gpu/test_tensorrt_gpu.py's job on a real GPU.
+or runs the engine; that is tests/gpu/test_tensorrt_gpu.py's job on a real GPU. The double itself
+is checked against the real bindings of four TensorRT releases by test_real_bindings.py.
 """
 
 from __future__ import annotations
