@@ -121,6 +121,8 @@ def fetch(version: str, root: Path | None = None) -> Path:
             )
         stamp = {"wheel": wheel.name, "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
         (work / "out" / "ready.json").write_text(json.dumps(stamp) + "\n")
+        if is_ready(version, root):  # another fetch finished first
+            return final
         if final.exists():  # a half-finished earlier attempt (no ready.json)
             shutil.rmtree(final)
         (work / "out").rename(final)

@@ -22,7 +22,9 @@ import ast
 import importlib.util
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -203,6 +205,23 @@ def test_misspelled_method_is_reported_with_file_and_line(request, tmp_path, mon
     want = "IBuilderConfig.set_memory_pool_limt not in TensorRT 10.0.1 (no such attribute)"
     assert f"{copy}:{line}: {want}" in problems
     assert any("set_memory_pool_limt" in e for e in errors)  # the double refuses it as well
+
+
+def test_stub_libraries_refuse_to_run_tensorrt():
+    """The real module imports, but anything reaching TensorRT's libraries aborts loudly."""
+    _require_cache()
+    version = _newest(10)
+    code = "import tensorrt_bindings as trt; trt.Builder(trt.Logger())"
+    got = subprocess.run(
+        [sys.executable, "-c", code],
+        env=fetch.import_env(fetch.version_dir(version, CACHE)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
+    assert got.returncode == -signal.SIGABRT, got
+    assert "stub: createInferBuilder_INTERNAL() called" in got.stderr
 
 
 # ---- the signature reader, on docstrings as pybind11 writes them (no bindings needed) ----------
