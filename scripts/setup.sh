@@ -56,6 +56,15 @@ if [ ${#cpp_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# TensorRT's real Python bindings (small wheels, no TensorRT libraries) for the API check in
+# tests/backends/tensorrt/test_real_bindings.py; cached (VGGDEPLOY_TRT_BINDINGS), skipped when
+# present. If this fails the test skips locally and fails under CI=true, saying why.
+if ! "$VENV/bin/python" scripts/fetch_trt_bindings.py --check >/dev/null 2>&1; then
+  echo "setup: fetching TensorRT Python bindings for the API test (scripts/fetch_trt_bindings.py)"
+  "$VENV/bin/python" scripts/fetch_trt_bindings.py ||
+    echo "setup: could not fetch the TensorRT bindings; test_real_bindings.py will skip (fail on CI)"
+fi
+
 data_dir=/usr/share/datasets/fashion-mnist
 if [ -z "${VGGDEPLOY_DATA:-}" ] && [ ! -e "$data_dir/t10k-labels-idx1-ubyte.gz" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -16,7 +16,13 @@ Written from the TensorRT documentation and bindings, not from memory:
   kept but ignored; EXPLICIT_BATCH is gone (NVIDIA/TensorRT python/src/infer/pyCore.cpp at the
   10.16.1 and 11.1 releases).
 In the 11 flavour the removed names simply do not exist, so touching one raises AttributeError as
-the real bindings do. In both flavours every public attribute read is recorded in ``touched``.
+the real bindings do. In both flavours every public attribute read is recorded in ``touched``, and
+every use made from vggdeploy's TensorRT package in ``uses`` (with file and line).
+
+Held to the real API: tests/backends/tensorrt/test_real_bindings.py imports the real bindings of
+TensorRT 10.0.1, 10.16.1.11, 11.0.0.114 and 11.4.0.106 (scripts/fetch_trt_bindings.py) and checks
+that every name, parameter list and enum member (with its value) offered here is the real one of
+the newest release of the flavour, and that everything the package uses exists in each release.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from trt_recording import PACKAGE_DIR, Recorder, _enum, _Module, _overrides, _Recorded
+
+__all__ = ["PACKAGE_DIR", "REMOVED_IN_10", "REMOVED_IN_11", "VERSIONS", "Recorder", "make_tensorrt"]
 
 # Removed in 11.x (migration guide) or long gone (8.x binding API removed in 10.x).
 # Enum members are recorded as "Enum.MEMBER", object attributes by their bare name.
@@ -63,92 +72,70 @@ REMOVED_IN_10 = frozenset(
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.touched: list[str] = []
-
-    def call(self, name: str, *args: Any) -> None:
-        self.calls.append((name, args))
-
-    def names(self) -> list[str]:
-        return [c[0] for c in self.calls]
-
-    def args_of(self, name: str) -> list[tuple[Any, ...]]:
-        return [a for n, a in self.calls if n == name]
-
-
-class _Member(int):
-    """An enum value: an int (pybind11 enums with py::arithmetic behave so) with a name."""
-
-    def __new__(cls, enum: str, name: str, value: int) -> _Member:
-        obj = int.__new__(cls, value)
-        obj.name = name  # type: ignore[attr-defined]
-        obj.enum = enum  # type: ignore[attr-defined]
-        return obj
-
-    def __repr__(self) -> str:
-        return f"<{self.enum}.{self.name}: {int(self)}>"  # type: ignore[attr-defined]
-
-
-def _enum(rec: Recorder, name: str, members: list[str] | dict[str, int]) -> type:
-    values = members if isinstance(members, dict) else {m: i for i, m in enumerate(members)}
-
-    class Meta(type):
-        def __getattribute__(cls, attr: str) -> Any:
-            if not attr.startswith("_"):
-                rec.touched.append(f"{name}.{attr}")
-            return type.__getattribute__(cls, attr)
-
-    return Meta(name, (), {k: _Member(name, k, v) for k, v in values.items()})
+# Enum members with their values, as in the real bindings of the newest release of each flavour
+# (TensorRT 10.16.1.11 and 11.4.0.106; test_real_bindings.py holds the double to them).
+_FLAGS_10 = {"FP16": 0, "BF16": 17, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4}
+_FLAGS_10 |= {"DISABLE_TIMING_CACHE": 5, "EDITABLE_TIMING_CACHE": 27, "TF32": 6}
+_FLAGS_10 |= {"SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "OBEY_PRECISION_CONSTRAINTS": 9}
+_FLAGS_10 |= {"PREFER_PRECISION_CONSTRAINTS": 10, "DIRECT_IO": 11, "REJECT_EMPTY_ALGORITHMS": 12}
+_FLAGS_10 |= {"VERSION_COMPATIBLE": 13, "EXCLUDE_LEAN_RUNTIME": 14, "FP8": 15}
+_FLAGS_10 |= {"ERROR_ON_TIMING_CACHE_MISS": 16, "DISABLE_COMPILATION_CACHE": 18}
+_FLAGS_10 |= {"WEIGHTLESS": 19, "STRIP_PLAN": 19, "REFIT_IDENTICAL": 20, "WEIGHT_STREAMING": 21}
+_FLAGS_10 |= {"INT4": 22, "REFIT_INDIVIDUAL": 23, "STRICT_NANS": 24, "MONITOR_MEMORY": 25}
+_FLAGS_10 |= {"FP4": 26, "DISTRIBUTIVE_INDEPENDENCE": 28}
+_FLAGS_11 = {"DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5}
+_FLAGS_11 |= {"EDITABLE_TIMING_CACHE": 26, "TF32": 6, "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8}
+_FLAGS_11 |= {"DIRECT_IO": 11, "VERSION_COMPATIBLE": 12, "EXCLUDE_LEAN_RUNTIME": 13}
+_FLAGS_11 |= {"ERROR_ON_TIMING_CACHE_MISS": 15, "DISABLE_COMPILATION_CACHE": 17, "STRIP_PLAN": 18}
+_FLAGS_11 |= {"REFIT_IDENTICAL": 19, "WEIGHT_STREAMING": 20, "REFIT_INDIVIDUAL": 22}
+_FLAGS_11 |= {"STRICT_NANS": 23, "MONITOR_MEMORY": 24, "DISTRIBUTIVE_INDEPENDENCE": 27}
+_CREATION_10 = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
+_CREATION_10 |= {"PREFER_AOT_PYTHON_PLUGINS": 3, "PREFER_JIT_PYTHON_PLUGINS": 2}
+# 11.x: STRONGLY_TYPED kept for API compatibility (ignored), EXPLICIT_BATCH removed
+_CREATION_11 = {"STRONGLY_TYPED": 0, "PREFER_AOT_PYTHON_PLUGINS": 2, "PREFER_JIT_PYTHON_PLUGINS": 1}
+_DATA_TYPES = {"FLOAT": 0, "HALF": 1, "BF16": 7, "INT8": 2, "INT32": 3, "INT64": 8, "BOOL": 4}
+_DATA_TYPES |= {"UINT8": 5, "FP8": 6, "INT4": 9, "FP4": 10, "E8M0": 11}
+_POOLS = {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2, "DLA_GLOBAL_DRAM": 3}
+_POOLS |= {"TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5}
+_SEVERITIES = {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4}
+VERSIONS = {"10": "10.16.1.11", "11": "11.4.0.106"}
 
 
-class _Recorded:
-    """Base of fake objects: records every public attribute read."""
+def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
+    """A fresh fake ``tensorrt`` module for ``flavour`` "10" or "11" with its own Recorder.
 
-    __slots__ = ()  # lets subclasses with __slots__ reject unknown attributes like pybind11 does
-    _rec: Recorder
-
-    def __getattribute__(self, attr: str) -> Any:
-        if not attr.startswith("_"):
-            object.__getattribute__(self, "_rec").touched.append(attr)
-        return object.__getattribute__(self, attr)
-
-
-def make_tensorrt(flavour: str) -> ModuleType:
-    """A fresh fake ``tensorrt`` module for ``flavour`` "10" or "11" with its own Recorder."""
+    ``version`` only changes ``__version__`` (default: the newest release the flavour mimics)."""
     if flavour not in ("10", "11"):
         raise ValueError(flavour)
     rec = Recorder()
-    trt = ModuleType("tensorrt")
-    trt.__version__ = "10.16.1.11" if flavour == "10" else "11.1.0.4"
+    trt = _Module("tensorrt")
     trt.recorder = rec
+    trt.__version__ = version or VERSIONS[flavour]
 
-    weak = ["FP16", "BF16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"]
-    common = ["DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "EDITABLE_TIMING_CACHE"]
-    common += ["TF32", "SPARSE_WEIGHTS", "SAFETY_SCOPE", "DIRECT_IO", "VERSION_COMPATIBLE"]
-    common += ["EXCLUDE_LEAN_RUNTIME", "ERROR_ON_TIMING_CACHE_MISS", "STRIP_PLAN"]
-    trt.BuilderFlag = _enum(rec, "BuilderFlag", (weak + common) if flavour == "10" else common)
-    if flavour == "10":
-        creation = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1, "PREFER_AOT_PYTHON_PLUGINS": 2}
-    else:  # STRONGLY_TYPED kept for API compatibility, ignored; EXPLICIT_BATCH removed
-        creation = {"STRONGLY_TYPED": 0, "PREFER_AOT_PYTHON_PLUGINS": 1}
+    trt.BuilderFlag = _enum(rec, "BuilderFlag", _FLAGS_10 if flavour == "10" else _FLAGS_11)
+    creation = _CREATION_10 if flavour == "10" else _CREATION_11
     trt.NetworkDefinitionCreationFlag = _enum(rec, "NetworkDefinitionCreationFlag", creation)
-    trt.MemoryPoolType = _enum(rec, "MemoryPoolType", ["WORKSPACE", "DLA_MANAGED_SRAM"])
+    trt.MemoryPoolType = _enum(rec, "MemoryPoolType", _POOLS)
     trt.HardwareCompatibilityLevel = _enum(
-        rec, "HardwareCompatibilityLevel", ["NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY"]
+        rec,
+        "HardwareCompatibilityLevel",
+        {"NONE": 0, "AMPERE_PLUS": 1, "SAME_COMPUTE_CAPABILITY": 2},
     )
     trt.ProfilingVerbosity = _enum(
-        rec, "ProfilingVerbosity", ["LAYER_NAMES_ONLY", "NONE", "DETAILED"]
+        rec, "ProfilingVerbosity", {"LAYER_NAMES_ONLY": 0, "NONE": 1, "DETAILED": 2}
     )
-    trt.LayerInformationFormat = _enum(rec, "LayerInformationFormat", ["ONELINE", "JSON"])
-    trt.TensorIOMode = _enum(rec, "TensorIOMode", ["NONE", "INPUT", "OUTPUT"])
-    trt.DataType = _enum(rec, "DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"])
+    trt.LayerInformationFormat = _enum(rec, "LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
+    trt.TensorIOMode = _enum(rec, "TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})
+    trt.DataType = _enum(rec, "DataType", _DATA_TYPES)
 
     class ILogger:
-        Severity = _enum(rec, "Severity", ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"])
+        Severity = _enum(rec, "Severity", _SEVERITIES, path="ILogger.Severity")
+        __init_subclass__ = _overrides(rec, "ILogger")
 
         def __init__(self) -> None:
+            pass
+
+        def log(self, severity: Any, msg: str) -> None:
             pass
 
     class Logger(ILogger):
@@ -161,21 +148,42 @@ def make_tensorrt(flavour: str) -> ModuleType:
             pass
 
     class IProgressMonitor:
+        __init_subclass__ = _overrides(rec, "IProgressMonitor")
+
         def __init__(self) -> None:
+            pass
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            pass
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return True
+
+        def phase_finish(self, phase_name: str) -> None:
             pass
 
     trt.ILogger, trt.Logger, trt.IProgressMonitor = ILogger, Logger, IProgressMonitor
 
     onnx_dtypes = {1: trt.DataType.FLOAT, 10: trt.DataType.HALF, 3: trt.DataType.INT8}
 
-    class Tensor:
+    class Tensor(_Recorded):
+        __slots__ = ("_rec", "_name", "_shape", "_dtype")
+        _real = "ITensor"
+
         def __init__(self, name: str, shape: tuple[int, ...], dtype: Any) -> None:
-            self.name, self.shape, self.dtype = name, shape, dtype
+            self._rec = rec
+            self._name, self._shape, self._dtype = name, shape, dtype
+
+        name = property(lambda self: self._name)
+        shape = property(lambda self: self._shape)
+        dtype = property(lambda self: self._dtype)
 
     class Network(_Recorded):
+        _real = "INetworkDefinition"
+
         def __init__(self, flags: int) -> None:
             self._rec = rec
-            self.flags = flags
+            self._flags = flags
             self._inputs: list[Tensor] = []
             self._outputs: list[Tensor] = []
 
@@ -187,22 +195,28 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def num_outputs(self) -> int:
             return len(self._outputs)
 
-        def get_input(self, i: int) -> Tensor:
-            return self._inputs[i]
+        def get_input(self, index: int) -> Tensor:
+            return self._inputs[index]
 
-        def get_output(self, i: int) -> Tensor:
-            return self._outputs[i]
+        def get_output(self, index: int) -> Tensor:
+            return self._outputs[index]
 
     class OnnxParser(_Recorded):
+        _real = "OnnxParser"
+
         def __init__(self, network: Network, logger: Any) -> None:
             self._rec = rec
             self._network = network
             self._errors: list[str] = []
 
-        def parse_from_file(self, path: str) -> bool:
+        def parse_from_file(self, model: str) -> bool:
             import onnx
 
+            path = model
             rec.call("parse_from_file", path)
+            if "parse_from_file" in rec.fail:
+                self._errors.append("fake parser: failure requested by the test")
+                return False
             try:
                 model = onnx.load(path, load_external_data=False)
             except Exception as exc:
@@ -228,26 +242,30 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def num_errors(self) -> int:
             return len(self._errors)
 
-        def get_error(self, i: int) -> str:
-            return self._errors[i]
+        def get_error(self, index: int) -> str:
+            return self._errors[index]
 
     class OptimizationProfile(_Recorded):
+        _real = "IOptimizationProfile"
+
         def __init__(self) -> None:
             self._rec = rec
-            self.shapes: dict[str, tuple[Any, Any, Any]] = {}
+            self._shapes: dict[str, tuple[Any, Any, Any]] = {}
 
-        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
-            rec.call("profile.set_shape", name, tuple(min), tuple(opt), tuple(max))
-            self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
+        def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
+            rec.call("profile.set_shape", input, tuple(min), tuple(opt), tuple(max))
+            self._shapes[input] = (tuple(min), tuple(opt), tuple(max))
 
     class TimingCache(_Recorded):
+        _real = "ITimingCache"
+
         def __init__(self, blob: bytes) -> None:
             self._rec = rec
-            self.entries = json.loads(blob[len(b"TCACHE") :]) if blob else []
+            self._entries = json.loads(blob[len(b"TCACHE") :]) if blob else []
 
         def serialize(self) -> bytes:
             rec.call("timing_cache.serialize")
-            return b"TCACHE" + json.dumps(self.entries).encode()
+            return b"TCACHE" + json.dumps(self._entries).encode()
 
     config_attrs = {
         "builder_optimization_level": 3,
@@ -260,43 +278,46 @@ def make_tensorrt(flavour: str) -> ModuleType:
         config_attrs["int8_calibrator"] = None
 
     class BuilderConfig(_Recorded):
-        __slots__ = ("_rec", "flags_set", "profiles", "pools", "_cache", *config_attrs)
+        _real = "IBuilderConfig"
+        __slots__ = ("_rec", "_flags_set", "_profiles", "_pools", "_cache", *config_attrs)
 
         def __init__(self) -> None:
             self._rec = rec
-            self.flags_set: list[Any] = []
-            self.profiles: list[OptimizationProfile] = []
-            self.pools: dict[Any, int] = {}
+            self._flags_set: list[Any] = []
+            self._profiles: list[OptimizationProfile] = []
+            self._pools: dict[Any, int] = {}
             self._cache: TimingCache | None = None
             for k, v in config_attrs.items():
                 object.__setattr__(self, k, v)
 
         def __setattr__(self, name: str, value: Any) -> None:
-            if not name.startswith("_") and name not in ("flags_set", "profiles", "pools"):
+            if not name.startswith("_"):
                 rec.call(f"config.{name}=", value)
+                rec.use("set", "IBuilderConfig", name)
             object.__setattr__(self, name, value)  # AttributeError for names not in __slots__
 
         def set_flag(self, flag: Any) -> None:
             rec.call("config.set_flag", flag)
-            self.flags_set.append(flag)
+            self._flags_set.append(flag)
 
         def get_flag(self, flag: Any) -> bool:
-            return flag in self.flags_set
+            return flag in self._flags_set
 
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            rec.call("config.set_memory_pool_limit", pool, size)
-            self.pools[pool] = size
+        def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
+            rec.call("config.set_memory_pool_limit", pool, pool_size)
+            self._pools[pool] = pool_size
 
         def add_optimization_profile(self, profile: OptimizationProfile) -> int:
             rec.call("config.add_optimization_profile", profile)
-            self.profiles.append(profile)
-            return len(self.profiles) - 1
+            self._profiles.append(profile)
+            return len(self._profiles) - 1
 
-        def create_timing_cache(self, blob: bytes) -> TimingCache:
-            rec.call("config.create_timing_cache", bytes(blob))
-            if blob and not bytes(blob).startswith(b"TCACHE"):
+        def create_timing_cache(self, serialized_timing_cache: bytes) -> TimingCache:
+            blob = bytes(serialized_timing_cache)
+            rec.call("config.create_timing_cache", blob)
+            if blob and not blob.startswith(b"TCACHE"):
                 raise RuntimeError("invalid timing cache")
-            return TimingCache(bytes(blob))
+            return TimingCache(blob)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             rec.call("config.set_timing_cache", cache, ignore_mismatch)
@@ -307,8 +328,11 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return self._cache
 
     class Builder(_Recorded):
+        _real = "Builder"
+
         def __init__(self, logger: Any) -> None:
             self._rec = rec
+            self._logger = logger
             rec.call("Builder", logger)
 
         def create_network(self, flags: int = 0) -> Network:
@@ -323,6 +347,10 @@ def make_tensorrt(flavour: str) -> ModuleType:
 
         def build_serialized_network(self, network: Network, config: BuilderConfig) -> Any:
             rec.call("build_serialized_network", network, config)
+            self._logger.log(ILogger.Severity.VERBOSE, "fake builder: building")
+            if "build_serialized_network" in rec.fail:
+                self._logger.log(ILogger.Severity.ERROR, "fake builder: failure requested")
+                return None
             monitor = object.__getattribute__(config, "progress_monitor")
             if monitor is not None:  # what the real builder reports, in miniature
                 monitor.phase_start("Building engine", None, 2)
@@ -334,10 +362,10 @@ def make_tensorrt(flavour: str) -> ModuleType:
                 monitor.step_complete("Building engine", 1)
                 monitor.phase_finish("Building engine")
             if config._cache is not None:
-                config._cache.entries.append(f"tactic-{len(config._cache.entries)}")
-            if len(config.profiles) != 1:
+                config._cache._entries.append(f"tactic-{len(config._cache._entries)}")
+            if len(config._profiles) != 1:
                 return None
-            profile = config.profiles[0].shapes
+            profile = config._profiles[0]._shapes
             plan = {
                 "fake_tensorrt_plan": trt.__version__,
                 "io": [[t.name, "INPUT", int(t.dtype), list(t.shape)] for t in network._inputs]
@@ -347,19 +375,41 @@ def make_tensorrt(flavour: str) -> ModuleType:
             return json.dumps(plan).encode()  # IHostMemory supports the buffer protocol
 
     class Inspector(_Recorded):
+        _real = "EngineInspector"
+
         def __init__(self, plan: dict[str, Any]) -> None:
             self._rec = rec
             self._plan = plan
 
-        def get_engine_information(self, fmt: Any) -> str:
-            rec.call("inspector.get_engine_information", fmt)
+        def get_engine_information(self, format: Any) -> str:
+            rec.call("inspector.get_engine_information", format)
             return json.dumps({"Layers": ["conv1 (fake)", "gemm (fake)"], "I/O Tensors": []})
 
     class Context(_Recorded):
+        _real = "IExecutionContext"
+
         def __init__(self) -> None:
             self._rec = rec
+            self._addresses: dict[str, int] = {}
+            self._shapes: dict[str, tuple[int, ...]] = {}
+
+        def set_tensor_address(self, name: str, memory: int) -> bool:
+            rec.call("context.set_tensor_address", name, memory)
+            self._addresses[name] = int(memory)
+            return True
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            rec.call("context.set_input_shape", name, tuple(shape))
+            self._shapes[name] = tuple(shape)
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            rec.call("context.execute_async_v3", stream_handle)
+            return set(self._addresses) >= set(self._shapes)
 
     class Engine(_Recorded):
+        _real = "ICudaEngine"
+
         def __init__(self, plan: dict[str, Any]) -> None:
             self._rec = rec
             self._plan = plan
@@ -370,8 +420,8 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def num_io_tensors(self) -> int:
             return len(self._names)
 
-        def get_tensor_name(self, i: int) -> str:
-            return self._names[i]
+        def get_tensor_name(self, index: int) -> str:
+            return self._names[index]
 
         def get_tensor_mode(self, name: str) -> Any:
             return getattr(trt.TensorIOMode, self._io[name][0])
@@ -382,17 +432,18 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
             return tuple(self._io[name][2])
 
-        def get_tensor_profile_shape(self, name: str, index: int) -> list[tuple[int, ...]]:
+        def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
             return [tuple(s) for s in self._plan["profile"][name]]
 
         def create_engine_inspector(self) -> Inspector:
             return Inspector(self._plan)
 
-        def create_execution_context(self) -> Context:
-            return Context()
+        def create_execution_context(self) -> Context | None:
+            return None if "create_execution_context" in rec.fail else Context()
 
     class Runtime(_Recorded):
         __slots__ = ("_rec", "engine_host_code_allowed")
+        _real = "Runtime"
 
         def __init__(self, logger: Any) -> None:
             object.__setattr__(self, "_rec", rec)
@@ -401,10 +452,14 @@ def make_tensorrt(flavour: str) -> ModuleType:
         def __setattr__(self, name: str, value: Any) -> None:
             if not name.startswith("_"):
                 rec.call(f"runtime.{name}=", value)
+                rec.use("set", "Runtime", name)
             object.__setattr__(self, name, value)
 
-        def deserialize_cuda_engine(self, plan: bytes) -> Engine | None:
+        def deserialize_cuda_engine(self, serialized_engine: bytes) -> Engine | None:
+            plan = serialized_engine
             rec.call("deserialize_cuda_engine", len(plan))
+            if "deserialize_cuda_engine" in rec.fail:
+                return None
             try:
                 return Engine(json.loads(bytes(plan)))
             except (ValueError, KeyError):
@@ -415,6 +470,16 @@ def make_tensorrt(flavour: str) -> ModuleType:
 
     trt.Builder, trt.OnnxParser, trt.Runtime, trt.nptype = Builder, OnnxParser, Runtime, nptype
     trt.IBuilderConfig, trt.ICudaEngine = BuilderConfig, Engine
+    trt.INetworkDefinition, trt.ITensor, trt.IOptimizationProfile = (
+        Network,
+        Tensor,
+        OptimizationProfile,
+    )
+    trt.ITimingCache, trt.EngineInspector, trt.IExecutionContext = TimingCache, Inspector, Context
+    for cls in (Tensor, Network, OnnxParser, OptimizationProfile, TimingCache, BuilderConfig):
+        cls._recorder = rec
+    for cls in (Builder, Inspector, Context, Engine, Runtime):
+        cls._recorder = rec
     rec.touched.clear()  # what the double touched while assembling itself does not count
     if flavour == "10":  # deprecated in 10.x, removed in 11.x
 

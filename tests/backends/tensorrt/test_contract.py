@@ -4,7 +4,8 @@ No TensorRT and no GPU are involved: ``trt_double.make_tensorrt`` mimics the 10.
 bindings (from NVIDIA's API reference and 10->11 migration guide) and records what vggdeploy asks
 for. These tests prove the *requests* are right - strongly typed network, the optimization profile,
 memory pool limit, timing cache, compatibility settings, no removed API - not that TensorRT builds
-or runs the engine; that is tests/gpu/test_tensorrt_gpu.py's job on a real GPU.
+or runs the engine; that is tests/gpu/test_tensorrt_gpu.py's job on a real GPU. The double itself
+is checked against the real bindings of four TensorRT releases by test_real_bindings.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from onnx_variants import export_fp32, make_fp16_variant, make_int8_variant
 from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
 
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
@@ -32,23 +32,6 @@ from vggdeploy.errors import (
 )
 
 FAKE_GPU = DeviceInfo("NVIDIA Fake A100", (8, 0))
-
-
-@pytest.fixture(scope="session")
-def _onnx_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("onnx") / "tiny"
-    shutil.copytree(_trained_run, run)
-    fp32 = export_fp32(run)
-    make_fp16_variant(fp32)
-    make_int8_variant(fp32)
-    return run
-
-
-@pytest.fixture
-def run(_onnx_run: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "tiny"
-    shutil.copytree(_onnx_run, dst)
-    return dst
 
 
 @pytest.fixture(params=["10", "11"], ids=["trt10", "trt11"])
