@@ -105,7 +105,7 @@ def bench(
         data_dir=data_dir,
     )
     results = bench_with_progress(cfg)
-    paths = write_outputs(results, out or Path(run) / "bench")
+    paths = write_outputs(results, out)
     from rich.console import Console
 
     # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.
