@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..backends.registry import BACKENDS
 from . import options
 
 
@@ -21,7 +22,7 @@ from . import options
 )
 @click.option(
     "--backends",
-    default="torch,onnxruntime,tensorrt,inductor",
+    default=",".join(BACKENDS),
     show_default=True,
     help="Comma-separated backends.",
 )
