@@ -21,9 +21,10 @@ from vggdeploy.spec import ModelSpec
 
 
 class CheckpointDouble(Runner):
-    """Torch eager on a checkpoint. Options: ``bounds=(lo, hi)``, ``spec_changes={...}``."""
+    """Torch eager on a checkpoint."""
 
     kind = "torch"
+    OPTIONS = {"bounds": "(lo, hi) batch bounds to report", "spec_changes": "ModelSpec fields"}
 
     def _activate(self) -> ModelSpec:
         self.model, spec = load_checkpoint(self.source)
@@ -72,8 +73,8 @@ def reference_logits(run_dir: str | os.PathLike[str], batch: np.ndarray) -> np.n
 
 
 def register(monkeypatch: Any, kind: str, cls: type[Runner]) -> None:
-    monkeypatch.setitem(
-        __import__("vggdeploy.backends.base", fromlist=["BACKENDS"]).BACKENDS,
-        kind,
-        f"{__name__}:{cls.__name__}",
-    )
+    """Let the registry entry of ``kind`` open ``cls`` (everything else about ``kind`` stays)."""
+    from vggdeploy.backends.registry import BACKENDS
+
+    entry = replace(BACKENDS[kind], runner=f"{__name__}:{cls.__name__}")
+    monkeypatch.setitem(BACKENDS, kind, entry)

@@ -1,25 +1,19 @@
-"""``describe(path)``: what an artifact is, as a plain dict (the `vggdeploy inspect` command).
+"""``describe(path)``: what an artifact is, as a dict; ``render``: as text (`vggdeploy inspect`).
 
-``.onnx`` is read here; ``.engine`` and ``.pt2`` are described by their backend modules
-(``vggdeploy.backends.tensorrt.inspect_engine`` / ``vggdeploy.backends.inductor.inspect_package``),
-imported only when such a file is inspected.
+The backend registry says who describes a file (``BackendInfo.describe`` / ``render``): ``.onnx``
+is read here (:func:`describe_onnx`), engines and .pt2 packages by their backend modules, imported
+only when such a file is inspected.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError, UsageError
-
-# suffix -> (module, function) describing that artifact type
-BACKEND_INSPECTORS = {
-    ".engine": ("vggdeploy.backends.tensorrt", "inspect_engine"),
-    ".pt2": ("vggdeploy.backends.inductor", "inspect_package"),
-}
+from .backends.registry import BACKENDS, backend_for_path
+from .errors import ArtifactError
 
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16"}
 
@@ -96,28 +90,36 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ArtifactError(f"file not found: '{p}'", hint="check the path")
-    suffix = p.suffix.lower()
-    if suffix == ".onnx":
-        return describe_onnx(p)
-    if suffix in BACKEND_INSPECTORS:
-        module_name, func_name = BACKEND_INSPECTORS[suffix]
-        try:
-            func = getattr(importlib.import_module(module_name), func_name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("vggdeploy"):
-                raise
-            raise UsageError(
-                f"cannot inspect '{p}': {suffix} files are not supported by this installation "
-                f"({module_name} is missing)",
-                hint="install the vggdeploy version that provides this backend",
-            ) from exc
-        except AttributeError as exc:
-            raise UsageError(
-                f"cannot inspect '{p}': {suffix} files are not supported ({module_name} has no "
-                f"{func_name}())"
-            ) from exc
-        return dict(func(p))
-    raise ArtifactError(
-        f"'{p}' is not a vggdeploy artifact this command knows (suffix {suffix or 'none'!r})",
-        hint=f"inspect .onnx, {', '.join(BACKEND_INSPECTORS)} files",
-    )
+    found = backend_for_path(p)
+    info = found[0].describe_file(found[1]) if found is not None else None
+    if info is None:
+        known = [s for b in BACKENDS.values() if b.describe for s in b.suffixes]
+        raise ArtifactError(
+            f"'{p}' is not a vggdeploy artifact this command knows "
+            f"(suffix {p.suffix.lower() or 'none'!r})",
+            hint=f"inspect {', '.join(known)} files",
+        )
+    return info
+
+
+def render(path: str | os.PathLike[str], info: dict[str, Any]) -> str:
+    """The description as text: the backend's own layout where it has one, else key: value."""
+    found = backend_for_path(path)
+    lines = found[0].render_lines(info) if found is not None else None
+    return "\n".join(lines) if lines is not None else _render(info)
+
+
+def _render(info: dict[str, Any], indent: int = 0) -> str:
+    pad = "  " * indent
+    lines = []
+    for key, value in info.items():
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:")
+            lines.append(_render(value, indent + 1))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{pad}{key}:")
+            for item in value:
+                lines.append(f"{pad}  - " + ", ".join(f"{k}={v}" for k, v in item.items()))
+        else:
+            lines.append(f"{pad}{key}: {value}")
+    return "\n".join(lines)

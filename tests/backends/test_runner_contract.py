@@ -6,7 +6,6 @@ missing here is skipped with the reason (never silently passed).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -40,18 +39,6 @@ def reference(_trained_run: Path):
         return spec, x, model(torch.from_numpy(x)).numpy()
 
 
-def _backend_module(kind: str):
-    module = BACKENDS[kind].split(":")[0]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            pytest.skip(f"{kind}: backend module {module} is not in this checkout")
-        pytest.skip(f"{kind}: dependency missing ({exc})")
-    except MissingDependencyError as exc:
-        pytest.skip(f"{kind}: {exc.message}")
-
-
 def _artifact(kind: str, request: pytest.FixtureRequest, run: Path) -> Path:
     if kind == "torch":
         return run
@@ -72,7 +59,6 @@ def _artifact(kind: str, request: pytest.FixtureRequest, run: Path) -> Path:
 
 
 def _activated(kind: str, source: Path):
-    _backend_module(kind)
     runner = open_runner(kind, source)
     try:
         runner.activate()
@@ -198,3 +184,33 @@ def test_unknown_backend_lists_valid_ones(tiny_run):
     with pytest.raises(UsageError) as info:
         open_runner("openvino", tiny_run)
     assert "torch" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_unknown_option_is_a_usage_error_in_every_runner(kind, tmp_path):
+    """A typo (devcie=...) is refused by the constructor, naming the runner's real options; the
+    TensorRT and inductor runners used to ignore it silently."""
+    runner_cls = BACKENDS[kind].runner_class()
+    assert runner_cls.OPTIONS, f"{kind} runner declares no options"
+    with pytest.raises(UsageError, match=f"unknown {kind} runner option.*devcie") as info:
+        open_runner(kind, tmp_path / "model", devcie="cpu")
+    assert "device" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_thread_safety_is_a_runner_attribute_from_the_registry(kind, tmp_path):
+    runner = open_runner(kind, tmp_path / "model")
+    assert runner.thread_safe is BACKENDS[kind].thread_safe
+
+
+def test_compiled_torch_runner_is_not_thread_safe(tiny_run):
+    assert open_runner("torch", tiny_run).thread_safe
+    assert not open_runner("torch", tiny_run, compile=True).thread_safe
+
+
+@pytest.mark.parametrize(
+    ("kind", "device"), [("torch", "gpu"), ("onnxruntime", "cuda:x"), ("tensorrt", "cpu")]
+)
+def test_bad_device_is_a_usage_error_in_the_constructor(kind, device, tmp_path):
+    with pytest.raises(UsageError, match="device|CUDA devices"):
+        open_runner(kind, tmp_path / "model", device=device)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vggdeploy.cli import main
-from vggdeploy.errors import ArtifactError, UsageError
+from vggdeploy.errors import ArtifactError
 from vggdeploy.export import export_onnx
 from vggdeploy.inspection import describe
 
@@ -68,35 +68,28 @@ def test_missing_and_unknown_files(tmp_path):
         describe(other)
 
 
-def test_engine_delegates_to_backend(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("suffix", [".engine", ".plan", ".engine.json"])
+def test_engine_delegates_to_its_registry_entry(tmp_path, monkeypatch, capsys, suffix):
+    from dataclasses import replace
+
+    from vggdeploy.backends.registry import BACKENDS
+
     fake = types.ModuleType("vggdeploy_fake_trt")
     seen = []
     fake.inspect_engine = lambda path: seen.append(path) or {"type": "engine", "layers": 12}
     monkeypatch.setitem(sys.modules, "vggdeploy_fake_trt", fake)
-    monkeypatch.setitem(
-        __import__("vggdeploy.inspection").inspection.BACKEND_INSPECTORS,
-        ".engine",
-        ("vggdeploy_fake_trt", "inspect_engine"),
-    )
-    engine = tmp_path / "m.engine"
-    engine.write_bytes(b"x")
-    assert main(["inspect", str(engine)]) == 0
+    entry = replace(BACKENDS["tensorrt"], describe="vggdeploy_fake_trt:inspect_engine")
+    monkeypatch.setitem(BACKENDS, "tensorrt", entry)
+    f = tmp_path / f"m{suffix}"
+    f.write_bytes(b"x")
+    engine = tmp_path / ("m.engine" if suffix == ".engine.json" else f"m{suffix}")
+    assert main(["inspect", str(f)]) == 0
     assert seen == [engine] and "layers: 12" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "suffix,target",
-    [
-        (".engine", ("vggdeploy.backends.no_such_backend", "inspect_engine")),
-        (".pt2", ("vggdeploy.backends.base", "inspect_package")),  # module without the function
-    ],
-)
-def test_unsupported_backend_is_usage_error(tmp_path, monkeypatch, suffix, target):
-    monkeypatch.setitem(
-        __import__("vggdeploy.inspection").inspection.BACKEND_INSPECTORS, suffix, target
-    )
-    f = tmp_path / f"m{suffix}"
-    f.write_bytes(b"x")
-    with pytest.raises(UsageError, match=suffix):
-        describe(f)
-    assert main(["inspect", str(f)]) == UsageError.exit_code
+def test_files_no_backend_describes_are_artifact_errors(tmp_path):
+    weights = tmp_path / "model.safetensors"  # torch's, but torch has no describer
+    weights.write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="not a vggdeploy artifact") as info:
+        describe(weights)
+    assert ".onnx" in (info.value.hint or "") and ".pt2" in (info.value.hint or "")

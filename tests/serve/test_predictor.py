@@ -264,18 +264,6 @@ def test_real_backend(kind, _trained_run, request, tmp_path, images) -> None:
             predictor.predict(np.full((1, 1, 32, 32), np.nan, np.float32))
 
 
-def test_backend_module_missing_is_a_clear_error(monkeypatch, tiny_run: Path) -> None:
-    from vggdeploy.errors import BackendUnavailableError
-
-    monkeypatch.setitem(
-        __import__("vggdeploy.backends.base", fromlist=["x"]).BACKENDS,
-        "torch",
-        "vggdeploy.backends.not_here:Runner",
-    )
-    with pytest.raises(BackendUnavailableError, match="torch backend is not part"):
-        vggdeploy.load(tiny_run)
-
-
 @pytest.fixture(scope="module")
 def variants(_trained_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathFactory):
     """The export stage's real FP16 and INT8 models (calibrated on the fake train split)."""

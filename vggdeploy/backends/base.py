@@ -2,6 +2,10 @@
 
 * ``Runner(source, **options)`` only stores settings; heavy work happens in :meth:`activate`.
 * ``with open_runner("onnxruntime", "model.onnx") as r: logits = r.infer(batch)``
+* Each runner declares its options in ``OPTIONS`` (name -> what it does); any other option is a
+  UsageError naming the valid ones, in every runner.
+* ``thread_safe`` (may one runner serve several threads at once) defaults to the backend's
+  registry entry (backends/registry.py); a runner may set it per instance.
 * :meth:`infer` is final: it validates the batch (ndarray, float32, N x C x H x W matching the
   ModelSpec, N within the backend's batch bounds, finite) before the backend's ``_infer`` runs, and
   checks that the backend returned float32 logits of shape N x num_classes.
@@ -9,9 +13,10 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, final
 
@@ -19,26 +24,28 @@ import numpy as np
 
 from ..errors import UsageError, VggDeployError
 from ..spec import InputSpec, ModelSpec
-
-# kind -> "module:Class"; modules are imported only when a runner of that kind is opened.
-BACKENDS: dict[str, str] = {
-    "torch": "vggdeploy.backends.torch:TorchRunner",
-    "onnxruntime": "vggdeploy.backends.onnxruntime:OnnxRuntimeRunner",
-    "tensorrt": "vggdeploy.backends.tensorrt.runner:TensorRTRunner",
-    "inductor": "vggdeploy.backends.inductor:InductorRunner",
-}
+from .registry import BACKENDS, backend_info, thread_safe_default
 
 
 class Runner(ABC):
     """Base class: subclasses implement ``_activate``, ``_deactivate`` and ``_infer``."""
 
     kind: ClassVar[str] = "base"
+    #: option name -> what it does; the only options this runner accepts
+    OPTIONS: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, source: str | os.PathLike[str], **options: Any) -> None:
         self.source = Path(source)
         self.options = options
         self._spec: ModelSpec | None = None
         self._active = False
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise UsageError(
+                f"unknown {self.kind} runner option(s): {', '.join(unknown)}",
+                hint=f"valid options: {', '.join(sorted(self.OPTIONS)) or '(none)'}",
+            )
+        self.thread_safe: bool = thread_safe_default(self.kind)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     @final
@@ -131,8 +138,73 @@ class Runner(ABC):
 
 def open_runner(kind: str, source: str | os.PathLike[str], **options: Any) -> Runner:
     """Create (not yet activate) the runner of ``kind`` for ``source``; imports it lazily."""
-    if kind not in BACKENDS:
-        raise UsageError(f"unknown backend '{kind}'", hint=f"valid backends: {', '.join(BACKENDS)}")
-    module, cls = BACKENDS[kind].split(":")
-    runner_cls = getattr(importlib.import_module(module), cls)
-    return runner_cls(source, **options)
+    return backend_info(kind).runner_class()(source, **options)
+
+
+def infer_fitted(
+    runner: Runner,
+    batch: np.ndarray,
+    *,
+    max_batch: int | None = None,
+    call: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Logits for any number of rows within the runner's batch bounds.
+
+    Rows go in slices of at most ``max_batch`` (default: the runner's maximum; unbounded runners
+    take the whole batch); a slice shorter than the runner's minimum (an engine profile starting
+    above 1) is padded with zero images, whose logits are dropped. ``call`` replaces
+    ``runner.infer`` (e.g. the Predictor's locked call).
+    """
+    infer = call or runner.infer
+    if len(batch) == 0:
+        return infer(batch)  # infer() says why an empty batch is refused
+    lo, hi = runner.batch_bounds()
+    lo = max(1, int(lo))
+    step = max_batch or hi or len(batch)
+    if hi is not None and step > hi:
+        raise UsageError(f"max_batch {step} exceeds the {runner.kind} runner's maximum {hi}")
+    outs = []
+    for start in range(0, len(batch), max(step, 1)):
+        part = batch[start : start + step]
+        n = len(part)
+        if n < lo:
+            pad = np.zeros((lo - n, *part.shape[1:]), dtype=part.dtype)
+            part = np.concatenate([part, pad], axis=0)
+        outs.append(infer(part)[:n])
+    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a runner or build runs: ``cpu`` or CUDA device ``index``."""
+
+    type: str  # "cpu" | "cuda"
+    index: int | None = None  # CUDA device; None: the current one (0)
+
+    @property
+    def cuda_index(self) -> int:
+        return self.index or 0
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+def parse_device(value: str | int | Device | None, default: str = "cpu") -> Device:
+    """'cpu', 'cuda', 'cuda:N' or a CUDA index (0, '1') -> Device; UsageError for anything else.
+
+    The one parser of ``--device`` / ``device=`` for every runner, build and command.
+    """
+    if isinstance(value, Device):
+        return value
+    text = str(default if value is None or value == "" else value).strip().lower()
+    if text == "cpu":
+        return Device("cpu")
+    if text == "cuda":
+        return Device("cuda")
+    index = text[len("cuda:") :] if text.startswith("cuda:") else text
+    if index.isdigit() and not isinstance(value, bool):
+        return Device("cuda", int(index))
+    raise UsageError(f"unknown device '{value}'", hint="use cpu, cuda or cuda:N")
+
+
+__all__ = ["BACKENDS", "Device", "Runner", "infer_fitted", "open_runner", "parse_device"]

@@ -14,7 +14,6 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,29 @@ from .. import __version__
 from .._io import sha256_bytes, sha256_file, write_bytes
 from ..errors import ArtifactError, BackendUnavailableError, UsageError
 from ..spec import ONNX_METADATA_KEY, ModelSpec
-from .base import Runner
+from ..variants import Log
+from .base import Runner, parse_device
+from .registry import BACKENDS
 
 SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
 PACKAGE_KEY = "vggdeploy.package"  # build facts (JSON) next to the ModelSpec
 PACKAGE_FORMAT = "vggdeploy.aoti-package"
 PACKAGE_VERSION = 1
-DEFAULT_MAX_BATCH = 1024
+#: largest batch a package accepts unless --max-batch says otherwise (a dynamic dimension is cheap)
+DEFAULT_PACKAGE_MAX_BATCH: int = BACKENDS["inductor"].default_max_batch or 1024
+
+
+def default_package_path(checkpoint: str | os.PathLike[str], device: str = "cpu") -> Path:
+    """engines/RUN.<cpu|cuda>.pt2, RUN being the run folder (or the folder of its model.json)."""
+    p = Path(checkpoint)
+    run = p if p.is_dir() else p.parent
+    return Path("engines") / f"{run.resolve().name}.{parse_device(device).type}.pt2"
 
 
 def _torch_device(device: str) -> Any:
     import torch
 
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise UsageError(f"invalid device '{device}'", hint="use cpu, cuda or cuda:N") from exc
-    if dev.type not in ("cpu", "cuda"):
-        raise UsageError(f"AOTInductor packages target cpu or cuda, not '{device}'")
+    dev = torch.device(str(parse_device(device)))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailableError(
             "--device cuda was asked for, but no CUDA GPU is visible to PyTorch"
@@ -53,19 +57,20 @@ def _torch_device(device: str) -> Any:
 
 def build_inductor(
     checkpoint: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None = None,
     *,
     device: str = "cpu",
-    max_batch: int = DEFAULT_MAX_BATCH,
-    log: Callable[[str], None] | None = None,
+    max_batch: int = DEFAULT_PACKAGE_MAX_BATCH,
+    log: Log | None = None,
 ) -> Path:
-    """Compile the checkpoint (run folder) into the AOTInductor package ``out_path`` (.pt2)."""
+    """Compile the checkpoint (run folder) into the AOTInductor package ``out_path`` (.pt2;
+    default :func:`default_package_path`)."""
     import torch
 
     from ..checkpoint import load_checkpoint, resolve_checkpoint
 
-    out = Path(out_path)
-    if out.suffix != ".pt2":
+    out = Path(out_path) if out_path is not None else default_package_path(checkpoint, device)
+    if out.suffix.lower() not in BACKENDS["inductor"].suffixes:
         raise UsageError(f"output '{out}' must end in .pt2 (AOTInductor's package format)")
     if max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
@@ -183,11 +188,31 @@ def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def package_lines(info: dict[str, Any]) -> list[str] | None:
+    """`vggdeploy inspect` text for :func:`inspect_package`'s description."""
+    if not {"model_spec", "build", "aoti"} <= set(info):
+        return None
+    spec, build = info["model_spec"], info["build"]
+    batch = build.get("batch", {})
+    return [
+        f"AOTInductor package  {info['package']}  ({info['size'] / 1e6:.2f} MB)",
+        f"sha256               {info['sha256']}",
+        f"model                {spec['preset']} ({spec['num_classes']} classes)",
+        f"device               {build.get('device', '?')}",
+        f"batch                {batch.get('min')}..{batch.get('max')}",
+        f"built by             torch {build.get('torch', '?')}, vggdeploy {build.get('vggdeploy')}",
+        *(f"{k:<20} {v}" for k, v in info["aoti"].items()),
+    ]
+
+
 class InductorRunner(Runner):
-    """Runs a vggdeploy .pt2 package. Options: ``device`` (default: the package's device),
-    ``threads`` (CPU threads for PyTorch/OpenMP; default: PyTorch's)."""
+    """Runs a vggdeploy .pt2 package."""
 
     kind = "inductor"
+    OPTIONS = {
+        "device": "cpu or cuda[:N] (default: the device the package was compiled for)",
+        "threads": "CPU threads for PyTorch/OpenMP (default: PyTorch's)",
+    }
 
     def _activate(self) -> ModelSpec:
         import torch

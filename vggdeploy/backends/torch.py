@@ -1,12 +1,4 @@
-"""PyTorch eager (optionally torch.compile) runner over a vggdeploy checkpoint.
-
-Options:
-  device         "cpu" (default), "cuda" or "cuda:N"
-  precision      "fp32" (default), "bf16" (autocast, CPU or CUDA), "fp16" (autocast, CUDA only)
-  channels_last  run convolutions in NHWC memory format (often faster with oneDNN / cuDNN)
-  compile        wrap the model in torch.compile (inductor); compiled once per batch shape
-  threads        torch.set_num_threads(threads) on activate (process-wide, like OMP_NUM_THREADS)
-"""
+"""PyTorch eager (optionally torch.compile) runner over a vggdeploy checkpoint (see OPTIONS)."""
 
 from __future__ import annotations
 
@@ -18,38 +10,35 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, UsageError, VggDeployError
 from ..spec import ModelSpec
-from .base import Runner
+from .base import Runner, parse_device
 
 SUPPORTED_PRECISIONS = ("fp32", "fp16", "bf16")
-_OPTIONS = frozenset({"device", "precision", "channels_last", "compile", "threads"})
 
 
 class TorchRunner(Runner):
     kind = "torch"
+    OPTIONS = {
+        "device": '"cpu" (default), "cuda" or "cuda:N"',
+        "precision": '"fp32" (default), "bf16" (autocast, CPU or CUDA), "fp16" (CUDA only)',
+        "channels_last": "run convolutions in NHWC memory format (often faster with oneDNN/cuDNN)",
+        "compile": "wrap the model in torch.compile (inductor); compiled once per batch shape",
+        "threads": "torch.set_num_threads(threads) on activate (process-wide)",
+    }
 
     def __init__(self, source: Any, **options: Any) -> None:
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise UsageError(
-                f"unknown torch runner option(s): {', '.join(sorted(unknown))}",
-                hint=f"valid options: {', '.join(sorted(_OPTIONS))}",
-            )
         super().__init__(source, **options)
-        self.device = str(options.get("device") or "cpu")
+        self.device = str(parse_device(options.get("device")))
         self.precision = str(options.get("precision") or "fp32")
         self.channels_last = bool(options.get("channels_last", False))
         self.compile = bool(options.get("compile", False))
-        # Eager forward under inference_mode is safe to call from several threads; a
-        # torch.compile'd module may recompile (and guard-check) concurrently: serve it locked.
-        self.thread_safe = not self.compile
+        if self.compile:  # may recompile (and guard-check) concurrently: serve it locked
+            self.thread_safe = False
         self.threads = options.get("threads")
         if self.precision not in SUPPORTED_PRECISIONS:
             raise UsageError(
                 f"unknown torch precision '{self.precision}'",
                 hint=f"valid precisions: {', '.join(SUPPORTED_PRECISIONS)}",
             )
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise UsageError(f"unknown device '{self.device}'", hint="use cpu, cuda or cuda:N")
         if self.precision == "fp16" and self.device == "cpu":
             raise UsageError(
                 "torch fp16 needs a CUDA device (CPU autocast supports bf16, not fp16)",

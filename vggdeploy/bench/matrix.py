@@ -1,21 +1,21 @@
 """Which (backend, precision, variant) cases a bench run measures, and with which artifact.
 
-Discovery in a run folder (names other stages write, see DESIGN.md):
+Where each backend's artifacts live in a run folder, what makes them and what a backend needs to
+run are facts of the backend registry (``vggdeploy.backends.registry``); this module turns them
+into table rows:
 
 ==============  =========  ========  =================================================
 backend         precision  variant   artifact
 ==============  =========  ========  =================================================
 torch           fp32/bf16  eager     RUN (checkpoint); fp16 only on CUDA; ``compile``
                                      variant with ``torch_compile=True``
-onnxruntime     any        +trt-ep   the ONNX files above through ORT's TensorRT EP
+onnxruntime     from name  -/qdq/cpu the registry's ``run_files`` (the ONNX variants of
+                                     vggdeploy.variants), a skipped row for each missing one
+onnxruntime     any        +trt-ep   the same files through ORT's TensorRT EP
                                      (``ort_tensorrt=True``, CUDA only)
-onnxruntime     fp32       -         RUN/model.onnx
-onnxruntime     fp16       -         RUN/model.fp16.onnx
-onnxruntime     int8       qdq       RUN/model.int8.onnx  (Q/DQ made for TensorRT)
-onnxruntime     int8       cpu       RUN/model.int8-cpu.onnx  (made for ORT on CPU)
-tensorrt        from name  stem      RUN/engines/*.engine, RUN/*.engine (precision from the
-                or sidecar           ``NAME.engine.json`` sidecar's "precision", else the name)
-inductor        from name  stem      RUN/*.pt2, RUN/engines/*.pt2 (sidecar ``NAME.pt2.json``)
+tensorrt        recorded   stem      the registry's ``run_globs``; precision as the engine
+                or name              records it (its sidecar), else from the file name
+inductor        from name  stem      the registry's ``run_globs`` (.pt2 packages)
 ==============  =========  ========  =================================================
 
 Explicit files (``artifacts=``) replace discovery for their backend (by suffix).
@@ -24,24 +24,15 @@ A case that cannot run here carries ``skip`` (the reason) and is reported as a s
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import BACKENDS
+from ..backends.registry import BACKENDS, BackendInfo, backend_for_path
+from ..checkpoint import WEIGHTS_NAME
 from ..errors import UsageError
 from ..variants import ONNX_VARIANTS, PRECISIONS
-
-SUFFIX_BACKEND = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt"}
-SUFFIX_BACKEND[".pt2"] = "inductor"
-ORT_FILES = {(v.precision, v.variant): v.filename for v in ONNX_VARIANTS}
-HOW_TO_MAKE = {
-    "onnxruntime": "written by `vggdeploy export RUN` and its precision step",
-    "tensorrt": "build one with `vggdeploy build-engine RUN` on a machine with TensorRT",
-    "inductor": "package one with `vggdeploy build-engine RUN --backend inductor`",
-}
 
 
 @dataclass
@@ -65,7 +56,7 @@ class Case:
         """Size of what is deployed: the weights file for torch, the artifact otherwise."""
         if self.artifact is None:
             return None
-        path = self.artifact / "model.safetensors" if self.artifact.is_dir() else self.artifact
+        path = self.artifact / WEIGHTS_NAME if self.artifact.is_dir() else self.artifact
         extra = Path(f"{path}.data")  # ONNX external data, if the exporter split it out
         size = sum(p.stat().st_size for p in (path, extra) if p.is_file())
         return round(size / 1e6, 3) if size else None
@@ -102,34 +93,38 @@ _PRECISION_TOKEN = re.compile(r"(?:^|[._-])(fp32|fp16|bf16|int8|best)(?=$|[._-])
 
 
 def describe_file(path: Path) -> tuple[str, str]:
-    """(precision, variant) of an artifact from its sidecar JSON or its name."""
-    sidecar = Path(f"{path}.json")
-    if sidecar.is_file():
-        try:
-            meta = json.loads(sidecar.read_text())
-            if isinstance(meta, dict) and meta.get("precision") in PRECISIONS:
-                return str(meta["precision"]), path.stem
-        except (OSError, ValueError):
-            pass  # an unreadable sidecar is the runner's error to report, with the file named
-    if path.suffix == ".onnx":
-        for (prec, variant), name in ORT_FILES.items():
-            if path.name == name:
-                return prec, variant
-    found = _PRECISION_TOKEN.findall(path.stem)
-    precision = found[-1] if found and found[-1] in PRECISIONS else "fp32"
+    """(precision, variant) of an artifact: as it records it, else from its name."""
+    found = backend_for_path(path)
+    recorded = found[0].recorded_precision(path) if found is not None else None
+    if recorded in PRECISIONS:
+        return str(recorded), path.stem
+    for v in ONNX_VARIANTS:
+        if path.name == v.filename:
+            return v.precision, v.variant
+    found_tokens = _PRECISION_TOKEN.findall(path.stem)
+    precision = found_tokens[-1] if found_tokens and found_tokens[-1] in PRECISIONS else "fp32"
     return precision, path.stem
 
 
-def _discover(run: Path | None, backend: str) -> list[Path]:
-    if run is None or not run.is_dir():
-        return []
-    if backend == "tensorrt":
-        found = [*run.glob("*.engine"), *run.glob("engines/*.engine")]
-    elif backend == "inductor":
-        found = [*run.glob("*.pt2"), *run.glob("engines/*.pt2")]
-    else:
-        return []
-    return sorted(set(found))
+def _explicit(artifacts: list[Path] | None) -> dict[str, list[Path]]:
+    """Explicit artifact files by backend (from their suffixes)."""
+    measurable = [b for b in BACKENDS.values() if not b.opens_folders]
+    explicit: dict[str, list[Path]] = {}
+    for a in artifacts or []:
+        found = backend_for_path(a) if a.suffix else None
+        if found is None or found[0].opens_folders:
+            raise UsageError(
+                f"cannot tell the backend of '{a}' from its suffix",
+                hint=f"artifacts end in {', '.join(s for b in measurable for s in b.suffixes)}",
+            )
+        explicit.setdefault(found[0].name, []).append(found[1])
+    return explicit
+
+
+def _runner_options(info: BackendInfo, settings: dict[str, Any]) -> dict[str, Any]:
+    """The bench settings (device, threads) this backend's runner declares as options."""
+    declared = info.runner_class().OPTIONS
+    return {k: v for k, v in settings.items() if k in declared}
 
 
 def plan_cases(
@@ -144,79 +139,58 @@ def plan_cases(
     artifacts: list[Path] | None = None,
 ) -> list[Case]:
     """Every case to report, in table order; cases that cannot run carry a skip reason."""
-    explicit: dict[str, list[Path]] = {}
-    for a in artifacts or []:
-        kind = SUFFIX_BACKEND.get(a.suffix)
-        if kind is None:
-            raise UsageError(
-                f"cannot tell the backend of '{a}' from its suffix",
-                hint=f"artifacts end in {', '.join(SUFFIX_BACKEND)}",
-            )
-        explicit.setdefault(kind, []).append(a)
-    cpu = device == "cpu"
+    explicit = _explicit(artifacts)
+    settings = {"device": device, "threads": threads}
     cases: list[Case] = []
     for backend in backends:
         if backend == "torch":
             cases += _torch_cases(run, precisions, device, threads, torch_compile)
             continue
-        files = explicit.get(backend) or _discover(run, backend)
-        if backend == "onnxruntime":
-            opts = {"device": device, "threads": threads}
-            if explicit.get(backend):
-                for f in files:
-                    prec, variant = describe_file(f)
-                    if prec in precisions:
-                        cases.append(Case(backend, prec, variant, f, opts))
-                continue
-            for (prec, variant), name in ORT_FILES.items():
-                if prec not in precisions:
-                    continue
+        info = BACKENDS[backend]
+        opts = _runner_options(info, settings)
+        skip = info.needs_cuda if device == "cpu" else None
+        files = explicit.get(backend)
+        if files is None and info.run_files:  # fixed names: a skipped row for each missing one
+            for name in info.run_files:
                 path = run / name if run is not None else None
-                skip = None
-                if path is None or not path.is_file():
-                    skip = f"artifact missing: {name} ({HOW_TO_MAKE[backend]})"
-                cases.append(Case(backend, prec, variant, path, opts, skip))
-            if ort_tensorrt:  # the same files through ORT's TensorRT execution provider
-                trt = [
-                    Case(
-                        c.backend,
-                        c.precision,
-                        f"{c.variant}+trt-ep".lstrip("-+"),
-                        c.artifact,
-                        {**opts, "providers": "tensorrt,cuda"},
-                        c.skip,
-                    )
-                    for c in cases
-                    if c.backend == "onnxruntime" and "providers" not in c.options
-                ]
-                cases += trt
-            if "bf16" in precisions:
-                cases.append(
-                    Case(backend, "bf16", "-", None, skip="no bf16 ONNX variant is exported")
-                )
-            continue
-        described = [(f, *describe_file(f)) for f in files]
-        kept = [(f, p, v) for f, p, v in described if p in precisions]
-        if not kept:
-            cases.append(
-                Case(
-                    backend,
-                    "*",
-                    "-",
-                    None,
-                    skip=f"artifact missing: no {backend} artifact in the run folder "
-                    f"({HOW_TO_MAKE[backend]})",
-                )
-            )
-        for f, prec, variant in kept:
-            skip = (
-                "TensorRT needs a CUDA GPU (use --device cuda)"
-                if (backend == "tensorrt" and cpu)
-                else None
-            )
-            opts = {"device": device} if backend == "inductor" else {}
-            cases.append(Case(backend, prec, variant, f, opts, skip))
+                prec, variant = describe_file(Path(name))
+                if prec in precisions:
+                    missing = path is None or not path.is_file()
+                    why = f"artifact missing: {name} ({info.how_to_make})" if missing else skip
+                    cases.append(Case(backend, prec, variant, path, opts, why))
+        else:
+            kept = [(f, *describe_file(f)) for f in files or info.discover(run)]
+            kept = [(f, p, v) for f, p, v in kept if p in precisions]
+            if not kept and files is None:
+                why = f"artifact missing: no {backend} artifact in the run folder"
+                cases.append(Case(backend, "*", "-", None, skip=f"{why} ({info.how_to_make})"))
+            cases += [Case(backend, p, v, f, opts, skip) for f, p, v in kept]
+        if backend == "onnxruntime" and files is None:
+            cases += _onnxruntime_extras(cases, precisions, ort_tensorrt)
     return cases
+
+
+def _onnxruntime_extras(cases: list[Case], precisions: list[str], ort_tensorrt: bool) -> list:
+    """The ONNX files again through ORT's TensorRT EP (opt-in), and the bf16 row ORT lacks."""
+    extra = []
+    if ort_tensorrt:
+        extra = [
+            Case(
+                c.backend,
+                c.precision,
+                f"{c.variant}+trt-ep".lstrip("-+"),
+                c.artifact,
+                {**c.options, "providers": "tensorrt,cuda"},
+                c.skip,
+            )
+            for c in cases
+            if c.backend == "onnxruntime" and "providers" not in c.options
+        ]
+    if "bf16" in precisions:
+        extra.append(
+            Case("onnxruntime", "bf16", "-", None, skip="no bf16 ONNX variant is exported")
+        )
+    return extra
 
 
 def _torch_cases(run, precisions, device, threads, torch_compile) -> list[Case]:

@@ -281,9 +281,12 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str]:
     return written
 
 
-def write_outputs(results: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """results.json, results.csv, plots, then report.md (which links the plots)."""
-    out = ensure_dir(out_dir)
+def write_outputs(
+    results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Path]:
+    """results.json, results.csv, plots, then report.md (which links the plots) in ``out_dir``
+    (default: RUN/bench of the measured run)."""
+    out = ensure_dir(out_dir if out_dir is not None else Path(results["run"]) / "bench")
     write_json(out / "results.json", results)
     write_text(out / "results.csv", to_csv(results))
     plots = write_plots(results, out)

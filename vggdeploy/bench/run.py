@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import infer_fitted, open_runner, parse_device
 from ..errors import BackendUnavailableError, MissingDependencyError, UsageError
 from ..variants import PRECISIONS
 from .accuracy import chunks, logit_metrics
@@ -74,8 +75,7 @@ class BenchConfig:
             self.threads = cpu_info()["physical_cores"]
         if self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise UsageError(f"unknown device '{self.device}'", hint="use cpu or cuda[:N]")
+        self.device = str(parse_device(self.device))
         if self.limit_test is not None and self.limit_test < 1:
             raise UsageError(f"--limit-test must be >= 1, got {self.limit_test}")
         self.artifacts = [Path(a) for a in self.artifacts]
@@ -90,7 +90,6 @@ class _Active:
 
 
 def _open(case: Case, reference_spec: Any) -> _Active:
-    from ..backends.base import open_runner
     from ..spec import check_same_model
 
     if case.skip:
@@ -98,8 +97,6 @@ def _open(case: Case, reference_spec: Any) -> _Active:
     opts = {k: v for k, v in case.options.items() if v is not None}
     try:
         runner = open_runner(case.backend, case.artifact, **opts)
-    except ModuleNotFoundError as exc:
-        return _Active(case, error=("skipped", f"backend not installed ({exc})"))
     except MissingDependencyError as exc:
         return _Active(case, error=("skipped", f"not installed: {exc.message}"))
     except Exception as exc:
@@ -329,7 +326,6 @@ def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
 
 def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
     """Logits of every runnable case on the test images (preprocessed once per chunk)."""
-    from ..backends.base import open_runner
     from ..data.preprocess import preprocess
 
     ok = [a for a in active if a.error is None]
@@ -351,7 +347,7 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
                 if key in errors:
                     continue
                 try:
-                    logits[key].append(_infer_within_bounds(a.runner, x))
+                    logits[key].append(infer_fitted(a.runner, x))
                 except Exception as exc:
                     errors[key] = _reason(exc)
             tick(f"accuracy {hi}/{len(images)} images", 0)
@@ -376,24 +372,6 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
             )
         out.append(entry)
     return out
-
-
-def _infer_within_bounds(runner: Any, x: np.ndarray) -> np.ndarray:
-    """infer() in slices the runner accepts (an engine's profile may cap the batch)."""
-    lo, hi = runner.batch_bounds()
-    if hi is None or len(x) <= hi:
-        if len(x) >= lo:
-            return runner.infer(x)
-    step = hi or len(x)
-    parts = []
-    for start in range(0, len(x), step):
-        part = x[start : start + step]
-        if len(part) < lo:  # pad the tail up to the profile minimum, then drop the padding
-            pad = np.concatenate([part, np.repeat(part[-1:], lo - len(part), axis=0)])
-            parts.append(runner.infer(pad)[: len(part)])
-        else:
-            parts.append(runner.infer(part))
-    return np.concatenate(parts)
 
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "BenchConfig", "run_bench"]

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..backends.registry import BACKENDS
 from . import options
 
 
@@ -21,7 +22,7 @@ from . import options
 )
 @click.option(
     "--backends",
-    default="torch,onnxruntime,tensorrt,inductor",
+    default=",".join(BACKENDS),
     show_default=True,
     help="Comma-separated backends.",
 )
@@ -105,7 +106,7 @@ def bench(
         data_dir=data_dir,
     )
     results = bench_with_progress(cfg)
-    paths = write_outputs(results, out or Path(run) / "bench")
+    paths = write_outputs(results, out)
     from rich.console import Console
 
     # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.

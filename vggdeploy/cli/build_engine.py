@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..backends.registry import BACKENDS
 from ..errors import UsageError
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
@@ -52,7 +53,12 @@ class _PhaseBars:
 @click.option("--min-batch", type=int, default=1, show_default=True)
 @click.option("--opt-batch", type=int, default=None, help="Batch to tune for [32 within min..max].")
 @click.option(
-    "--max-batch", type=int, default=None, help="Largest batch [tensorrt: 128, inductor: 1024]."
+    "--max-batch",
+    type=int,
+    default=None,
+    help="Largest batch ["
+    + ", ".join(f"{b}: {BACKENDS[b].default_max_batch}" for b in ("tensorrt", "inductor"))
+    + "].",
 )
 @click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -80,7 +86,7 @@ def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None
 
 
 def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from ..backends.inductor import DEFAULT_MAX_BATCH, build_inductor
+    from ..backends.inductor import build_inductor
 
     given = [k for k in _TRT_ONLY if kw.get(k)] + (
         ["hardware_compat"] if kw["hardware_compat"] != "none" else []
@@ -90,22 +96,14 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             "--fp16/--int8" if k == "precision" else "--" + k.replace("_", "-") for k in given
         )
         raise UsageError(f"{names} only apply to --backend tensorrt")
-    device = kw["device"] or "cpu"
-    if out is None:
-        run = model if model.is_dir() else model.parent
-        out = Path("engines") / f"{run.resolve().name}.{device.split(':')[0]}.pt2"
-    max_batch = DEFAULT_MAX_BATCH if kw["max_batch"] is None else kw["max_batch"]
-    build_inductor(model, out, device=device, max_batch=max_batch, log=click.echo)
+    opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
+    build_inductor(model, out, device=kw["device"] or "cpu", log=click.echo, **opts)
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from ..backends.tensorrt import build_engine, parse_size
+    from ..backends.tensorrt import build_engine, build_summary, parse_size
 
-    device = kw["device"] or "cuda:0"
-    if not device.startswith("cuda"):
-        raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="--device cuda:0")
-    index = int(device.split(":")[1]) if ":" in device else 0
-    max_batch = 128 if kw["max_batch"] is None else kw["max_batch"]
+    opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
     bars = _PhaseBars()
     with bars.progress:
         sidecar = build_engine(
@@ -113,24 +111,15 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             out,
             precision=kw["precision"],
             min_batch=kw["min_batch"],
-            opt_batch=kw["opt_batch"]
-            if kw["opt_batch"] is not None
-            else max(kw["min_batch"], min(32, max_batch)),
-            max_batch=max_batch,
+            opt_batch=kw["opt_batch"],
             workspace=parse_size(kw["workspace"]) if kw["workspace"] else None,
             timing_cache=kw["timing_cache"],
             opt_level=kw["opt_level"],
             version_compatible=kw["version_compatible"],
             hardware_compat=kw["hardware_compat"],
             progress=bars,
-            device_index=index,
+            device=kw["device"] or "cuda:0",
+            **opts,
         )
-    engine = sidecar["engine"]
-    prof = sidecar["profile"]
-    click.echo(
-        f"{sidecar['precision']} engine for {sidecar['device']['name']} "
-        f"(TensorRT {sidecar['tensorrt']['version']}): batch {prof['min'][0]}..{prof['max'][0]} "
-        f"(opt {prof['opt'][0]}), {engine['size'] / 1e6:.1f} MB, built in "
-        f"{sidecar['build']['seconds']:.1f} s"
-    )
-    click.echo(f"wrote {sidecar['build']['output']} and its .json sidecar")
+    for line in build_summary(sidecar):
+        click.echo(line)

@@ -1,20 +1,15 @@
 """``vggdeploy.load(path)`` -> :class:`Predictor`: images in, class ids / probabilities / names out.
 
 The artifact's ModelSpec (carried by every artifact) configures everything: preprocessing, input
-shape, class names. The backend follows from the artifact type:
-
-=========================================  ===========
-artifact                                   backend
-=========================================  ===========
-run folder, ``model.json``, ``.safetensors``  torch
-``.onnx``                                  onnxruntime
-``.engine`` (or its ``.engine.json``)      tensorrt
-``.pt2``                                   inductor
-=========================================  ===========
+shape, class names. The backend follows from the artifact type, as the backend registry says
+(:func:`vggdeploy.backends.registry.backend_for_path`): a run folder, ``model.json`` or
+``.safetensors`` is torch, ``.onnx`` onnxruntime, ``.engine`` (or its ``.engine.json``) tensorrt,
+``.pt2`` inductor.
 
 Thread safety: one Predictor may be shared by many threads. Preprocessing and postprocessing are
-pure NumPy on per-call data; only the runner call can share state. Backends whose runtime allows
-concurrent calls run unlocked, the others behind a lock (see :data:`THREAD_SAFE_BACKENDS`).
+pure NumPy on per-call data; only the runner call can share state. Runners whose runtime allows
+concurrent calls (``runner.thread_safe``, from the registry entry) run unlocked, the others behind
+a lock.
 """
 
 from __future__ import annotations
@@ -27,61 +22,29 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import BACKENDS, Runner, open_runner
-from ..errors import ArtifactError, BackendUnavailableError, UsageError
+from ..backends.base import Runner, infer_fitted, open_runner
+from ..backends.registry import backend_for_path, backend_info, supported_artifacts
+from ..errors import ArtifactError, UsageError
 from ..spec import ModelSpec
 from .inputs import to_batch
 
-# Why each backend may (True) or may not (False) be called from several threads at once:
-# - torch: eager forward under inference_mode reads parameters only; autograd state is
-#   thread-local. Safe on CPU and CUDA (same default stream).
-# - onnxruntime: InferenceSession.run() is documented as thread-safe.
-# - tensorrt: one IExecutionContext holds the bound shapes and device buffers of one call at a
-#   time; concurrent calls would overwrite each other's bindings -> lock.
-# - inductor: the AOTInductor package loader runs a fixed pool of model instances (one by
-#   default); we lock rather than rely on its internal queueing.
-# A runner may override this with a ``thread_safe`` attribute; unknown kinds are locked.
-THREAD_SAFE_BACKENDS: dict[str, bool] = {
-    "torch": True,
-    "onnxruntime": True,
-    "tensorrt": False,
-    "inductor": False,
-}
-
 # Chunk size when the backend accepts any batch size: bounds peak memory for large inputs.
 DEFAULT_MAX_CHUNK = 256
-
-SUPPORTED_ARTIFACTS = (
-    "a run folder / model.json / model.safetensors (torch)",
-    ".onnx (onnxruntime)",
-    ".engine (tensorrt)",
-    ".pt2 (inductor)",
-)
 
 
 def artifact_backend(path: str | os.PathLike[str]) -> tuple[str, Path]:
     """(backend kind, path to open) for an artifact, chosen from what the path is."""
     p = Path(path)
-    name = p.name.lower()
-    if p.is_dir():
-        return "torch", p
     if not p.exists():
-        raise ArtifactError(
-            f"model not found: '{p}'",
-            hint="pass " + ", ".join(SUPPORTED_ARTIFACTS),
+        raise ArtifactError(f"model not found: '{p}'", hint="pass " + supported_artifacts())
+    found = backend_for_path(p)
+    if found is None:
+        raise UsageError(
+            f"cannot tell what kind of model '{p}' is (suffix '{p.suffix}')",
+            hint="supported: " + supported_artifacts(),
         )
-    if name.endswith(".engine.json"):  # the sidecar: open its engine
-        return "tensorrt", p.with_name(p.name[: -len(".json")])
-    suffix = p.suffix.lower()
-    if suffix in (".json", ".safetensors"):
-        return "torch", p
-    kinds = {".onnx": "onnxruntime", ".engine": "tensorrt", ".pt2": "inductor"}
-    if suffix in kinds:
-        return kinds[suffix], p
-    raise UsageError(
-        f"cannot tell what kind of model '{p}' is (suffix '{p.suffix}')",
-        hint="supported: " + "; ".join(SUPPORTED_ARTIFACTS),
-    )
+    info, source = found
+    return info.name, source
 
 
 @dataclass(frozen=True)
@@ -157,11 +120,7 @@ class Predictor:
         if limit < self.min_batch:
             raise UsageError(f"max_batch {limit} is below the runner's minimum batch {lo}")
         self.max_batch = limit
-        if thread_safe is None:
-            thread_safe = getattr(runner, "thread_safe", None)
-        if thread_safe is None:
-            thread_safe = THREAD_SAFE_BACKENDS.get(runner.kind, False)
-        self.thread_safe = bool(thread_safe)
+        self.thread_safe = bool(runner.thread_safe if thread_safe is None else thread_safe)
         self._lock = threading.Lock()
         labels = self.spec.class_names or tuple(str(i) for i in range(self.spec.num_classes))
         self.labels: tuple[str, ...] = tuple(labels)
@@ -189,27 +148,15 @@ class Predictor:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 N x num_classes logits for a preprocessed float32 N x C x H x W batch."""
-        n = batch.shape[0]
-        if n == 0:
+        if batch.shape[0] == 0:
             raise UsageError("no images given (empty batch)")
-        outs = [
-            self._run_chunk(batch[start : start + self.max_batch])
-            for start in range(0, n, self.max_batch)
-        ]
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+        return infer_fitted(self.runner, batch, max_batch=self.max_batch, call=self._call)
 
-    def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
-        n = chunk.shape[0]
-        if n < self.min_batch:
-            # The engine's profile starts above n: pad with zeros to its minimum only.
-            pad = np.zeros((self.min_batch - n, *chunk.shape[1:]), dtype=np.float32)
-            chunk = np.concatenate([chunk, pad], axis=0)
+    def _call(self, chunk: np.ndarray) -> np.ndarray:
         if self.thread_safe:
-            out = self.runner.infer(chunk)
-        else:
-            with self._lock:
-                out = self.runner.infer(chunk)
-        return out[:n]
+            return self.runner.infer(chunk)
+        with self._lock:
+            return self.runner.infer(chunk)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -243,21 +190,10 @@ def load(
     ``backend`` overrides the kind chosen from the artifact; ``options`` go to the runner
     (e.g. ``device="cuda"`` for torch, provider settings for onnxruntime).
     """
-    if backend is not None and backend not in BACKENDS:
-        raise UsageError(
-            f"unknown backend '{backend}'", hint=f"valid backends: {', '.join(BACKENDS)}"
-        )
+    if backend is not None:
+        backend_info(backend)  # UsageError naming the valid backends
     kind, source = artifact_backend(path)
-    kind = backend or kind
-    try:
-        runner = open_runner(kind, source, **options)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("vggdeploy."):
-            raise BackendUnavailableError(
-                f"the {kind} backend is not part of this vggdeploy installation ({exc})",
-                hint="upgrade vggdeploy, or load another artifact type",
-            ) from exc
-        raise
+    runner = open_runner(backend or kind, source, **options)
     try:
         return Predictor(runner, max_batch=max_batch, thread_safe=thread_safe)
     except BaseException:
@@ -269,7 +205,6 @@ __all__ = [
     "DEFAULT_MAX_CHUNK",
     "Predictions",
     "Predictor",
-    "THREAD_SAFE_BACKENDS",
     "artifact_backend",
     "load",
     "softmax",

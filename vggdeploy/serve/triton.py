@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from .._io import ensure_dir, sha256_file, write_json, write_text
+from ..backends.registry import backend_for_path
 from ..errors import ArtifactError, UsageError
 from ..spec import ModelSpec, check_same_model
-from .sidecar import EngineFacts, read_engine_sidecar
 
 MARKER = ".vggdeploy-model.json"
 MARKER_FORMAT = "vggdeploy.triton-model"
@@ -37,6 +37,8 @@ DEFAULT_ONNX_MAX_BATCH = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # ONNX TensorProto element type -> Triton data type
 _ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
+# an engine's I/O dtype (as its sidecar names it) -> Triton data type
+_ENGINE_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TYPE_BF16"}
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ def build_triton_repo(
             )
         )
     if engine_path is not None:
-        facts: EngineFacts = read_engine_sidecar(engine_path)
+        from ..backends.tensorrt import engine_io
+
+        facts = engine_io(engine_path)  # verified: a replaced or truncated plan is refused here
         for other, label in ((run_spec, str(source)), (models[0].spec if models else None, "")):
             if other is not None:
                 check_same_model(
@@ -190,8 +194,8 @@ def build_triton_repo(
                 filename="model.plan",
                 spec=facts.spec,
                 max_batch=mb,
-                input_dtype=facts.input_dtype,
-                output_dtype=facts.output_dtype,
+                input_dtype=_engine_dtype(facts.dtypes, facts.spec.input.name, engine_path),
+                output_dtype=_engine_dtype(facts.dtypes, facts.spec.output_name, engine_path),
                 preferred_batch_sizes=_preferred(preferred_batch_sizes, mb),
                 instance_kind="KIND_GPU",
                 **common,
@@ -287,7 +291,8 @@ def _resolve_sources(
     onnx_path = Path(onnx) if onnx is not None else None
     engine_path = Path(engine) if engine is not None else None
     run_spec = None
-    suffix = source.suffix.lower()
+    found = backend_for_path(source)
+    kind = found[0].name if found is not None else None
     if source.is_dir():
         run_spec = read_spec(source)
         if onnx_path is None and engine_path is None:
@@ -297,14 +302,14 @@ def _resolve_sources(
                     f"'{source}' has no model.onnx to serve",
                     hint=f"export it first: vggdeploy export {source}  (or pass --onnx/--engine)",
                 )
-    elif suffix == ".onnx":
+    elif kind == "onnxruntime":
         if onnx_path is not None and onnx_path != source:
             raise UsageError("give the ONNX model either as RUN_OR_MODEL or with --onnx, not both")
         onnx_path = source
-    elif suffix in (".engine", ".plan"):
-        if engine_path is not None and engine_path != source:
+    elif kind == "tensorrt" and found is not None:
+        if engine_path is not None and engine_path != found[1]:
             raise UsageError("give the engine either as RUN_OR_MODEL or with --engine, not both")
-        engine_path = source
+        engine_path = found[1]
     elif not source.exists():
         raise ArtifactError(f"not found: '{source}'", hint="pass a run folder, .onnx or .engine")
     else:
@@ -342,6 +347,17 @@ def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
     first = inputs[spec.input.name].type.tensor_type.shape.dim[0]
     fixed = first.dim_value if first.HasField("dim_value") else None
     return spec, dtype(inputs[spec.input.name]), dtype(outputs[spec.output_name]), fixed
+
+
+def _engine_dtype(dtypes: dict[str, str], tensor: str, engine: Path) -> str:
+    name = dtypes.get(tensor, "float32")
+    if name not in _ENGINE_TO_TRITON:
+        raise ArtifactError(
+            f"tensor '{tensor}' of '{engine}' has dtype {name!r}, which Triton's "
+            "tensorrt_plan config here does not map",
+            hint="build the engine from a model with float32/float16 I/O",
+        )
+    return _ENGINE_TO_TRITON[name]
 
 
 def _default_name(source: Path) -> str:

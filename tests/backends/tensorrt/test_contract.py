@@ -346,3 +346,29 @@ def test_runner_without_tensorrt_or_gpu_fails_cleanly(monkeypatch, tmp_path):
         open_runner("tensorrt", tmp_path / "x.engine", device="cuda:0").activate()
     with pytest.raises(UsageError, match="CUDA devices"):
         open_runner("tensorrt", tmp_path / "x.engine", device="cpu").activate()
+
+
+def test_library_defaults_are_the_clis(trt, run, tmp_path):
+    """build_engine(path, max_batch=16) from Python works as the CLI does: the opt batch and the
+    device are derived in the library, not in the command."""
+    sidecar = build_engine(run / "model.onnx", tmp_path / "py.engine", max_batch=16)
+    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 16, 16]
+    sidecar = build_engine(run / "model.onnx", tmp_path / "d.engine", device="cuda:0")
+    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 32, 128]
+    with pytest.raises(UsageError, match="CUDA devices"):
+        build_engine(run / "model.onnx", tmp_path / "c.engine", device="cpu")
+
+
+def test_engine_facts_come_from_the_backend(trt, run, tmp_path):
+    """bench's precision column and Triton's batch range read the sidecar through the package."""
+    from vggdeploy.backends.tensorrt import engine_io
+    from vggdeploy.bench.matrix import describe_file
+
+    out, _ = _build(run, tmp_path, precision="int8", min_batch=2, max_batch=16)
+    assert describe_file(out) == ("int8", "tiny")  # the name says nothing; the sidecar does
+    facts = engine_io(out)
+    assert (facts.min_batch, facts.max_batch) == (2, 16)
+    assert facts.dtypes[facts.spec.input.name] == "float32"
+    out.write_bytes(out.read_bytes()[:-1])
+    with pytest.raises(ArtifactError, match="truncated"):
+        engine_io(out)

@@ -1,29 +1,27 @@
 """The TensorRT backend, one package: ``runner`` (load + run engines), ``build`` (ONNX -> plan +
 sidecar), ``sidecar`` (the one owner of the engine sidecar format, ``sidecar.schema.json``),
-``compat`` (which plans load on which TensorRT and GPU; cases in ``compat_cases.json``), ``env``
-(importing tensorrt, CUDA device facts), ``onnx`` (which ONNX file an engine is built from).
+``compat`` (which plans load on which TensorRT and GPU; cases in ``compat_cases.json``),
+``describe`` (what an engine file is, for inspect / bench / Triton), ``env`` (importing tensorrt,
+CUDA device facts), ``onnx`` (which ONNX file an engine is built from).
 
-Nothing here imports ``tensorrt`` at module level; the entry points are re-exported lazily-safe.
+Nothing here imports ``tensorrt`` at module level.
 """
 
-from .runner import (
-    LoadedEngine,
-    ProgressEvent,
-    TensorRTRunner,
-    build_engine,
-    default_engine_path,
-    inspect_engine,
-    load_engine,
-    parse_size,
-    sidecar_path,
-)
+from .build import ProgressEvent, build_engine, default_engine_path, parse_size
+from .describe import EngineIO, build_summary, engine_io, engine_precision, inspect_engine
+from .runner import LoadedEngine, TensorRTRunner, load_engine
+from .sidecar import sidecar_path
 
 __all__ = [
+    "EngineIO",
     "LoadedEngine",
     "ProgressEvent",
     "TensorRTRunner",
     "build_engine",
+    "build_summary",
     "default_engine_path",
+    "engine_io",
+    "engine_precision",
     "inspect_engine",
     "load_engine",
     "parse_size",

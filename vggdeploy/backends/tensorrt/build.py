@@ -23,6 +23,7 @@ from ..._io import sha256_file, write_bytes
 from ...errors import ArtifactError, UsageError, VggDeployError
 from ...onnxmeta import load_onnx, spec_from_model
 from ...variants import EXPORT_PRECISIONS
+from ..registry import BACKENDS
 from . import env
 from .onnx import check_precision_content, resolve_onnx
 from .sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
@@ -39,6 +40,17 @@ _DTYPE_NAMES = {
     "BOOL": "bool",
     "FP8": "float8",
 }
+
+
+#: the profile's largest batch unless --max-batch says otherwise
+DEFAULT_ENGINE_MAX_BATCH: int = BACKENDS["tensorrt"].default_max_batch or 128
+#: the batch TensorRT tunes tactics for, clipped into min..max
+DEFAULT_OPT_BATCH = 32
+
+
+def default_opt_batch(min_batch: int, max_batch: int) -> int:
+    """DEFAULT_OPT_BATCH within min_batch..max_batch."""
+    return max(min_batch, min(DEFAULT_OPT_BATCH, max_batch))
 
 
 @dataclass(frozen=True)
@@ -217,24 +229,28 @@ def build_engine(
     *,
     precision: str | None = None,
     min_batch: int = 1,
-    opt_batch: int = 32,
-    max_batch: int = 128,
+    opt_batch: int | None = None,
+    max_batch: int = DEFAULT_ENGINE_MAX_BATCH,
     workspace: int | None = None,
     timing_cache: str | os.PathLike[str] | None = None,
     opt_level: int | None = None,
     version_compatible: bool = False,
     hardware_compat: str = "none",
     progress: ProgressCallback | None = None,
-    device_index: int = 0,
+    device: str | int = "cuda:0",
 ) -> dict[str, Any]:
     """Build ``out_path`` (a plain plan) and ``out_path.json`` (its sidecar); return the sidecar.
 
     ``precision`` None takes it from the file name (model.fp16.onnx -> fp16); "fp16"/"int8" with
     ``model.onnx`` picks the sibling model.fp16.onnx / model.int8.onnx from the export stage.
     ``workspace`` is the builder's workspace memory-pool limit in bytes (None: TensorRT's default).
+    ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is "cuda[:N]" or N.
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
+    if opt_batch is None:
+        opt_batch = default_opt_batch(min_batch, max_batch)
     check_batch_bounds(min_batch, opt_batch, max_batch)
+    device_index = env.cuda_index(device)
     if precision is not None and precision not in EXPORT_PRECISIONS:
         raise UsageError(
             f"unknown precision '{precision}'", hint=f"one of {', '.join(EXPORT_PRECISIONS)}"
@@ -250,7 +266,7 @@ def build_engine(
         raise UsageError(f"--opt-level must be 0..5 (TensorRT's default is 3), got {opt_level}")
 
     trt = env.require_tensorrt("building TensorRT engines")
-    device = env.cuda_device_info(device_index)
+    device = env.cuda_device_info(device_index)  # type: ignore[assignment]  # now the GPU's facts
 
     given = Path(onnx_path)
     onnx_file, precision = resolve_onnx(given, precision)

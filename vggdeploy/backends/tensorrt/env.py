@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from ..._optional import require
-from ...errors import BackendUnavailableError, MissingDependencyError
+from ...errors import BackendUnavailableError, MissingDependencyError, UsageError
+from ..base import parse_device
 from .sidecar import DeviceInfo, version_tuple
 
 log = logging.getLogger("vggdeploy.tensorrt")
@@ -45,6 +46,14 @@ def require_tensorrt(purpose: str = "TensorRT engines") -> ModuleType:
 
 def trt_major(trt: ModuleType) -> int:
     return version_tuple(trt.__version__)[0]
+
+
+def cuda_index(device: Any) -> int:
+    """0, "cuda", "cuda:1" -> CUDA device index; UsageError for cpu or anything else."""
+    parsed = parse_device(device, default="cuda")
+    if parsed.type != "cuda":
+        raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="--device cuda:0")
+    return parsed.cuda_index
 
 
 def cuda_device_info(index: int = 0) -> DeviceInfo:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ArtifactError, UsageError
-from ...variants import split_variant
+from ...variants import split_variant, variant_path
 
 
 def onnx_variant(path: Path) -> tuple[str, str]:
@@ -32,22 +32,22 @@ def resolve_onnx(given: Path, precision: str | None) -> tuple[Path, str]:
     if given.is_dir():
         given = given / "model.onnx"
     variant, stem = onnx_variant(given)
+    base = given.with_name(f"{stem}.onnx")  # the FP32 model its variants sit beside
     if variant == "int8-cpu":
         raise UsageError(
             f"'{given}' is ONNX Runtime's CPU INT8 model; TensorRT builds from the Q/DQ model",
-            hint=f"pass {given.with_name(stem + '.int8.onnx')} (or model.onnx with --int8)",
+            hint=f"pass {variant_path(base, 'int8')} (or model.onnx with --int8)",
         )
     if precision is None:
         precision = variant
     if precision == variant:
         chosen = given
     elif variant == "fp32":
-        chosen = given.with_name(f"{stem}.{precision}.onnx")
+        chosen = variant_path(base, precision)
     else:
         raise UsageError(
             f"--{precision} was asked for, but '{given.name}' is the {variant} model",
-            hint=f"pass {given.with_name(stem + '.onnx')} or {given.with_name(stem + '.')}"
-            f"{precision}.onnx",
+            hint=f"pass {base} or {variant_path(base, precision)}",
         )
     if not chosen.is_file():
         run = chosen.parent

@@ -1,4 +1,4 @@
-"""TensorRT backend: build (``build_engine``), check and load (``load_engine``), inspect, run.
+"""TensorRT backend: check and load an engine (``load_engine``) and run it (``TensorRTRunner``).
 
 Engines are plain TensorRT plans with a ``NAME.engine.json`` sidecar (see tensorrt/sidecar.py);
 loading verifies the sidecar against the plan and this machine before TensorRT sees a byte.
@@ -9,7 +9,6 @@ BackendUnavailableError (exit 6).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,30 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import (
-    ArtifactError,
-    BackendUnavailableError,
-    MissingDependencyError,
-    UsageError,
-    VggDeployError,
-)
+from ...errors import ArtifactError, UsageError, VggDeployError
 from ...spec import ModelSpec
 from ..base import Runner
 from . import env
-from .build import ProgressEvent, build_engine, default_engine_path, parse_size
-from .sidecar import EngineSidecar, check_engine, read_sidecar, sidecar_path
+from .sidecar import EngineSidecar, check_engine
 
-__all__ = [
-    "ProgressEvent",
-    "TensorRTRunner",
-    "build_engine",
-    "default_engine_path",
-    "LoadedEngine",
-    "inspect_engine",
-    "load_engine",
-    "parse_size",
-    "sidecar_path",
-]
+__all__ = ["LoadedEngine", "TensorRTRunner", "load_engine"]
 
 
 @dataclass
@@ -75,53 +57,31 @@ def load_engine(engine_path: str | os.PathLike[str], *, device_index: int = 0) -
     return LoadedEngine(engine=engine, runtime=runtime, sidecar=sidecar, logger=logger)
 
 
-def inspect_engine(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The sidecar, the integrity check's verdict and, where TensorRT and a GPU are present,
-    TensorRT's engine-inspector layer information (JSON)."""
-    sidecar = read_sidecar(engine_path)
-    info: dict[str, Any] = {"engine": str(engine_path), "sidecar": sidecar.data}
-    try:
-        check_engine(engine_path, trt_version=None, device=None)
-        info["integrity"] = "ok: size and sha256 match the sidecar"
-    except ArtifactError as exc:
-        info["integrity"] = f"FAILED: {exc.message}"
-        info["layers"] = None
-        return info
-    try:
-        loaded = load_engine(engine_path)
-    except (MissingDependencyError, BackendUnavailableError, ArtifactError) as exc:
-        info["layers"] = None
-        info["layers_unavailable"] = exc.message
-        return info
-    import tensorrt as trt  # present: load_engine succeeded
-
-    inspector = loaded.engine.create_engine_inspector()
-    text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-    try:
-        info["layers"] = json.loads(text)
-    except (TypeError, json.JSONDecodeError):
-        info["layers"] = text
-    return info
-
-
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16"}
 
 
 class TensorRTRunner(Runner):
     """Runs a vggdeploy engine on a CUDA GPU.
 
-    Options: ``device`` (0, "cuda" or "cuda:N"; default 0), ``cuda_graph`` (capture one CUDA
-    graph per batch size on first use and replay it; cuts launch overhead at small batches).
     Device buffers are torch CUDA tensors sized for the profile's max batch, bound once; each call
     sets the input shape, copies through pinned host memory and runs ``execute_async_v3`` on a
     private stream.
     """
 
     kind = "tensorrt"
+    OPTIONS = {
+        "device": '0, "cuda" or "cuda:N" (default 0)',
+        "cuda_graph": "capture one CUDA graph per batch size on first use and replay it "
+        "(cuts launch overhead at small batches)",
+    }
+
+    def __init__(self, source: Any, **options: Any) -> None:
+        super().__init__(source, **options)
+        self.device_index = env.cuda_index(options.get("device", 0))
+        self._cuda_graph = bool(options.get("cuda_graph", False))
 
     def _activate(self) -> ModelSpec:
-        device_index = _cuda_index(self.options.get("device", 0))
-        self._cuda_graph = bool(self.options.get("cuda_graph", False))
+        device_index = self.device_index
         env.require_tensorrt("running TensorRT engines")  # exit 5 before 6, as for builds
         env.cuda_device_info(device_index)  # BackendUnavailableError when there is no GPU
         import torch
@@ -226,16 +186,6 @@ class TensorRTRunner(Runner):
             self._h_out[:n].copy_(self._d_out[:n], non_blocking=True)
         self._stream.synchronize()
         return self._h_out[:n].numpy().copy()
-
-
-def _cuda_index(device: Any) -> int:
-    """0, "cuda", "cuda:1" -> CUDA device index."""
-    if isinstance(device, int):
-        return device
-    text = str(device)
-    if text == "cuda" or text.isdigit() or text.startswith("cuda:"):
-        return int(text.rsplit(":", 1)[-1]) if text != "cuda" else 0
-    raise UsageError(f"TensorRT runs on CUDA devices, not '{device}'", hint="device='cuda:0'")
 
 
 def _torch_dtype(torch: Any, engine: Any, name: str, source: Path) -> Any:

@@ -1,0 +1,184 @@
+"""The backend registry: one entry per backend, the one description of it.
+
+Each :class:`BackendInfo` says which runner class runs the backend, which files are its artifacts
+(suffixes, where a run folder keeps them), whether one runner may be called from several threads,
+how ``vggdeploy inspect`` describes a file, what makes its artifacts and what it needs to run.
+The Predictor (:func:`backend_for_path`), bench (discovery, skip rules), inspect (``describe``)
+and the Triton repository writer ask this table; none of them keeps its own.
+
+Everything here is plain data: code is named as ``"module:attribute"`` and imported only when used,
+so ``vggdeploy --help`` imports no runtime. Adding a backend = one entry here + its module
+(see docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..variants import ONNX_VARIANTS
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Everything vggdeploy knows about one backend."""
+
+    name: str
+    runner: str  # "module:Class" of its Runner subclass
+    suffixes: tuple[str, ...]  # artifact file suffixes (lower case), the first is the usual one
+    thread_safe: bool  # default of Runner.thread_safe: may one runner serve several threads?
+    how_to_make: str  # what writes its artifacts (said when one is missing)
+    artifact_text: str = ""  # how messages name its artifacts (default: its suffixes)
+    opens_folders: bool = False  # a run folder (checkpoint) is this backend's artifact
+    companion: str | None = None  # NAME<suffix><companion> (a sidecar) opens NAME<suffix>
+    run_files: tuple[str, ...] = ()  # fixed file names in a run folder, in report order
+    run_globs: tuple[str, ...] = ()  # patterns of freely named artifacts in a run folder
+    describe: str | None = None  # "module:function": path -> dict, for `vggdeploy inspect`
+    render: str | None = None  # "module:function": that dict -> text lines (None: generic)
+    precision_of: str | None = None  # "module:function": path -> precision it records, or None
+    needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
+    default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
+
+    @property
+    def label(self) -> str:
+        return self.artifact_text or "/".join(self.suffixes)
+
+    def runner_class(self) -> type:
+        return _attr(self.runner)
+
+    def discover(self, run: Path | None) -> list[Path]:
+        """This backend's artifacts present in the run folder ``run`` (report order)."""
+        if run is None or not run.is_dir():
+            return []
+        fixed = [run / name for name in self.run_files if (run / name).is_file()]
+        free = sorted({p for pattern in self.run_globs for p in run.glob(pattern)})
+        return fixed + free
+
+    def describe_file(self, path: Path) -> dict[str, Any] | None:
+        """What ``vggdeploy inspect`` shows for ``path``; None when the backend has no describer."""
+        return dict(_attr(self.describe)(path)) if self.describe else None
+
+    def render_lines(self, info: dict[str, Any]) -> list[str] | None:
+        """The backend's text for a description (None: print it generically)."""
+        return _attr(self.render)(info) if self.render else None
+
+    def recorded_precision(self, path: Path) -> str | None:
+        """The precision the artifact records about itself (e.g. an engine's sidecar)."""
+        return _attr(self.precision_of)(path) if self.precision_of else None
+
+
+def _attr(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_TRT_REBUILD = "vggdeploy build-engine RUN"
+
+BACKENDS: dict[str, BackendInfo] = {
+    info.name: info
+    for info in (
+        BackendInfo(
+            name="torch",
+            runner="vggdeploy.backends.torch:TorchRunner",
+            suffixes=(".safetensors", ".json"),
+            # Eager forward under inference_mode reads parameters only and autograd state is
+            # thread-local: safe on CPU and CUDA. A torch.compile'd runner sets False itself
+            # (it may recompile and guard-check concurrently).
+            thread_safe=True,
+            how_to_make="written by `vggdeploy train`",
+            artifact_text="a run folder / model.json / model.safetensors",
+            opens_folders=True,
+        ),
+        BackendInfo(
+            name="onnxruntime",
+            runner="vggdeploy.backends.onnxruntime:OnnxRuntimeRunner",
+            suffixes=(".onnx",),
+            thread_safe=True,  # InferenceSession.run() is documented as thread-safe
+            how_to_make="written by `vggdeploy export RUN` and its precision step",
+            run_files=tuple(v.filename for v in ONNX_VARIANTS),
+            describe="vggdeploy.inspection:describe_onnx",
+        ),
+        BackendInfo(
+            name="tensorrt",
+            runner="vggdeploy.backends.tensorrt.runner:TensorRTRunner",
+            suffixes=(".engine", ".plan"),
+            # One IExecutionContext holds the bound shapes and device buffers of one call at a
+            # time; concurrent calls would overwrite each other's bindings -> lock.
+            thread_safe=False,
+            how_to_make=f"build one with `{_TRT_REBUILD}` on a machine with TensorRT",
+            companion=".json",
+            run_globs=("*.engine", "engines/*.engine"),
+            describe="vggdeploy.backends.tensorrt.describe:inspect_engine",
+            render="vggdeploy.backends.tensorrt.describe:engine_lines",
+            precision_of="vggdeploy.backends.tensorrt.describe:engine_precision",
+            needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
+            default_max_batch=128,
+        ),
+        BackendInfo(
+            name="inductor",
+            runner="vggdeploy.backends.inductor:InductorRunner",
+            suffixes=(".pt2",),
+            # The AOTInductor package loader runs a fixed pool of model instances (one by
+            # default); we lock rather than rely on its internal queueing.
+            thread_safe=False,
+            how_to_make="package one with `vggdeploy build-engine RUN --backend inductor`",
+            run_globs=("*.pt2", "engines/*.pt2"),
+            describe="vggdeploy.backends.inductor:inspect_package",
+            render="vggdeploy.backends.inductor:package_lines",
+            default_max_batch=1024,
+        ),
+    )
+}
+
+
+def backend_info(name: str) -> BackendInfo:
+    """The entry of backend ``name``; UsageError naming the valid ones for anything else."""
+    if name not in BACKENDS:
+        from ..errors import UsageError
+
+        raise UsageError(f"unknown backend '{name}'", hint=f"valid backends: {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def backend_for_path(path: str | os.PathLike[str]) -> tuple[BackendInfo, Path] | None:
+    """(backend, file to open) for an artifact path, from what it is; None if no backend owns it.
+
+    A folder is a run (checkpoint); a sidecar such as ``NAME.engine.json`` opens ``NAME.engine``;
+    otherwise the suffix decides. The path need not exist (callers report missing files).
+    """
+    p = Path(path)
+    entries = list(BACKENDS.values())
+    if p.is_dir():
+        return next(((b, p) for b in entries if b.opens_folders), None)
+    name = p.name.lower()
+    for b in entries:
+        if b.companion and any(name.endswith(s + b.companion) for s in b.suffixes):
+            return b, p.with_name(p.name[: -len(b.companion)])
+    for b in entries:
+        if any(name.endswith(s) for s in b.suffixes):
+            return b, p
+    return None
+
+
+def supported_artifacts() -> str:
+    """'a run folder / model.json / model.safetensors (torch); .onnx (onnxruntime); ...'."""
+    return "; ".join(f"{b.label} ({b.name})" for b in BACKENDS.values())
+
+
+def thread_safe_default(kind: str) -> bool:
+    """The registry's thread safety of ``kind``; unknown kinds are served locked."""
+    info = BACKENDS.get(kind)
+    return info.thread_safe if info is not None else False
+
+
+__all__ = [
+    "BACKENDS",
+    "BackendInfo",
+    "backend_for_path",
+    "backend_info",
+    "supported_artifacts",
+    "thread_safe_default",
+]
