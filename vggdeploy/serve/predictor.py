@@ -20,6 +20,7 @@ concurrent calls run unlocked, the others behind a lock (see :data:`THREAD_SAFE_
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def check_finite_logits(logits: np.ndarray, sources: list[str], artifact: object) -> None:
+    """A model answering NaN/Inf on finite input is broken: refuse, never a softmax of NaN."""
+    bad = ~np.isfinite(logits).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        where = sources[first] if first < len(sources) else f"images[{first}]"
+        raise ArtifactError(
+            f"the model {artifact} produced non-finite outputs (NaN/Inf) for {int(bad.sum())} of "
+            f"{len(bad)} images (first: {where})",
+            hint="the artifact is broken for this input (fp16/int8 overflow or corrupt weights): "
+            "re-export it from its checkpoint, or use the fp32 artifact",
+        )
+
+
+# "cpu", "cuda" or "cuda:N" (TensorRT also takes a bare GPU index)
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_device(device: object) -> None:
+    """Refuse a malformed ``device=`` before any backend reads it."""
+    if device is None or (isinstance(device, int) and not isinstance(device, bool) and device >= 0):
+        return
+    if not (isinstance(device, str) and _DEVICE.fullmatch(device)):
+        raise UsageError(
+            f"invalid device {device!r}", hint="use 'cpu', 'cuda' or 'cuda:N' (N = GPU index)"
+        )
+
+
 class Predictor:
     """Runs a Runner on user images: preprocess, chunk to the backend's batch bounds, softmax."""
 
@@ -175,6 +204,7 @@ class Predictor:
         """Predict classes for uint8 images, preprocessed float32 batches or image file paths."""
         batch, sources = to_batch(images, self.spec)
         logits = self.logits(batch)
+        check_finite_logits(logits, sources, self.runner.source)
         ids = logits.argmax(axis=1).astype(np.int64)
         return Predictions(
             class_ids=ids,
@@ -247,6 +277,7 @@ def load(
         raise UsageError(
             f"unknown backend '{backend}'", hint=f"valid backends: {', '.join(BACKENDS)}"
         )
+    check_device(options.get("device"))
     kind, source = artifact_backend(path)
     kind = backend or kind
     try:
