@@ -122,3 +122,14 @@ def test_sigterm_handler_is_restored(tiny_run: Path) -> None:
     with pytest.raises(UsageError):  # --debug re-raises: the handler is restored on that path too
         main(["--debug", "summary", "--preset", "nope"])
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_readme_exit_code_table_matches_the_code() -> None:
+    from vggdeploy.cli import EXIT_INTERRUPTED
+    from vggdeploy.errors import EXIT_CODES
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    cells = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("|")]
+    rows = {int(c) for c in cells if c.isdigit()}
+    assert rows == {0, *EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED}
