@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -133,3 +134,16 @@ def test_readme_exit_code_table_matches_the_code() -> None:
     cells = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("|")]
     rows = {int(c) for c in cells if c.isdigit()}
     assert rows == {0, *EXIT_CODES, EXIT_INTERRUPTED, EXIT_TERMINATED}
+
+
+def test_suggested_commands_are_shell_quoted(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    spaced = tmp_path / "my run's copy"
+    shutil.copytree(tiny_run, spaced)
+    (spaced / "model.onnx").unlink(missing_ok=True)
+    assert main(["triton-repo", str(spaced), "-o", str(tmp_path / "repo")]) == 4
+    err = capsys.readouterr().err
+    assert f"vggdeploy export {shlex.quote(str(spaced))}" in err, err
+    assert main(["predict", str(tiny_run), str(spaced)]) == 2  # a directory given as an image
+    assert f"e.g. {shlex.quote(str(spaced))}/*.png" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -120,7 +121,7 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     if p.is_dir():
         raise UsageError(
             f"'{p}' is a directory, not an image",
-            hint=f"pass the image files in it, e.g. {p / '*.png'}",
+            hint=f"pass the image files in it, e.g. {shlex.quote(str(p))}/*.png",
         )
     try:
         with open(p, "rb") as fh:  # a regular file, a FIFO or /dev/stdin alike
