@@ -76,5 +76,5 @@ def register(monkeypatch: Any, kind: str, cls: type[Runner]) -> None:
     """Let the registry entry of ``kind`` open ``cls`` (everything else about ``kind`` stays)."""
     from vggdeploy.backends.registry import BACKENDS
 
-    entry = replace(BACKENDS[kind], runner=f"{__name__}:{cls.__name__}")
+    entry = replace(BACKENDS[kind], runner=f"{cls.__module__}:{cls.__qualname__}")
     monkeypatch.setitem(BACKENDS, kind, entry)

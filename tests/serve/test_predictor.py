@@ -112,20 +112,74 @@ def test_input_forms_agree(double: None, tiny_run: Path, images: np.ndarray, tmp
     )
 
 
-def test_other_sizes_are_padded_or_resized(double: None, tiny_run: Path) -> None:
+def _resized(images: np.ndarray, size: tuple[int, int], resample: str) -> np.ndarray:
+    from PIL import Image
+
+    how = getattr(Image.Resampling, resample)
+    return np.stack([np.asarray(Image.fromarray(im).resize(size[::-1], how)) for im in images])
+
+
+class CentroidRunner(CheckpointDouble):
+    """A classifier that needs no training and is sensitive to where the garment lies: the
+    nearest class centroid of preprocessed synthetic Fashion-MNIST (make_images) wins."""
+
+    def _activate(self):
+        spec = super()._activate()
+        images, labels = make_images(2000, seed=7)
+        pre = preprocess(images, spec).reshape(len(images), -1).astype(np.float64)
+        self.centroids = np.stack([pre[labels == c].mean(axis=0) for c in range(10)])
+        return spec
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        x = batch.reshape(batch.shape[0], -1).astype(np.float64)
+        d2 = ((x[:, None, :] - self.centroids[None]) ** 2).sum(axis=2)
+        return (-d2 / x.shape[1]).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("size", "resample", "accuracy"),
+    [
+        ((28, 28), "NEAREST", 1.0),
+        ((56, 56), "NEAREST", 1.0),
+        ((84, 84), "NEAREST", 1.0),
+        ((56, 56), "BICUBIC", 0.99),
+        ((60, 60), "LANCZOS", 0.99),
+        ((20, 20), "BOX", 0.95),
+    ],
+)
+def test_other_sizes_classify_like_the_native_size(monkeypatch, tiny_run, size, resample, accuracy):
+    """The same garments at another size get the native size's answers: fitted to 28x28 with an
+    area filter, then the ModelSpec's own padding. Before, a 56x56 image was squeezed into the
+    padded 32x32 frame: 9 to 65 % of the answers changed."""
+    register(monkeypatch, "torch", CentroidRunner)
+    native, labels = make_images(256, seed=21)
     predictor = load(tiny_run)
-    small = np.full((2, 20, 20), 200, np.uint8)  # pad mode: padded to 32x32
-    large = np.full((1, 64, 64), 200, np.uint8)  # larger than the input: resized
-    out = predictor.predict([small, large])
-    assert out.logits.shape == (3, 10)
-    np.testing.assert_allclose(out.logits[0], out.logits[1], rtol=1e-6)
+    assert (predictor.predict(native).class_ids == labels).mean() == 1.0
+    out = predictor.predict(_resized(native, size, resample))
+    assert (out.class_ids == labels).mean() >= accuracy
+    if resample == "NEAREST":  # whole-pixel copies come back exactly
+        np.testing.assert_allclose(out.logits, predictor.predict(native).logits, atol=1e-6)
+
+
+def test_smaller_and_non_square_images_are_fitted(double: None, tiny_run: Path) -> None:
+    native = make_images(8, seed=22)[0]
+    predictor = load(tiny_run)
+    half = _resized(native, (14, 14), "BOX")  # enlarged to 28 x 28 with the same filter
+    np.testing.assert_array_equal(
+        predictor.predict(half).logits, predictor.predict(_resized(half, (28, 28), "BOX")).logits
+    )
+    tall = _resized(native, (56, 28), "BOX")  # letterboxed: 28 x 14 centred on black
+    boxed = np.zeros((8, 28, 28), np.uint8)
+    boxed[:, :, 7:21] = _resized(tall, (28, 14), "BOX")
+    np.testing.assert_array_equal(predictor.predict(tall).logits, predictor.predict(boxed).logits)
 
 
 def test_resize_not_allowed_is_a_clear_error(monkeypatch, tiny_run: Path) -> None:
     register(monkeypatch, "torch", CheckpointDouble)
     fixed = Preprocess(source_size=(32, 32), mode="none")
     predictor = load(tiny_run, spec_changes={"preprocess": fixed})
-    assert predictor.predict(np.zeros((1, 32, 32), np.uint8)).logits.shape == (1, 10)
+    at_32 = np.pad(make_images(1, seed=3)[0], ((0, 0), (2, 2), (2, 2)))
+    assert predictor.predict(at_32).logits.shape == (1, 10)
     with pytest.raises(UsageError, match="does not resize"):
         predictor.predict(np.zeros((1, 28, 28), np.uint8))
 
@@ -188,7 +242,7 @@ def test_non_thread_safe_backends_are_locked(monkeypatch, tiny_run: Path, images
         (np.full((2, 1, 32, 32), np.nan, np.float32), "NaN"),
         (np.zeros((2, 3, 32, 32), np.float32), "not a preprocessed batch"),
         (np.zeros((2, 32, 32), np.float32), "not a preprocessed batch"),
-        (np.zeros((2, 28, 28, 4), np.uint8), "4 channels"),
+        (np.zeros((2, 28, 28, 2), np.uint8), "2 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
         ({"not": "an image"}, "cannot predict on a dict"),
     ],
@@ -197,6 +251,31 @@ def test_bad_input_is_a_usage_error(double: None, tiny_run: Path, bad, match: st
     predictor = load(tiny_run)
     with pytest.raises(UsageError, match=match):
         predictor.predict(bad)
+
+
+class NaNDouble(CheckpointDouble):
+    """A broken artifact: the second image of every call comes back as NaN/Inf."""
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        out = super()._infer(batch)
+        if len(out) > 1:
+            out[1, 3] = np.nan
+            out[-1, 0] = np.inf
+        return out
+
+
+def test_non_finite_outputs_are_an_artifact_error(monkeypatch, tiny_run: Path, images) -> None:
+    register(monkeypatch, "torch", NaNDouble)
+    predictor = load(tiny_run)
+    assert predictor.predict(images[:1]).logits.shape == (1, 10)  # finite: fine
+    with pytest.raises(ArtifactError, match=r"non-finite.*2 of 4 images \(first: images\[1\]\)"):
+        predictor.predict(images[:4])
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:", "cpu0", -1, 1.5, True])
+def test_load_validates_the_device(tiny_run: Path, device) -> None:
+    with pytest.raises(UsageError, match="unknown device"):
+        load(tiny_run, device=device)
 
 
 def test_unreadable_image_files(double: None, tiny_run: Path, tmp_path: Path) -> None:

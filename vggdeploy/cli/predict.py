@@ -31,10 +31,11 @@ def predict(
     top_k: int,
     max_batch: int | None,
 ) -> None:
-    """Classify IMAGE files (PNG/JPEG) or .npy arrays (uint8 pixels or float32 NxCxHxW).
+    """Classify IMAGE files (PNG/JPEG/...), .npy arrays or '-' (one image or .npy on stdin).
 
-    MODEL is a run folder, model.onnx, NAME.engine or NAME.pt2; its ModelSpec sets the
-    preprocessing and class names.
+    Images of any size and colour become one grayscale image of the model's native size
+    (README "Accepted inputs"). MODEL is a run folder, model.onnx, NAME.engine or NAME.pt2; its
+    ModelSpec sets the preprocessing and class names.
     """
     from ..serve.predictor import load
 
@@ -42,7 +43,8 @@ def predict(
         result = predictor.predict(list(images))
     records = result.to_records(top_k=top_k)
     if as_json:
-        click.echo(json.dumps(records, indent=2))
+        # strict JSON: probabilities are finite (the Predictor refuses NaN/Inf outputs)
+        click.echo(json.dumps(records, indent=2, allow_nan=False))
         return
     width = max(len(r["source"]) for r in records)
     for r in records:

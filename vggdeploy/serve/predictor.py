@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Runner, infer_fitted, open_runner
+from ..backends.base import Runner, infer_fitted, open_runner, parse_device
 from ..backends.registry import backend_for_path, backend_info, supported_artifacts
 from ..errors import ArtifactError, UsageError
 from ..spec import ModelSpec
@@ -97,6 +97,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def check_finite_logits(logits: np.ndarray, sources: list[str], artifact: object) -> None:
+    """A model answering NaN/Inf on finite input is broken: refuse, never a softmax of NaN."""
+    bad = ~np.isfinite(logits).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        where = sources[first] if first < len(sources) else f"images[{first}]"
+        raise ArtifactError(
+            f"the model {artifact} produced non-finite outputs (NaN/Inf) for {int(bad.sum())} of "
+            f"{len(bad)} images (first: {where})",
+            hint="the artifact is broken for this input (fp16/int8 overflow or corrupt weights): "
+            "re-export it from its checkpoint, or use the fp32 artifact",
+        )
+
+
+# "cpu", "cuda" or "cuda:N" (TensorRT also takes a bare GPU index)
 class Predictor:
     """Runs a Runner on user images: preprocess, chunk to the backend's batch bounds, softmax."""
 
@@ -134,6 +149,7 @@ class Predictor:
         """Predict classes for uint8 images, preprocessed float32 batches or image file paths."""
         batch, sources = to_batch(images, self.spec)
         logits = self.logits(batch)
+        check_finite_logits(logits, sources, self.runner.source)
         ids = logits.argmax(axis=1).astype(np.int64)
         return Predictions(
             class_ids=ids,
@@ -192,6 +208,8 @@ def load(
     """
     if backend is not None:
         backend_info(backend)  # UsageError naming the valid backends
+    if options.get("device") is not None:
+        parse_device(options["device"])  # refuse a malformed device before a backend starts
     kind, source = artifact_backend(path)
     runner = open_runner(backend or kind, source, **options)
     try:

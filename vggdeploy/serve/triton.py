@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -300,7 +301,8 @@ def _resolve_sources(
             if not onnx_path.is_file():
                 raise ArtifactError(
                     f"'{source}' has no model.onnx to serve",
-                    hint=f"export it first: vggdeploy export {source}  (or pass --onnx/--engine)",
+                    hint=f"export it first: {shlex.join(['vggdeploy', 'export', str(source)])}  "
+                    "(or pass --onnx/--engine)",
                 )
     elif kind == "onnxruntime":
         if onnx_path is not None and onnx_path != source:
