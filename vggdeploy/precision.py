@@ -69,9 +69,10 @@ def parse_precisions(value: str | Sequence[str]) -> tuple[str, ...]:
 
 def current_fp32(
     target: Path, ckpt: Any, settings: dict[str, Any]
-) -> tuple[ExportResult, bytes] | str:
-    """(result, bytes) of ``target`` when it is up to date for ``ckpt`` and the requested export
-    ``settings``; otherwise the reason it is not. Reads the report and the model once each."""
+) -> tuple[ExportResult, bytes, Any] | str:
+    """(result, bytes, ModelProto) of ``target`` when it is up to date for ``ckpt`` and the
+    requested export ``settings``; otherwise the reason it is not. Reads the report and the model
+    once each."""
     report_path = report_path_for(target)
     if not target.is_file():
         return f"{target.name} does not exist"
@@ -108,7 +109,7 @@ def current_fp32(
         if tol != (settings["atol"], settings["rtol"]):
             return f"{target.name} was verified with atol/rtol {tol}, requested another"
     report.pop("written")
-    return ExportResult(path=target, report_path=report_path, report=report), blob
+    return ExportResult(path=target, report_path=report_path, report=report), blob, proto
 
 
 def export_variants(
@@ -162,18 +163,21 @@ def export_variants(
     settings = dict(
         opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol
     )
-    reuse = "fp32 requested" if "fp32" in wanted else current_fp32(base, ckpt, settings)
+    reuse = None if "fp32" in wanted else current_fp32(base, ckpt, settings)
     spec = ckpt.spec
-    if not isinstance(reuse, str):
+    if isinstance(reuse, tuple):
         # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
-        from .onnxmeta import read_onnx_spec
+        from .onnxmeta import spec_from_model
 
-        spec = read_onnx_spec(reuse[1])
+        spec = spec_from_model(reuse[2], source=str(base))
     # TRAIN split only; loaded before the export so missing data fails fast.
     calib = calibration_images(spec, data_dir, calib_size) if variants else None
     test = load_test_split(data_dir) if verify else None  # the one read of the test split
-    if isinstance(reuse, str):
-        if reuse != "fp32 requested":
+    if isinstance(reuse, tuple):
+        fp32, blob, proto = reuse
+        say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
+    else:
+        if reuse is not None:
             say(f"{base.name} is exported again: {reuse}")
         fp32, blob = export_checkpoint(
             ckpt,
@@ -186,13 +190,10 @@ def export_variants(
             rtol=rtol,
             log=say,
         )
-    else:
-        fp32, blob = reuse
-        say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
+        proto = onnx.load_from_string(blob) if variants else None
     results = {"fp32": fp32}
     if not variants:
         return results
-    proto = onnx.load_from_string(blob)
 
     with contextlib.ExitStack() as stack:
         check = None
