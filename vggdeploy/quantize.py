@@ -119,7 +119,7 @@ def _quiet_ort():
 
 
 def calibrate(
-    fp32_path: Path,
+    fp32: bytes,
     calib: np.ndarray,
     *,
     method: str,
@@ -127,13 +127,14 @@ def calibrate(
     input_name: str,
     log: Log,
 ) -> tuple[Path, dict[str, Any]]:
-    """ORT calibration ranges for every tensor of ``fp32_path`` as an ORT cache file (a temp
-    file; delete it after use) and the cache key. Reuses ``cache_dir/calibration-<method>.json``
-    when its key matches; otherwise calibrates and rewrites it."""
+    """ORT calibration ranges for every tensor of the FP32 model (serialized ONNX ``fp32``, read
+    once by the caller) as an ORT cache file (a temp file; delete it after use) and the cache key.
+    Reuses ``cache_dir/calibration-<method>.json`` when its key matches; otherwise calibrates and
+    rewrites it."""
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
     key = {
-        "model_sha256": sha256_bytes(fp32_path.read_bytes()),
+        "model_sha256": sha256_bytes(fp32),
         "data_sha256": sha256_bytes(np.ascontiguousarray(calib).tobytes()),
         "method": method,
         "options": CALIB_OPTIONS[method],
@@ -157,8 +158,10 @@ def calibrate(
             log(f"calibration: {cache.name} is unreadable; recalibrating")
     try:
         with tempfile.TemporaryDirectory(prefix="vggdeploy-calib.") as work, _quiet_ort():
+            model_path = Path(work) / "fp32.onnx"  # ORT's calibrator takes only a path
+            model_path.write_bytes(fp32)
             calibrator = create_calibrator(
-                fp32_path,
+                model_path,
                 None,  # every float tensor, so both targets' op selections find their ranges
                 augmented_model_path=str(Path(work) / "augmented.onnx"),
                 calibrate_method=_method(method),
@@ -179,13 +182,15 @@ def calibrate(
 
 
 def quantize_int8(
-    fp32_path: Path,
+    fp32: bytes,
     ranges_path: Path,
     *,
     target: str,
     method: str,
 ) -> Any:
-    """The INT8 ModelProto for ``target``, quantized with cached calibration ranges."""
+    """The INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``), quantized with
+    cached calibration ranges."""
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if target == "tensorrt":
@@ -214,7 +219,7 @@ def quantize_int8(
         tmp_out = Path(work) / "q.onnx"
         try:
             quantize_static(
-                str(fp32_path),
+                onnx.load_from_string(fp32),  # a fresh copy: the quantizer may change it
                 str(tmp_out),
                 calibration_data_reader=None,
                 per_channel=True,
@@ -225,6 +230,4 @@ def quantize_int8(
             )
         except (ValueError, RuntimeError, KeyError) as exc:
             raise ArtifactError(f"INT8 quantization ({target}) failed: {exc}") from exc
-        import onnx
-
         return onnx.load(str(tmp_out))
