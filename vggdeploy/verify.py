@@ -49,9 +49,12 @@ def verification_inputs(spec: ModelSpec, images: np.ndarray, count: int) -> np.n
 
 
 def runner_logits(runner: Any, x: np.ndarray, *, chunk: int = LOGITS_CHUNK) -> np.ndarray:
-    """An active runner's logits for every image of ``x``, ``chunk`` images per call."""
-    parts = [runner.infer(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    """An active runner's logits for every image of ``x``, at most ``chunk`` images per call,
+    fitted to the runner's batch bounds by the one batch fitter (:func:`infer_fitted`)."""
+    from .backends.base import infer_fitted
+
+    hi = runner.batch_bounds()[1]
+    return infer_fitted(runner, x, max_batch=min(chunk, hi) if hi else chunk)
 
 
 def compare_runners(
