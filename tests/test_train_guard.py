@@ -83,7 +83,9 @@ def test_unfinished_run_hint_resumes_with_the_original_options(
     resume = shlex.split(err.split("continue it with `")[1].split("`")[0])
     assert resume[:3] == ["vggdeploy", "train", "--resume"]
     assert {"--lr", "0.03", "--batch-size", "32", "--no-augment"} <= set(resume)
+    (out / "model.onnx").write_bytes(b"exported from the interrupted weights")
     assert main(["train", "--resume", "--out", str(out), "--data-dir", str(fake_data)]) == 0
+    assert "note: model.onnx" in capsys.readouterr().out  # it is stale now, and we say so
     meta = json.loads((out / "model.json").read_text())
     # a bare --resume continued with the saved options (not the defaults: 12 epochs, batch 128)
     assert meta["metrics"]["epochs_done"] == 2 and meta["metrics"]["complete"] is True
@@ -288,3 +290,16 @@ def test_non_finite_weights_are_caught_before_saving(tmp_path):
 def test_interrupt_exit_codes_follow_the_signal():
     assert train_state.TrainingInterrupted("x", signal_name="SIGINT").exit_code == 130
     assert train_state.TrainingInterrupted("x", signal_name="SIGTERM").exit_code == 143
+
+
+# ---- README --------------------------------------------------------------------------------------
+def test_readme_exit_code_table_has_every_code_the_commands_use():
+    """Every error class's code, plus 130 (SIGINT) and 143 (SIGTERM) of an interrupted training."""
+    import re
+
+    from vggdeploy.errors import EXIT_CODES
+
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
+    codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)}
+    assert set(EXIT_CODES) | {0, 130, 143} <= codes

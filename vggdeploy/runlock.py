@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ._io import ensure_dir
 from .errors import OutputError, RunLockedError
 
 LOCK_NAME = ".vggdeploy.lock"
@@ -58,8 +59,9 @@ def _holder(fd: int) -> str:
 
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike[str], stage: str) -> Iterator[Path]:
-    """Hold the write lock of the existing folder ``run_dir`` for the block, or raise
+    """Hold the write lock of the folder ``run_dir`` (created if missing) for the block, or raise
     RunLockedError at once if another process holds it."""
+    ensure_dir(run_dir)
     key = _key(run_dir)
     with _guard:
         entry = _held.get(key)
