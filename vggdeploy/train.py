@@ -4,11 +4,13 @@ and DistributedDataParallel when launched by ``torchrun``.
 Determinism: every epoch re-seeds torch and NumPy from ``(seed, epoch)``, and the resume state
 (``train_state.json`` + a versioned ``train_state-eNNN.safetensors``) holds the weights and
 momentum buffers, so a resumed CPU run ends with the same weights as an uninterrupted one.
+
+The guards around the loop (no overwriting or mixing runs, --resume options, the run-folder lock,
+non-finite loss or weights) live in :mod:`vggdeploy.train_guard`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import platform
@@ -20,13 +22,11 @@ import numpy as np
 
 from . import __version__
 from . import train_guard as guard
-from ._io import ensure_dir
 from .checkpoint import save_checkpoint
 from .data.fashion_mnist import Split, load_split
 from .data.preprocess import preprocess
 from .errors import OutputError, UsageError
 from .models.presets import DEFAULT_PRESET, make_spec
-from .runlock import run_lock
 from .spec import ModelSpec
 from .train_report import progress_bar, write_history
 from .train_state import Position, StopRequest, TrainingInterrupted, load_state, save_state
@@ -261,14 +261,7 @@ def train(
     cfg.validate()
     make_spec(cfg.preset, input_size=cfg.input_size)  # fail fast on a bad preset
     out_dir = Path(out)
-    if resume and force:
-        raise UsageError("--resume and --force contradict each other: continue or replace?")
-    guard.check_out_writable(out_dir)
-    saved = guard.saved_config(out_dir) if resume else None
-    if saved is not None:
-        guard.check_resume_options(saved, asdict(cfg), out_dir)
-    elif not resume and not force:
-        guard.refuse_existing_run(out_dir, cfg, data_dir)
+    guard.check_before_work(out_dir, cfg, resume=resume, force=force, data_dir=data_dir)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         from .errors import BackendUnavailableError
 
@@ -284,14 +277,9 @@ def train(
     train_split = _limit(load_split("train", data_dir, download=download), cfg.limit_train)
     test_split = _limit(load_split("test", data_dir, download=download), cfg.limit_test)
     resume_hint = guard.resume_command(cfg, out_dir, data_dir)
-    with contextlib.ExitStack() as held:
-        if dist.main:  # only now, so that bad input leaves no empty run folder behind
-            ensure_dir(out_dir)
-            held.enter_context(run_lock(out_dir, "train"))
-            if force:
-                guard.clear_for_force(out_dir, log)
-            elif not resume:  # again, under the lock: another process may have trained here
-                guard.refuse_existing_run(out_dir, cfg, data_dir)
+    # only now, so that bad input leaves no empty run folder behind; DDP: rank 0 writes
+    claim = dict(resume=resume, force=force, data_dir=data_dir, log=log, writer=dist.main)
+    with guard.claimed(out_dir, cfg, **claim):
         try:
             return _fit(
                 cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log

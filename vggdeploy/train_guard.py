@@ -13,16 +13,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shlex
 import shutil
-from dataclasses import fields
+from collections.abc import Iterator
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from ._io import ensure_dir
 from .errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
+from .runlock import run_lock
 
 # What a training run writes (the first four identify one) ...
 RUN_FILES = ("model.json", "model.safetensors", "train_state.json", "history.json")
@@ -98,6 +102,38 @@ def resume_command(cfg: Any, out: Path, data_dir: str | None = None) -> str:
     if data_dir:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)
+
+
+def check_before_work(out: Path, cfg: Any, *, resume: bool, force: bool, data_dir) -> None:
+    """The checks that need no data: flags, a writable --out, no run to overwrite, and --resume
+    options that agree with the saved run (if its state is readable; load_state reports it)."""
+    if resume and force:
+        raise UsageError("--resume and --force contradict each other: continue or replace?")
+    check_out_writable(out)
+    saved = saved_config(out) if resume else None
+    if saved is not None:
+        check_resume_options(saved, asdict(cfg), out)
+    elif not resume and not force:
+        refuse_existing_run(out, cfg, data_dir)
+
+
+@contextlib.contextmanager
+def claimed(
+    out: Path, cfg: Any, *, resume: bool, force: bool, data_dir, log, writer: bool = True
+) -> Iterator[None]:
+    """Create ``out`` and hold its run lock for the block; under the lock, check again that no
+    other process left a run there meanwhile (or clear it for --force). ``writer=False`` (DDP
+    ranks other than 0) does nothing."""
+    if not writer:
+        yield
+        return
+    ensure_dir(out)
+    with run_lock(out, "train"):
+        if force:
+            clear_for_force(out, log)
+        elif not resume:
+            refuse_existing_run(out, cfg, data_dir)
+        yield
 
 
 def check_out_writable(out: Path) -> None:
