@@ -34,7 +34,7 @@ def main() -> None:
 
     cfg = TrainConfig(epochs=args.epochs)
     t0 = time.perf_counter()
-    result = train(cfg, args.out, log=print)
+    result = train(cfg, args.out, force=True, log=print)  # a re-run replaces the last one
     wall = time.perf_counter() - t0
     hist = result.history
     train_images = sum(h["epoch_seconds"] * h["images_per_second"] for h in hist)

@@ -185,3 +185,30 @@ def test_other_export_settings_export_again(run, fake_data, monkeypatch):
     )
     assert any("max_batch 16, requested 8" in m for m in log), log
     assert json.loads((run / "model.report.json").read_text())["max_batch"] == 8
+
+
+def test_export_into_a_folder_another_process_writes_is_refused(run: Path, capsys) -> None:
+    """Two writers of one run folder (export + export, export + build) are excluded by the run
+    lock: the second one fails at once with exit 8 and changes nothing."""
+    import subprocess
+    import sys
+
+    hold = (
+        "import sys; from vggdeploy.runlock import run_lock\n"
+        "with run_lock(sys.argv[1], 'build-engine'):\n"
+        "    print('locked', flush=True); sys.stdin.read()\n"
+    )
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix != ".lock"}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        code = main(["export", str(run), "--precision", "int8", "--target", "cpu"])
+        assert code == 8
+        assert f"is in use by PID {holder.pid} (build-engine" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name in before}
+    assert after == before

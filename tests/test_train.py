@@ -1,5 +1,7 @@
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -90,7 +92,8 @@ def test_interrupt_and_resume_reach_the_same_weights(
 
 
 def test_sigterm_saves_a_resumable_state(tmp_path, fake_data):
-    """A real SIGTERM to `vggdeploy train`: exit 130, previous files intact, --resume finishes."""
+    """A real SIGTERM to `vggdeploy train`: exit 143, previous files intact, no temp files, and
+    the printed `--resume` command (the original options) finishes the run."""
     out = tmp_path / "sig"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [
@@ -103,11 +106,15 @@ def test_sigterm_saves_a_resumable_state(tmp_path, fake_data):
         "--data-dir",
         str(fake_data),
         "--epochs",
-        "40",
+        "3",
         "--batch-size",
-        "32",
+        "8",
+        "--limit-train",
+        "256",
         "--limit-test",
         "32",
+        "--lr",
+        "0.02",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -117,16 +124,20 @@ def test_sigterm_saves_a_resumable_state(tmp_path, fake_data):
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err
     assert "stopped by SIGTERM" in err and "--resume" in err
     assert not list(out.glob(".*.tmp"))
     state = json.loads((out / "train_state.json").read_text())
-    assert state["epoch"] >= 1
+    assert 1 <= state["epoch"] < 3
     meta = json.loads((out / "model.json").read_text())
     assert meta["metrics"]["complete"] is False
-    cfg = TrainConfig(epochs=state["epoch"] + 1, batch_size=32, limit_test=32)
-    result = train(cfg, out, data_dir=str(fake_data), resume=True, log=lambda *_: None)
-    assert result.history[-1]["epoch"] == state["epoch"] + 1
+    hint = re.search(r"continue with `([^`]*)`", err).group(1)
+    argv = shlex.split(hint)
+    assert argv[:3] == ["vggdeploy", "train", "--resume"]
+    assert {"--epochs", "--batch-size", "--limit-train", "--lr", "--data-dir"} <= set(argv)
+    assert main(argv[1:]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["metrics"]["complete"] is True and meta["training"]["batch_size"] == 8
 
 
 def test_resume_without_state_or_with_other_preset(tmp_path, fake_data):
@@ -137,7 +148,9 @@ def test_resume_without_state_or_with_other_preset(tmp_path, fake_data):
     train(
         TrainConfig(epochs=1, **FAST), tmp_path / "r", data_dir=str(fake_data), log=lambda *_: None
     )
-    with pytest.raises(ArtifactError, match="different model"):
+    with pytest.raises(
+        UsageError, match=r"--epochs 2 \(the run was started with 1\).*--input-size"
+    ):
         train(
             TrainConfig(epochs=2, input_size=64, **FAST),
             tmp_path / "r",

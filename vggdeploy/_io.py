@@ -1,15 +1,21 @@
 """Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
 
 A reader never sees a half-written file, and killing the process mid-write leaves the previous
-version intact.
+version intact. Temp files are named ``.NAME.PID.XXXXXXXX.tmp``; one that a killed writer left
+behind is removed by the next write to that folder once it is stale: its writer PID no longer
+runs, or this process holds the folder's run lock (vggdeploy.runlock) and the file is older than
+the lock (every writer of a run folder holds that lock, so nobody else can be writing it). Temp
+files of live processes are never touched, so concurrent writers in a shared folder are safe.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,15 +42,69 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+_TEMP = re.compile(r"^\..+?(?:\.(?P<pid>\d+))?\.[a-z0-9_]{8}\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the stale ``.NAME.PID.XXXXXXXX.tmp`` files in ``folder`` (see the module docstring);
+    returns what was removed."""
+    from .runlock import held_since
+
+    since = held_since(folder)
+    removed = []
+    for p in Path(folder).glob(".*.tmp"):
+        m = _TEMP.match(p.name)
+        if m is None:
+            continue
+        pid = int(m["pid"]) if m["pid"] else None
+        if pid == os.getpid():
+            continue  # ours: another thread may be writing it
+        if pid is None or _pid_alive(pid):  # no PID (older vggdeploy) or a live (reused?) PID
+            try:
+                # (a margin for coarse file-system clocks: only files clearly older count)
+                if since is None or p.stat().st_mtime >= since - 2.0:
+                    continue
+            except OSError:
+                continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _mkstemp(target: Path) -> tuple[int, str]:
+    ensure_dir(target.parent)
+    remove_stale_temps(target.parent)
+    try:
+        return tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write '{target}': {exc.strerror or exc}") from exc
+
+
+def _output_error(target: Path, exc: BaseException) -> BaseException:
+    if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+        hint = "free some disk space" if exc.errno == errno.ENOSPC else None
+        return OutputError(f"cannot write '{target}': {exc.strerror or exc}", hint=hint)
+    return exc
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temp file next to ``path``; on success fsync and rename it over ``path``."""
     target = Path(path)
-    ensure_dir(target.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write '{target}': {exc.strerror or exc}") from exc
+    fd, tmp = _mkstemp(target)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as fh:
@@ -56,8 +116,38 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-            raise OutputError(f"cannot write '{target}': {exc.strerror or exc}") from exc
+        err = _output_error(target, exc)
+        if err is not exc:
+            raise err from exc
+        raise
+
+
+def write_files(files: list[tuple[str | os.PathLike[str], bytes]]) -> None:
+    """Write several files as one step: every temp file is written and fsynced first, and only
+    then are they renamed into place (in the given order). Running out of space, or any other
+    write error, leaves all the previous versions as they were."""
+    pending: list[tuple[str, Path]] = []
+    target = Path(files[0][0]) if files else Path(".")
+    try:
+        for path, data in files:
+            target = Path(path)
+            fd, tmp = _mkstemp(target)
+            pending.append((tmp, target))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+        for tmp, dst in pending:
+            target = dst
+            os.replace(tmp, dst)
+    except BaseException as exc:
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        err = _output_error(target, exc)
+        if err is not exc:
+            raise err from exc
         raise
 
 
@@ -79,15 +169,22 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path for libraries that insist on writing by file name; rename on success."""
     target = Path(path)
-    ensure_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _mkstemp(target)
     os.close(fd)
     try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        try:
+            yield Path(tmp)
+        except OSError as exc:  # the library's own errors stay theirs, unless the disk is full
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise _output_error(target, exc) from exc
+            raise
+        try:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _output_error(target, exc) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -7,12 +7,13 @@ every tensor matches the network the spec describes, before anything is used.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._io import sha256_bytes, write_bytes, write_json
+from ._io import sha256_bytes, write_files
 from .errors import ArtifactError
 from .spec import ModelSpec
 
@@ -76,12 +77,13 @@ def bytes_to_state_dict(blob: bytes, *, source: str) -> dict[str, Any]:
 
 
 def save_checkpoint(out_dir: str | os.PathLike[str], model: Any, spec: ModelSpec) -> Path:
-    """Write weights then JSON, each atomically; returns the run folder."""
+    """Write weights and JSON as one step (both temp files complete before either is renamed,
+    so a full disk leaves the previous pair); returns the run folder."""
     out = Path(out_dir)
     blob = state_dict_to_bytes(model.state_dict())
-    write_bytes(out / WEIGHTS_NAME, blob)
     spec = spec.with_provenance(weights={"file": WEIGHTS_NAME, "sha256": sha256_bytes(blob)})
-    write_json(out / SPEC_NAME, spec.to_dict())
+    text = json.dumps(spec.to_dict(), indent=2, sort_keys=False) + "\n"
+    write_files([(out / WEIGHTS_NAME, blob), (out / SPEC_NAME, text.encode("utf-8"))])
     return out
 
 

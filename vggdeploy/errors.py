@@ -77,3 +77,16 @@ EXIT_CODES: dict[int, str] = {
         OutputError,
     )
 }
+
+
+# ---- specific cases (each keeps its parent's exit code) -----------------------------------------
+class RunLockedError(OutputError):
+    """Another vggdeploy process is writing the same run folder (see vggdeploy.runlock)."""
+
+
+class RunExistsError(UsageError):
+    """``train --out DIR`` names a folder that already holds a run (use --resume or --force)."""
+
+
+class TrainingDivergedError(VerificationError):
+    """The training loss or the weights became NaN/inf; nothing non-finite was saved."""

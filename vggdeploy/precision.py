@@ -45,6 +45,7 @@ from .quantize import (
     INT8_TARGETS,
     calibration_images,
 )
+from .runlock import run_lock
 from .spec import ONNX_METADATA_KEY
 from .variant_check import TOLERANCES, Tolerance, VariantCheck, fp32_reference, write_variant
 from .variants import EXPORT_PRECISIONS, Log, variant_path
@@ -159,43 +160,45 @@ def export_variants(
     t_start = time.perf_counter()
     base = model_path_for(checkpoint, out)
     ensure_dir(base.parent)  # fail on an unwritable folder before minutes of work
-    ckpt = read_checkpoint(checkpoint)  # the one read of the checkpoint
-    settings = dict(
-        opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol
-    )
-    reuse = None if "fp32" in wanted else current_fp32(base, ckpt, settings)
-    spec = ckpt.spec
-    if isinstance(reuse, tuple):
-        # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
-        from .onnxmeta import spec_from_model
-
-        spec = spec_from_model(reuse[2], source=str(base))
-    # TRAIN split only; loaded before the export so missing data fails fast.
-    calib = calibration_images(spec, data_dir, calib_size) if variants else None
-    test = load_test_split(data_dir) if verify else None  # the one read of the test split
-    if isinstance(reuse, tuple):
-        fp32, blob, proto = reuse
-        say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
-    else:
-        if reuse is not None:
-            say(f"{base.name} is exported again: {reuse}")
-        fp32, blob = export_checkpoint(
-            ckpt,
-            base,
-            test_images=None if test is None else test.images,
-            opset=opset,
-            max_batch=max_batch,
-            simplify=simplify,
-            atol=atol,
-            rtol=rtol,
-            log=say,
-        )
-        proto = onnx.load_from_string(blob) if variants else None
-    results = {"fp32": fp32}
-    if not variants:
-        return results
-
+    # one writer per run folder (another export or a build-engine there is refused at once)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(run_lock(base.parent, "export"))
+        ckpt = read_checkpoint(checkpoint)  # the one read of the checkpoint
+        settings = dict(
+            opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol
+        )
+        reuse = None if "fp32" in wanted else current_fp32(base, ckpt, settings)
+        spec = ckpt.spec
+        if isinstance(reuse, tuple):
+            # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
+            from .onnxmeta import spec_from_model
+
+            spec = spec_from_model(reuse[2], source=str(base))
+        # TRAIN split only; loaded before the export so missing data fails fast.
+        calib = calibration_images(spec, data_dir, calib_size) if variants else None
+        test = load_test_split(data_dir) if verify else None  # the one read of the test split
+        if isinstance(reuse, tuple):
+            fp32, blob, proto = reuse
+            say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
+        else:
+            if reuse is not None:
+                say(f"{base.name} is exported again: {reuse}")
+            fp32, blob = export_checkpoint(
+                ckpt,
+                base,
+                test_images=None if test is None else test.images,
+                opset=opset,
+                max_batch=max_batch,
+                simplify=simplify,
+                atol=atol,
+                rtol=rtol,
+                log=say,
+            )
+            proto = onnx.load_from_string(blob) if variants else None
+        results = {"fp32": fp32}
+        if not variants:
+            return results
+
         check = None
         if verify:
             check = fp32_reference(

@@ -4,6 +4,9 @@ and DistributedDataParallel when launched by ``torchrun``.
 Determinism: every epoch re-seeds torch and NumPy from ``(seed, epoch)``, and the resume state
 (``train_state.json`` + a versioned ``train_state-eNNN.safetensors``) holds the weights and
 momentum buffers, so a resumed CPU run ends with the same weights as an uninterrupted one.
+
+The guards around the loop (no overwriting or mixing runs, --resume options, the run-folder lock,
+non-finite loss or weights) live in :mod:`vggdeploy.train_guard`.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._io import ensure_dir
+from . import train_guard as guard
 from .checkpoint import save_checkpoint
 from .data.fashion_mnist import Split, load_split
 from .data.preprocess import preprocess
-from .errors import UsageError
+from .errors import OutputError, UsageError
 from .models.presets import DEFAULT_PRESET, make_spec
 from .spec import ModelSpec
 from .train_report import progress_bar, write_history
@@ -53,15 +56,25 @@ class TrainConfig:
     input_size: int | None = None
 
     def validate(self) -> TrainConfig:
+        """UsageError naming the first option out of range (NaN and inf fail every check)."""
+        fin = math.isfinite
         checks = [
             (self.epochs >= 1, "--epochs must be >= 1"),
             (self.batch_size >= 1, "--batch-size must be >= 1"),
-            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
+            (self.lr > 0 and fin(self.lr), "--lr must be a positive number"),
             (0 <= self.momentum < 1, "--momentum must be in [0, 1)"),
-            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
-            (self.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
+            (
+                fin(self.weight_decay) and self.weight_decay >= 0,
+                "--weight-decay must be a finite number >= 0",
+            ),
+            (
+                fin(self.warmup_epochs) and self.warmup_epochs >= 0,
+                "--warmup-epochs must be a finite number >= 0",
+            ),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (0 <= self.seed < 2**32, "--seed must be in [0, 2**32)"),
             (self.workers >= 0, "--workers must be >= 0"),
+            (self.input_size is None or self.input_size >= 1, "--input-size must be >= 1"),
             (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
             (self.limit_train is None or self.limit_train >= 1, "--limit-train must be >= 1"),
             (self.limit_test is None or self.limit_test >= 1, "--limit-test must be >= 1"),
@@ -212,17 +225,20 @@ def _stop_mid_epoch(
     spec: ModelSpec,
     dist: _Dist,
     pos: Position,
+    resume_hint: str,
 ) -> None:
     """Save a resumable mid-epoch state (single process), then raise TrainingInterrupted."""
     where = f"epoch {pos.epoch + 1}, step {pos.step}"
     if dist.world == 1:
+        guard.check_finite_weights(model, where, cfg, out, pos.epoch)
         save_state(out, model, optimizer, scaler, asdict(cfg), pos, spec)
         saved = f"the state at {where} is saved in '{out}'"
     else:  # ranks cannot agree on a mid-epoch position cheaply; the last epoch state stands
         saved = f"the last completed epoch's state in '{out}' stands"
     raise TrainingInterrupted(
         f"training stopped by {stop.signal_name} at {where}; {saved}",
-        hint=f"continue with `vggdeploy train --resume --out {out}` (same options)",
+        hint=f"continue with `{resume_hint}`",
+        signal_name=stop.signal_name,
     )
 
 
@@ -234,13 +250,18 @@ def train(
     data_dir: str | None = None,
     download: bool = False,
     resume: bool = False,
+    force: bool = False,
     log=print,
 ) -> TrainResult:
+    """Train into ``out``. A folder that already holds a run is refused unless ``resume``
+    (continue it; ``cfg`` must match its saved options) or ``force`` (replace it, removing the
+    old run's files and every artifact derived from it). The folder is locked while training."""
     import torch
-    import torch.nn.functional as F
 
     cfg.validate()
     make_spec(cfg.preset, input_size=cfg.input_size)  # fail fast on a bad preset
+    out_dir = Path(out)
+    guard.check_before_work(out_dir, cfg, resume=resume, force=force, data_dir=data_dir)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         from .errors import BackendUnavailableError
 
@@ -252,12 +273,28 @@ def train(
     device = cfg.device
     if device.startswith("cuda") and dist.world > 1:
         device = f"cuda:{dist.local_rank}"
-    out_dir = Path(out)
     spec = make_spec(cfg.preset, input_size=cfg.input_size)
     train_split = _limit(load_split("train", data_dir, download=download), cfg.limit_train)
     test_split = _limit(load_split("test", data_dir, download=download), cfg.limit_test)
-    if dist.main:  # only now, so that bad input leaves no empty run folder behind
-        ensure_dir(out_dir)
+    resume_hint = guard.resume_command(cfg, out_dir, data_dir)
+    # only now, so that bad input leaves no empty run folder behind; DDP: rank 0 writes
+    claim = dict(resume=resume, force=force, data_dir=data_dir, log=log, writer=dist.main)
+    with guard.claimed(out_dir, cfg, **claim):
+        try:
+            return _fit(
+                cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log
+            )
+        except OutputError as exc:  # e.g. the disk filled up: the last complete save stands
+            if (out_dir / "train_state.json").is_file():
+                exc.hint = (
+                    f"{exc.hint + ', ' if exc.hint else ''}then continue with `{resume_hint}`"
+                )
+            raise
+
+
+def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log):
+    import torch
+    import torch.nn.functional as F
 
     torch.manual_seed(cfg.seed)
     from .models.vgg import build_model
@@ -316,6 +353,9 @@ def train(
     }
     t_start = time.perf_counter()
     stop = StopRequest()
+    kept = pos.epoch  # the last epoch whose checkpoint is on disk
+    if resume and pos.epoch < cfg.epochs and dist.main:
+        guard.note_stale_derived(out_dir, log)
     with progress_bar(dist.main) as progress, stop.installed():
         for epoch in range(pos.epoch, cfg.epochs):
             mid = pos.step if epoch == pos.epoch else 0
@@ -349,7 +389,11 @@ def train(
                     loss.backward()
                     optimizer.step()
                 seen += len(yb)
-                loss_sum += loss.item() * len(yb)
+                loss_value = loss.item()  # the loop's one host sync per step
+                guard.check_finite_loss(
+                    loss_value, f"epoch {epoch + 1}, step {i + 1}", cfg, out_dir, kept
+                )
+                loss_sum += loss_value * len(yb)
                 correct += (logits.argmax(1) == y).sum().item()
                 progress.update(task, advance=1, status=f"loss {loss_sum / seen:.4f} lr {lr:.4f}")
                 if stop.requested and i + 1 < steps_per_epoch:
@@ -372,11 +416,16 @@ def train(
                             history,
                             torch.get_rng_state(),
                         ),
+                        resume_hint,
                     )
             train_time = spent + time.perf_counter() - t0
             progress.remove_task(task)
+            guard.check_finite_weights(model, f"end of epoch {epoch + 1}", cfg, out_dir, kept)
             metrics = evaluate(
                 net, test_split, spec, device=device, dist=dist, channels_last=cfg.channels_last
+            )
+            guard.check_finite_loss(
+                metrics["test_loss"], f"test, epoch {epoch + 1}", cfg, out_dir, kept
             )
             row = {
                 "epoch": epoch + 1,
@@ -405,11 +454,13 @@ def train(
                     spec,
                 )
                 write_history(out_dir, history)
+            kept = epoch + 1
             if stop.requested:
                 raise TrainingInterrupted(
                     f"training stopped by {stop.signal_name} after epoch {epoch + 1}; "
                     f"the checkpoint in '{out_dir}' is complete up to there",
-                    hint=f"continue with `vggdeploy train --resume --out {out_dir}` (same options)",
+                    hint=f"continue with `{resume_hint}`",
+                    signal_name=stop.signal_name,
                 )
     if dist.main and history and pos.epoch < cfg.epochs:
         log(f"trained {cfg.preset} in {time.perf_counter() - t_start:.1f} s -> {out_dir}")

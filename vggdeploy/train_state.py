@@ -31,6 +31,11 @@ class TrainingInterrupted(VggDeployError):
 
     exit_code = 130
 
+    def __init__(self, message: str, *, hint: str | None = None, signal_name: str = "") -> None:
+        super().__init__(message, hint=hint)
+        # the shell convention 128 + signal number: 130 for SIGINT, 143 for SIGTERM
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
 
 @dataclass
 class Position:

@@ -242,14 +242,6 @@ CASES = [
         setup=_corrupt_state,
     ),
     Case(
-        "resume-other-preset",
-        "--resume with another --input-size",
-        lambda c: _resume_in_run(c, "--input-size", "64"),
-        4,
-        "different model",
-        protect=_run_files,
-    ),
-    Case(
         "cuda-missing",
         "--device cuda on a machine without CUDA",
         lambda c: _train(c, "--device", "cuda"),

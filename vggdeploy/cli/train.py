@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from . import options
 
@@ -18,7 +19,7 @@ from . import options
 @click.option("--warmup-epochs", type=float, default=None, help="Linear warm-up (default 1).")
 @click.option("--label-smoothing", type=float, default=None, help="Default 0.1.")
 @click.option("--augment/--no-augment", default=None, help="Random flip + 2 px shift (default on).")
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Random seed in [0, 2**32) (default 0).")
 @click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA (default on).")
 @click.option("--workers", type=int, default=None, help="Data loader workers (default 0).")
@@ -34,17 +35,52 @@ from . import options
     show_default=True,
     help="Run folder for model.safetensors, model.json, history.",
 )
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out with its saved options (options given must agree).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the run in --out: removes its weights, history, state and every artifact "
+    "derived from it (*.onnx, *.pt2, *.engine, reports, bench/) before training.",
+)
 @options.data_dir
 @options.download
-def train(out: str, resume: bool, data_dir: str | None, download: bool, **kw) -> None:
-    """Train a VGG preset on Fashion-MNIST and write a checkpoint to --out."""
+@click.pass_context
+def train(
+    ctx: click.Context,
+    out: str,
+    resume: bool,
+    force: bool,
+    data_dir: str | None,
+    download: bool,
+    **kw,
+) -> None:
+    """Train a VGG preset on Fashion-MNIST and write a checkpoint to --out.
+
+    A folder that already holds a run is refused: --resume continues it, --force replaces it."""
+    from pathlib import Path
+
     from ..train import TrainConfig
     from ..train import train as run_train
+    from ..train_guard import check_resume_options, saved_config
 
-    cfg = TrainConfig(**{k: v for k, v in kw.items() if v is not None})
+    given = {
+        k: v
+        for k, v in kw.items()
+        if v is not None and ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE
+    }
+    settings = given
+    saved = saved_config(Path(out)) if resume else None
+    if saved is not None:  # continue with the saved options; a contradicting one is an error
+        check_resume_options(saved, given, Path(out))
+        known = set(TrainConfig.__dataclass_fields__)
+        settings = {**{k: v for k, v in saved.items() if k in known}, **given}
+    cfg = TrainConfig(**settings)
     result = run_train(
-        cfg, out, data_dir=data_dir, download=download, resume=resume, log=click.echo
+        cfg, out, data_dir=data_dir, download=download, resume=resume, force=force, log=click.echo
     )
     if result.history and result.is_main:
         click.echo(f"test accuracy: {result.test_accuracy:.4f}")
