@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +185,10 @@ def quantize_int8(
     *,
     target: str,
     method: str,
+    keep_fp32: Sequence[str] = (),
 ) -> Any:
-    """The INT8 ModelProto for ``target``, quantized with cached calibration ranges."""
+    """The INT8 ModelProto for ``target``, quantized with cached calibration ranges; the nodes
+    named in ``keep_fp32`` stay FP32 (validate the names with ``vggdeploy.debug.keep``)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if target == "tensorrt":
@@ -221,6 +224,7 @@ def quantize_int8(
                 reduce_range=False,
                 calibrate_method=_method(method),
                 calibration_cache_path=str(ranges_path),
+                nodes_to_exclude=list(keep_fp32),
                 **settings,
             )
         except (ValueError, RuntimeError, KeyError) as exc:
