@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._io import ensure_dir
 from ..compare import compare_logits
 from ..errors import ArtifactError, UsageError
 from ..export import META_CHECKPOINT, META_PRECISION, report_path_for
@@ -126,8 +127,12 @@ def debug_precision(
     candidates = keep_mod.compute_layers(fp32)
     if layers:
         candidates = keep_mod.resolve_layers(fp32, layers, precision, target, option="--layers")
+    if sensitivity and precision == "int8":
+        _calibration(base, path)  # fail before the work, not after it
     spec = spec_from_model(fp32, source=str(base))
     x, y = _test_images(spec, data_dir, images)
+    # Every input is checked: make sure the reports can be written before the work starts.
+    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / "debug")
     matches, unmatched = match_layers(fp32, variant)
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")
@@ -168,7 +173,6 @@ def debug_precision(
             precision=precision, target=target, data_dir=data_dir,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, say=say,
         )  # fmt: skip
-    folder = Path(out_dir) if out_dir is not None else base.parent / "debug"
     result["files"] = write_reports(result, folder, variant_tag(precision, target))
     return result
 
@@ -207,12 +211,7 @@ def _sensitivity(
         )  # fmt: skip
     from ..quantize import calibrate, calibration_images
 
-    calib = (_export_report_full(path) or {}).get("calibration")
-    if not calib or "method" not in calib or "size" not in calib:
-        raise ArtifactError(
-            f"{report_path_for(path).name} does not say how '{path.name}' was calibrated",
-            hint=f"export it again: vggdeploy export {base.parent} --precision int8",
-        )
+    calib = _calibration(base, path)
     images = calibration_images(spec, data_dir, int(calib["size"]))
     ranges, key = calibrate(
         base, images, method=calib["method"], cache_dir=base.parent,
@@ -230,6 +229,18 @@ def _sensitivity(
         ranges.unlink(missing_ok=True)
     out["calibration"] = {k: key[k] for k in ("method", "size", "cache", "reused")}
     return out
+
+
+def _calibration(base: Path, path: Path) -> dict[str, Any]:
+    """How the export stage calibrated ``path`` (method, size), from its report."""
+    calib = (_export_report_full(path) or {}).get("calibration")
+    if not isinstance(calib, dict) or "method" not in calib or "size" not in calib:
+        raise ArtifactError(
+            f"{report_path_for(path).name} does not say how '{path.name}' was calibrated "
+            "(needed to re-quantize it for --sensitivity)",
+            hint=f"export it again: vggdeploy export {base.parent} --precision int8",
+        )
+    return calib
 
 
 def _export_report_full(path: Path) -> dict[str, Any] | None:
