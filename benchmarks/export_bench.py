@@ -41,11 +41,12 @@ def machine() -> dict:
 
 
 def main() -> None:
+    from vggdeploy.backends.base import open_runner
     from vggdeploy.checkpoint import load_checkpoint
     from vggdeploy.compare import compare_logits
     from vggdeploy.data import load_split, preprocess
-    from vggdeploy.export import onnx_logits, ort_session, torch_logits
     from vggdeploy.precision import export_variants
+    from vggdeploy.verify import runner_logits
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -75,14 +76,15 @@ def main() -> None:
         test = load_split("test", args.data_dir)
         x = preprocess(test.images, spec)
         t0 = time.perf_counter()
-        ref = torch_logits(model, x)
+        with open_runner("torch", (model, spec)) as torch_runner:
+            ref = runner_logits(torch_runner, x)
         result["torch_reference_s"] = time.perf_counter() - t0
         rows = {}
         for tag, res in out.items():
-            s = ort_session(res.path)
-            t0 = time.perf_counter()
-            logits = onnx_logits(s, x)
-            ort_s = time.perf_counter() - t0
+            with open_runner("onnxruntime", res.path) as s:
+                t0 = time.perf_counter()
+                logits = runner_logits(s, x)
+                ort_s = time.perf_counter() - t0
             m = compare_logits(ref, logits, labels=test.labels)
             m["accuracy_drop_pt_vs_pytorch"] = 100 * (m["ref_accuracy"] - m["out_accuracy"])
             m["ort_cpu_test_set_s"] = ort_s
@@ -107,7 +109,7 @@ def main() -> None:
             sweep = {}
             for method in CALIB_METHODS:
                 ranges, _ = calibrate(
-                    run / "model.onnx",
+                    (run / "model.onnx").read_bytes(),
                     calib,
                     method=method,
                     cache_dir=run,
@@ -115,8 +117,11 @@ def main() -> None:
                     log=print,
                 )
                 for target in INT8_TARGETS:
-                    q = quantize_int8(run / "model.onnx", ranges, target=target, method=method)
-                    m = compare_logits(ref, onnx_logits(ort_session(q), x), labels=test.labels)
+                    q = quantize_int8(
+                        (run / "model.onnx").read_bytes(), ranges, target=target, method=method
+                    )
+                    with open_runner("onnxruntime", q) as s:
+                        m = compare_logits(ref, runner_logits(s, x), labels=test.labels)
                     drop = 100 * (m["ref_accuracy"] - m["out_accuracy"])
                     sweep[f"{method}/{target}"] = {
                         "accuracy": m["out_accuracy"],

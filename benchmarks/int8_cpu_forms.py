@@ -16,16 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 
-def timed(session, x, *, repeat: int) -> float:
-    name = session.get_inputs()[0].name
-    session.run(None, {name: x})
+def timed(runner, x, *, repeat: int) -> float:
+    runner.infer(x)
     best = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        session.run(None, {name: x})
+        runner.infer(x)
         best.append(time.perf_counter() - t0)
     return float(np.median(best))
 
@@ -33,11 +31,12 @@ def timed(session, x, *, repeat: int) -> float:
 def main() -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    from vggdeploy.backends.base import open_runner
     from vggdeploy.checkpoint import read_spec
     from vggdeploy.compare import accuracy
     from vggdeploy.data import load_split, preprocess
-    from vggdeploy.export import onnx_logits, ort_session
     from vggdeploy.quantize import DEFAULT_CALIB_METHOD, _method, calibrate, calibration_images
+    from vggdeploy.verify import runner_logits
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -49,7 +48,12 @@ def main() -> None:
     base = run / "model.onnx"
     calib = calibration_images(spec, args.data_dir, 512)
     ranges, _ = calibrate(
-        base, calib, method=DEFAULT_CALIB_METHOD, cache_dir=run, input_name="input", log=print
+        base.read_bytes(),
+        calib,
+        method=DEFAULT_CALIB_METHOD,
+        cache_dir=run,
+        input_name="input",
+        log=print,
     )
     test = load_split("test", args.data_dir)
     tx = preprocess(test.images, spec)
@@ -79,10 +83,10 @@ def main() -> None:
                     calibration_cache_path=str(ranges),
                     extra_options={"WeightSymmetric": True, **extra},
                 )
-            s = ort_session(onnx.load(str(path)))
-            lat = timed(s, tx[:1], repeat=200)
-            thr = timed(s, tx[:256], repeat=10)
-            acc = accuracy(onnx_logits(s, tx), test.labels)
+            with open_runner("onnxruntime", path) as s:
+                lat = timed(s, tx[:1], repeat=200)
+                thr = timed(s, tx[:256], repeat=10)
+                acc = accuracy(runner_logits(s, tx), test.labels)
             rows.append(
                 {
                     "form": label,

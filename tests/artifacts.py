@@ -1,46 +1,39 @@
-"""Small ONNX artifacts shared by the tests: an fp32 model with dynamic batch and the ModelSpec in
-its metadata (TorchScript exporter: under a second, where `vggdeploy export`'s dynamo export and
-verification take several; test_export.py covers that path), and an INT8 Q/DQ model from ONNX
-Runtime's static quantizer with a tiny calibration set."""
+"""Small ONNX artifacts shared by the tests, made by the library's own export
+(:func:`vggdeploy.export.export_checkpoint`: torch.onnx dynamo export, checks, onnxslim) without
+its PyTorch verification (test_export.py covers that). An export takes seconds, so each checkpoint
+is exported once per test session and the bytes are reused; ``quantize_int8`` is ONNX Runtime's
+static quantizer with a tiny calibration set (bench tests)."""
 
 from __future__ import annotations
 
-import warnings
+import hashlib
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+_EXPORTED: dict[str, bytes] = {}  # sha256 of (model.json, model.safetensors) -> ONNX bytes
+
 
 def export_fp32(run: Path, out: Path | None = None) -> Path:
-    """``run``'s checkpoint as ONNX at ``out`` (default ``run/model.onnx``)."""
-    import onnx
-    import torch
-
-    from vggdeploy.checkpoint import load_checkpoint
-    from vggdeploy.onnxmeta import set_spec_metadata
+    """``run``'s checkpoint as ONNX at ``out`` (default ``run/model.onnx``); only that file is
+    written (no report)."""
+    from vggdeploy.checkpoint import read_checkpoint, resolve_checkpoint
+    from vggdeploy.export import export_checkpoint
 
     out = Path(out) if out is not None else Path(run) / "model.onnx"
-    model, spec = load_checkpoint(run)
-    example = torch.zeros(spec.input.shape(2))
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but fast and small
-        warnings.simplefilter("ignore", DeprecationWarning)
-        _export(torch, model, example, out, spec)
-    proto = onnx.load(str(out))
-    set_spec_metadata(proto, spec)
-    onnx.save(proto, str(out))
+    digest = hashlib.sha256()
+    for f in resolve_checkpoint(run):
+        digest.update(f.read_bytes())
+    key = digest.hexdigest()
+    if key not in _EXPORTED:
+        with tempfile.TemporaryDirectory(prefix="vggdeploy-test-export.") as work:
+            _, blob = export_checkpoint(
+                read_checkpoint(run), Path(work) / "model.onnx", test_images=None
+            )
+        _EXPORTED[key] = blob
+    out.write_bytes(_EXPORTED[key])
     return out
-
-
-def _export(torch, model, example, out: Path, spec) -> None:
-    torch.onnx.export(
-        model,
-        (example,),
-        str(out),
-        input_names=[spec.input.name],
-        output_names=[spec.output_name],
-        dynamic_axes={spec.input.name: {0: "batch"}, spec.output_name: {0: "batch"}},
-        dynamo=False,
-    )
 
 
 def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> Path:

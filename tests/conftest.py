@@ -90,6 +90,23 @@ def tiny_pt2(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return out
 
 
+# The settings of the session's `export --precision all` (exported_variants).
+VARIANTS_EXPORT = {"max_batch": 16, "simplify": False, "calib_size": 64}
+
+
+@pytest.fixture(scope="session")
+def exported_variants(
+    _trained_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """`export --precision all` of the tiny run, once per session (a copy of the run folder):
+    {"fp32", "fp16", "int8", "int8-cpu"} -> ExportResult. Treat the folder as read-only."""
+    from vggdeploy.precision import export_variants
+
+    run = tmp_path_factory.mktemp("precision") / "run"
+    shutil.copytree(_trained_run, run)
+    return export_variants(run, precisions="all", data_dir=fake_data, **VARIANTS_EXPORT)
+
+
 @pytest.fixture
 def tiny_run(_trained_run: Path, tmp_path: Path) -> Path:
     """A fresh copy of a run folder with a vgg-mini checkpoint trained 2 epochs on fake data."""

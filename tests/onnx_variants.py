@@ -1,51 +1,56 @@
-"""ONNX files for build tests. ``export_fp32`` (tests/artifacts.py) makes the fp32 model;
-``make_fp16_variant`` / ``make_int8_variant`` are *structural stand-ins* for the export stage's
-model.fp16.onnx / model.int8.onnx: valid ONNX with a FLOAT16 cast pair / a Q/DQ pair on the input,
-enough for file resolution and precision checks, not for accuracy claims.
-"""
+"""ONNX files for build tests, all from the library: ``export_fp32`` (tests/artifacts.py) makes
+the fp32 model; ``make_fp16_variant`` / ``make_int8_variant`` run the export stage's own FP16
+conversion and INT8 quantization (TensorRT Q/DQ form) on it, calibrated on a few synthetic images:
+real variants without the stage's test-set judging (tests/test_precision.py covers that)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-import onnx
-from artifacts import export_fp32  # noqa: F401 - re-exported for the build tests
-from onnx import TensorProto, helper
+from artifacts import calibration_batch, export_fp32  # noqa: F401 - re-exported for build tests
+
+from vggdeploy.variants import variant_path
 
 
-def _prepend_on_input(src: Path, dst: Path, nodes: list, inits: list) -> Path:
-    proto = onnx.load(str(src))
-    graph = proto.graph
-    name = graph.input[0].name
-    fresh = f"{name}__pre"
-    for node in graph.node:
-        node.input[:] = [fresh if i == name else i for i in node.input]
-    nodes[-1].output[0] = fresh
-    graph.initializer.extend(inits)
-    for i, node in enumerate(nodes):
-        graph.node.insert(i, node)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(dst))
-    return dst
+def _save_variant(proto, fp32_proto, fp32: Path, tag: str) -> Path:
+    from vggdeploy.export import annotate
+    from vggdeploy.onnxmeta import spec_from_model
+
+    spec = spec_from_model(fp32_proto, source=str(fp32))
+    props = {p.key: p.value for p in fp32_proto.metadata_props if p.key != "vggdeploy.modelspec"}
+    annotate(proto, spec, **{**props, "vggdeploy.precision": tag})
+    out = variant_path(fp32, tag)
+    out.write_bytes(proto.SerializeToString())
+    return out
 
 
 def make_fp16_variant(fp32: Path) -> Path:
-    name = onnx.load(str(fp32), load_external_data=False).graph.input[0].name
-    nodes = [
-        helper.make_node("Cast", [name], ["x_half"], to=TensorProto.FLOAT16),
-        helper.make_node("Cast", ["x_half"], ["placeholder"], to=TensorProto.FLOAT),
-    ]
-    return _prepend_on_input(fp32, fp32.with_name("model.fp16.onnx"), nodes, [])
+    import onnx
+
+    from vggdeploy.fp16 import convert_fp16
+
+    proto = onnx.load(str(fp32))
+    return _save_variant(convert_fp16(proto), proto, fp32, "fp16")
 
 
 def make_int8_variant(fp32: Path) -> Path:
-    name = onnx.load(str(fp32), load_external_data=False).graph.input[0].name
-    inits = [
-        helper.make_tensor("in_scale", TensorProto.FLOAT, [], [0.02]),
-        helper.make_tensor("in_zero", TensorProto.INT8, [], [0]),
-    ]
-    nodes = [
-        helper.make_node("QuantizeLinear", [name, "in_scale", "in_zero"], ["x_q"]),
-        helper.make_node("DequantizeLinear", ["x_q", "in_scale", "in_zero"], ["placeholder"]),
-    ]
-    return _prepend_on_input(fp32, fp32.with_name("model.int8.onnx"), nodes, inits)
+    import onnx
+
+    from vggdeploy.onnxmeta import spec_from_model
+    from vggdeploy.quantize import calibrate, quantize_int8
+
+    blob = fp32.read_bytes()
+    proto = onnx.load_from_string(blob)
+    spec = spec_from_model(proto, source=str(fp32))
+    with tempfile.TemporaryDirectory(prefix="vggdeploy-test-int8.") as work:
+        ranges, _ = calibrate(
+            blob,
+            calibration_batch(spec),
+            method="minmax",
+            cache_dir=Path(work),
+            input_name=spec.input.name,
+            log=lambda _m: None,
+        )
+        q = quantize_int8(blob, ranges, target="tensorrt", method="minmax")
+    return _save_variant(q, proto, fp32, "int8")

@@ -11,18 +11,18 @@ import onnx
 import pytest
 
 from vggdeploy._io import sha256_file
+from vggdeploy.backends.base import open_runner
 from vggdeploy.checkpoint import load_checkpoint
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, DataError, OutputError, UsageError, VerificationError
-from vggdeploy.export import (
-    export_onnx,
-    ort_session,
-    raise_if_failed,
-    torch_logits,
-    verification_inputs,
-    verify_onnx,
-)
+from vggdeploy.export import export_onnx
 from vggdeploy.onnxmeta import read_onnx_spec
+from vggdeploy.verify import (
+    compare_runners,
+    load_test_split,
+    raise_if_failed,
+    verification_inputs,
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,15 @@ def test_writes_model_and_report(exported):
 
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_dynamic_batch(exported, batch):
-    model, spec = load_checkpoint(exported.path.parent)
     x = np.random.default_rng(batch).normal(size=(batch, 1, 32, 32)).astype(np.float32)
-    out = ort_session(exported.path).run(None, {"input": x})[0]
+    with (
+        open_runner("onnxruntime", exported.path) as ort,
+        open_runner("torch", exported.path.parent) as pt,
+    ):
+        out = ort.infer(x)
+        ref = pt.infer(x)
     assert out.shape == (batch, 10)
-    np.testing.assert_allclose(out, torch_logits(model, x), atol=1e-4, rtol=1e-3)
+    np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-3)
 
 
 def test_symbolic_batch_and_names(exported):
@@ -96,10 +100,14 @@ def _perturbed(path: Path) -> onnx.ModelProto:
 
 def test_verification_fails_on_perturbed_model(exported, fake_data):
     model, spec = load_checkpoint(exported.path.parent)
-    inputs = verification_inputs(spec, fake_data, 8)
-    result = verify_onnx(
-        _perturbed(exported.path), model, spec, inputs, batch_sizes=[1, 7], atol=1e-4, rtol=1e-3
-    )
+    inputs = verification_inputs(spec, load_test_split(fake_data).images, 8)
+    with (
+        open_runner("onnxruntime", _perturbed(exported.path)) as candidate,
+        open_runner("torch", (model, spec)) as reference,
+    ):
+        result = compare_runners(
+            candidate, reference, inputs, batch_sizes=[1, 7], atol=1e-4, rtol=1e-3
+        )
     assert result["passed"] is False
     assert result["max_abs"] == pytest.approx(0.01, rel=1e-3)
     with pytest.raises(VerificationError, match="beyond tolerance"):

@@ -11,29 +11,24 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from vggdeploy.backends.base import open_runner
 from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import DataError, UsageError, VerificationError
-from vggdeploy.export import ort_session
-from vggdeploy.precision import (
-    FP16_MAX,
-    FP32_OPS,
-    Tolerance,
-    convert_fp16,
-    export_variants,
-    fp16_range_check,
-    parse_precisions,
-)
+from vggdeploy.fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
+from vggdeploy.precision import Tolerance, export_variants, parse_precisions
 from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
+from conftest import VARIANTS_EXPORT
 
-@pytest.fixture(scope="module")
-def variants(_trained_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    run = tmp_path_factory.mktemp("precision") / "run"
-    shutil.copytree(_trained_run, run)
-    return export_variants(
-        run, precisions="all", data_dir=fake_data, calib_size=64, max_batch=16, simplify=False
-    )
+
+@pytest.fixture
+def variants(exported_variants):
+    return exported_variants
+
+
+def _not_exported(*_a, **_k):
+    raise AssertionError("the FP32 exporter ran, but model.onnx was up to date")
 
 
 def _train_only(fake_data: Path, dst: Path) -> Path:
@@ -69,9 +64,11 @@ def test_fp16_structure(variants):
     assert float_inits and all(i.data_type == TensorProto.FLOAT16 for i in float_inits)
     assert [n.op_type for n in m.graph.node].count("Cast") == 2  # one per edge
     x = np.random.default_rng(0).normal(size=(3, 1, 32, 32)).astype(np.float32)
-    out16 = ort_session(m).run(None, {"input": x})[0]
-    out32 = ort_session(variants["fp32"].path).run(None, {"input": x})[0]
-    assert out16.dtype == np.float32
+    with (
+        open_runner("onnxruntime", m) as r16,
+        open_runner("onnxruntime", variants["fp32"].path) as r32,
+    ):
+        out16, out32 = r16.infer(x), r32.infer(x)
     np.testing.assert_allclose(out16, out32, atol=5e-2, rtol=5e-2)
 
 
@@ -96,23 +93,17 @@ def test_fp16_keeps_listed_ops_in_fp32():
     assert types[matmul.output[0]] == TensorProto.FLOAT16
 
 
-def test_fp16_range_warning():
-    graph = helper.make_graph(
-        [
-            helper.make_node("Mul", ["input", "k"], ["big"]),
-            helper.make_node("Relu", ["big"], ["y"]),
-        ],
-        "g",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])],
-        [numpy_helper.from_array(np.array(1e5, dtype=np.float32), "k")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
-    report = fp16_range_check(model, np.ones((4, 2), dtype=np.float32))
-    assert set(report["tensors_beyond_fp16"]) == {"big", "y"}
-    assert report["max_abs_activation"] > FP16_MAX
-    ok = fp16_range_check(model, np.full((4, 2), 1e-3, dtype=np.float32))
-    assert ok["tensors_beyond_fp16"] == {}
+def test_fp16_range_warning(variants, fake_data):
+    """A first Conv scaled by 1e7 drives its output far beyond the FP16 range."""
+    fp32 = onnx.load(str(variants["fp32"].path))
+    x = calibration_images(read_spec(variants["fp32"].path.parent), fake_data, 8)
+    assert fp16_range_check(fp32, x)["tensors_beyond_fp16"] == {}
+    conv = next(n for n in fp32.graph.node if n.op_type == "Conv")
+    weight = next(i for i in fp32.graph.initializer if i.name == conv.input[1])
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1e7, weight.name))
+    report = fp16_range_check(fp32, x)
+    assert conv.output[0] in report["tensors_beyond_fp16"]
+    assert report["max_abs_activation"] > FP16_MAX and report["samples"] == 8
 
 
 def _qdq(path: Path):
@@ -161,21 +152,32 @@ def test_variant_metadata(variants):
 
 
 def test_calibration_cache_reused_and_keyed(variants, fake_data, tmp_path):
-    base = variants["fp32"].path
-    run = base.parent
+    run = tmp_path / "run"  # a copy: the session's run folder stays as exported
+    shutil.copytree(variants["fp32"].path.parent, run)
+    base = run / "model.onnx"
     spec = read_spec(run)
     method = DEFAULT_CALIB_METHOD
     cache = run / f"calibration-{method}.json"
     assert json.loads(cache.read_text())["key"]["split"] == "train"
     calib = calibration_images(spec, fake_data, 64)
     path, key = calibrate(
-        base, calib, method=method, cache_dir=run, input_name="input", log=lambda m: None
+        base.read_bytes(),
+        calib,
+        method=method,
+        cache_dir=run,
+        input_name="input",
+        log=lambda m: None,
     )
     path.unlink()
     assert key["reused"] is True and key["size"] == 64
     other = calibration_images(spec, fake_data, 32)  # other data -> recalibrate, rewrite
     path, key = calibrate(
-        base, other, method=method, cache_dir=run, input_name="input", log=lambda m: None
+        base.read_bytes(),
+        other,
+        method=method,
+        cache_dir=run,
+        input_name="input",
+        log=lambda m: None,
     )
     path.unlink()
     assert key["reused"] is False
@@ -197,15 +199,15 @@ def test_calibration_never_reads_test_split(variants, fake_data, tmp_path, monke
     shutil.copytree(variants["fp32"].path.parent, run)
     for f in run.glob("calibration-*.json"):
         f.unlink()
-    # the FP32 export is covered elsewhere; reuse its result to keep this test fast
-    monkeypatch.setattr(
-        "vggdeploy.precision.export_onnx",
-        lambda *a, **k: type(variants["fp32"])(
-            path=run / "model.onnx", report_path=run / "model.report.json", report={"opset": 20}
-        ),
-    )
+    monkeypatch.setattr("vggdeploy.export.to_onnx", _not_exported)  # model.onnx is up to date
     only_train = _train_only(fake_data, tmp_path / "train-only")  # no test files at all
-    out = export_variants(run, precisions="int8", verify=False, data_dir=only_train, calib_size=32)
+    out = export_variants(
+        run,
+        precisions="int8",
+        verify=False,
+        data_dir=only_train,
+        **{**VARIANTS_EXPORT, "calib_size": 32},
+    )
     assert out["int8"].path.is_file() and out["int8-cpu"].path.is_file()
     assert requested and set(requested) == {"train"}
 
@@ -222,24 +224,19 @@ def test_variant_failing_accuracy_is_not_written(variants, fake_data, tmp_path, 
     run = tmp_path / "run"
     shutil.copytree(variants["fp32"].path.parent, run)
     (run / "model.int8.onnx").unlink()
-    monkeypatch.setattr(
-        "vggdeploy.precision.export_onnx",
-        lambda *a, **k: type(variants["fp32"])(
-            path=run / "model.onnx", report_path=run / "model.report.json", report={"opset": 20}
-        ),
-    )
+    monkeypatch.setattr("vggdeploy.export.to_onnx", _not_exported)  # model.onnx is up to date
     strict = Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=-100.0)  # impossible
-    precision = __import__("vggdeploy.precision").precision
-    monkeypatch.setitem(precision.TOLERANCES, "int8", strict)
-    monkeypatch.setattr(precision, "NOISE_IMAGES", -1000)
+    import vggdeploy.variant_check as check
+
+    monkeypatch.setitem(check.TOLERANCES, "int8", strict)
+    monkeypatch.setattr(check, "NOISE_IMAGES", -1000)
     with pytest.raises(VerificationError, match="below FP32"):
         export_variants(
             run,
             precisions="int8",
             targets=("tensorrt",),
             data_dir=fake_data,
-            calib_size=32,
-            max_batch=8,
+            **{**VARIANTS_EXPORT, "calib_size": 32},
         )
     assert not (run / "model.int8.onnx").exists()
     assert json.loads((run / "model.int8.report.json").read_text())["written"] is False

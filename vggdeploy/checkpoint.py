@@ -8,6 +8,7 @@ every tensor matches the network the spec describes, before anything is used.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,24 @@ def save_checkpoint(out_dir: str | os.PathLike[str], model: Any, spec: ModelSpec
     return out
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read once: the model (eval mode), its spec and where the weights came from."""
+
+    model: Any
+    spec: ModelSpec
+    weights_path: Path
+    weights_sha256: str
+
+
 def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = None):
     """(model in eval mode, spec) from a checkpoint; every inconsistency is an ArtifactError."""
+    ckpt = read_checkpoint(path, expect=expect)
+    return ckpt.model, ckpt.spec
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = None) -> Checkpoint:
+    """:func:`load_checkpoint` plus the weights' path and sha256 (one read of each file)."""
     from .models.vgg import build_model
     from .spec import check_same_model
 
@@ -97,8 +114,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = 
         blob = weights_path.read_bytes()
     except OSError as exc:
         raise ArtifactError(f"cannot read '{weights_path}': {exc.strerror or exc}") from exc
+    digest = sha256_bytes(blob)
     recorded = (spec.provenance.get("weights") or {}).get("sha256")
-    if recorded and recorded != sha256_bytes(blob):
+    if recorded and recorded != digest:
         raise ArtifactError(
             f"'{weights_path}' does not match '{spec_path}' (sha256 differs): the weights were "
             "replaced or damaged after the checkpoint was written",
@@ -130,4 +148,4 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = 
         )
     model.load_state_dict(state, strict=True)
     model.eval()
-    return model, spec
+    return Checkpoint(model=model, spec=spec, weights_path=weights_path, weights_sha256=digest)

@@ -3,7 +3,8 @@
 ``export_onnx(RUN)`` writes ``RUN/model.onnx`` (input ``input`` [batch, C, H, W], output ``logits``
 [batch, classes]) with the ModelSpec, the checkpoint sha256 and tool versions in
 ``metadata_props``, after ``onnx.checker`` (full check), strict shape inference and a comparison
-with PyTorch on real test images at batch 1, 7 and ``max_batch``. Nothing is written when a check
+with PyTorch on real test images at batch 1, 7 and ``max_batch`` (an ONNX Runtime runner over the
+in-memory model against a PyTorch runner over the checkpoint). Nothing is written when a check
 fails except the report JSON, which says why.
 """
 
@@ -21,26 +22,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._io import ensure_dir, sha256_bytes, sha256_file, write_bytes, write_json
+import numpy as np
+
+from ._io import ensure_dir, sha256_bytes, write_bytes, write_json
+from .backends.base import open_runner
+from .checkpoint import Checkpoint
 from .compare import format_metrics
 from .errors import ArtifactError, MissingDependencyError, UsageError
 from .spec import ModelSpec
 from .variants import Log
-from .verify import (  # re-exported: the export stage's public verification API
-    onnx_logits,
-    ort_session,
+from .verify import (
+    compare_runners,
+    load_test_split,
     raise_if_failed,
-    torch_logits,
+    verification_batches,
     verification_inputs,
-    verify_onnx,
 )
 
 # Opset 20: the torch exporter's own default, parsed by TensorRT 10.x and ONNX Runtime >= 1.17.
 DEFAULT_OPSET = 20
-DEFAULT_MAX_BATCH = 64
+# The largest batch the export verifies and records (vggdeploy.max_batch; TensorRT's default
+# profile); the ONNX batch dimension itself stays symbolic.
+DEFAULT_VERIFIED_MAX_BATCH = 64
 FP32_ATOL = 1e-4
 FP32_RTOL = 1e-3
-VERIFY_BATCHES = (1, 7)  # plus max_batch: the smallest, an odd one and the largest
 BATCH_DIM = "batch"
 META_CHECKPOINT = "vggdeploy.checkpoint_sha256"
 META_VERSIONS = "vggdeploy.versions"
@@ -229,14 +234,21 @@ def annotate(proto: Any, spec: ModelSpec, **extra: str) -> None:
     proto.doc_string = f"vggdeploy {spec.preset}: {spec.input.shape(BATCH_DIM)} -> logits"
 
 
-# ---- verification ------------------------------------------------------------------------------
 # ---- the stage ---------------------------------------------------------------------------------
+def check_export_options(*, max_batch: int, atol: float, rtol: float, opset: int) -> None:
+    if not isinstance(max_batch, int) or max_batch < 1:
+        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
+    if atol < 0 or rtol < 0:
+        raise UsageError(f"--atol/--rtol must be >= 0, got {atol} / {rtol}")
+    check_opset(opset)
+
+
 def export_onnx(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
     *,
     opset: int = DEFAULT_OPSET,
-    max_batch: int = DEFAULT_MAX_BATCH,
+    max_batch: int = DEFAULT_VERIFIED_MAX_BATCH,
     simplify: bool | None = None,
     verify: bool = True,
     atol: float = FP32_ATOL,
@@ -245,19 +257,45 @@ def export_onnx(
     log: Log | None = None,
 ) -> ExportResult:
     """Export ``checkpoint`` to ONNX (FP32). ``simplify=None`` runs onnxslim when installed."""
-    from .checkpoint import load_checkpoint, resolve_checkpoint
+    from .checkpoint import read_checkpoint
 
-    say = log or (lambda _msg: None)
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
-    if atol < 0 or rtol < 0:
-        raise UsageError(f"--atol/--rtol must be >= 0, got {atol} / {rtol}")
-    check_opset(opset)
+    check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
     target = model_path_for(checkpoint, out)
     ensure_dir(target.parent)  # fail on an unwritable folder before minutes of work
+    ckpt = read_checkpoint(checkpoint)
+    test_images = load_test_split(data_dir).images if verify else None
+    result, _ = export_checkpoint(
+        ckpt,
+        target,
+        test_images=test_images,
+        opset=opset,
+        max_batch=max_batch,
+        simplify=simplify,
+        atol=atol,
+        rtol=rtol,
+        log=log,
+    )
+    return result
+
+
+def export_checkpoint(
+    ckpt: Checkpoint,
+    target: Path,
+    *,
+    test_images: np.ndarray | None,
+    opset: int = DEFAULT_OPSET,
+    max_batch: int = DEFAULT_VERIFIED_MAX_BATCH,
+    simplify: bool | None = None,
+    atol: float = FP32_ATOL,
+    rtol: float = FP32_RTOL,
+    log: Log | None = None,
+) -> tuple[ExportResult, bytes]:
+    """Export an already read checkpoint to ``target``; verified on ``test_images`` (the raw test
+    split, read once by the caller) unless it is None. Returns the result and the written bytes,
+    so later stages need not read the file again."""
+    say = log or (lambda _msg: None)
+    model, spec = ckpt.model, ckpt.spec
     report_path = report_path_for(target)
-    model, spec = load_checkpoint(checkpoint)
-    _, weights_path = resolve_checkpoint(checkpoint)
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -266,7 +304,7 @@ def export_onnx(
     say(f"exported with {exporter}, opset {opset} ({timings['export_s']:.1f} s)")
     versions = tool_versions()
     meta = {
-        META_CHECKPOINT: sha256_file(weights_path),
+        META_CHECKPOINT: ckpt.weights_sha256,
         META_VERSIONS: json.dumps(versions, sort_keys=True),
         META_MAX_BATCH: str(max_batch),
         META_PRECISION: "fp32",
@@ -296,7 +334,7 @@ def export_onnx(
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
     report: dict[str, Any] = {
         "model": str(target),
-        "checkpoint": str(weights_path),
+        "checkpoint": str(ckpt.weights_path),
         "checkpoint_sha256": meta[META_CHECKPOINT],
         "precision": "fp32",
         "opset": opset,
@@ -308,15 +346,23 @@ def export_onnx(
         "timings": timings,
     }
     blob = proto.SerializeToString()
-    if verify:
+    if test_images is not None:
         t0 = time.perf_counter()
-        batches = sorted(
-            {*VERIFY_BATCHES, max_batch} - {b for b in VERIFY_BATCHES if b > max_batch}
-        )
-        inputs = verification_inputs(spec, data_dir, sum(batches))
-        verification = verify_onnx(
-            blob, model, spec, inputs, batch_sizes=batches, atol=atol, rtol=rtol, label=target.name
-        )
+        batches = verification_batches(max_batch)
+        inputs = verification_inputs(spec, test_images, sum(batches))
+        with (
+            open_runner("onnxruntime", blob) as candidate,
+            open_runner("torch", (model, spec)) as reference,
+        ):
+            verification = compare_runners(
+                candidate,
+                reference,
+                inputs,
+                batch_sizes=batches,
+                atol=atol,
+                rtol=rtol,
+                label=target.name,
+            )
         timings["verify_s"] = time.perf_counter() - t0
         report["verification"] = verification
         for row in verification["batches"]:
@@ -330,19 +376,14 @@ def export_onnx(
     write_bytes(target, blob)
     write_json(report_path, {**report, "written": True})
     say(f"wrote {target} ({len(blob) / 1e6:.1f} MB) and {report_path.name}")
-    return ExportResult(path=target, report_path=report_path, report=report)
+    return ExportResult(path=target, report_path=report_path, report=report), blob
 
 
 __all__ = [
-    "DEFAULT_MAX_BATCH",
     "DEFAULT_OPSET",
+    "DEFAULT_VERIFIED_MAX_BATCH",
     "ExportResult",
     "check_onnx",
+    "export_checkpoint",
     "export_onnx",
-    "onnx_logits",
-    "ort_session",
-    "raise_if_failed",
-    "torch_logits",
-    "verification_inputs",
-    "verify_onnx",
 ]

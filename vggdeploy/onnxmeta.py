@@ -33,10 +33,28 @@ def spec_from_model(model: Any, *, source: str) -> ModelSpec:
     return ModelSpec.from_onnx_metadata(props, source=source)
 
 
-def read_onnx_spec(path: str | os.PathLike[str]) -> ModelSpec:
-    """The ModelSpec embedded by `vggdeploy export` (weights are not loaded)."""
-    model = load_onnx(path, load_external_data=False)
-    return spec_from_model(model, source=str(path))
+def as_model_proto(source: Any, *, name: str = "the in-memory model") -> Any:
+    """onnx.ModelProto for serialized ONNX ``bytes`` or a ModelProto (returned as is)."""
+    import onnx
+
+    if isinstance(source, onnx.ModelProto):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        try:
+            return onnx.load_from_string(bytes(source))
+        except Exception as exc:  # DecodeError and friends for garbage
+            raise ArtifactError(f"{name} is not a readable ONNX model ({exc})") from exc
+    raise ArtifactError(
+        f"{name} is a {type(source).__name__}, expected a path, ONNX bytes or an onnx.ModelProto"
+    )
+
+
+def read_onnx_spec(source: Any) -> ModelSpec:
+    """The ModelSpec embedded by `vggdeploy export`: ``source`` is a path (weights are not
+    loaded), serialized ONNX bytes or an onnx.ModelProto."""
+    if isinstance(source, (str, os.PathLike)):
+        return spec_from_model(load_onnx(source, load_external_data=False), source=str(source))
+    return spec_from_model(as_model_proto(source), source="<in-memory model>")
 
 
 def set_spec_metadata(model: Any, spec: ModelSpec, **extra: str) -> None:
@@ -52,6 +70,7 @@ def set_spec_metadata(model: Any, spec: ModelSpec, **extra: str) -> None:
 
 __all__ = [
     "ONNX_METADATA_KEY",
+    "as_model_proto",
     "load_onnx",
     "read_onnx_spec",
     "set_spec_metadata",

@@ -120,7 +120,7 @@ def _quiet_ort():
 
 
 def calibrate(
-    fp32_path: Path,
+    fp32: bytes,
     calib: np.ndarray,
     *,
     method: str,
@@ -128,13 +128,14 @@ def calibrate(
     input_name: str,
     log: Log,
 ) -> tuple[Path, dict[str, Any]]:
-    """ORT calibration ranges for every tensor of ``fp32_path`` as an ORT cache file (a temp
-    file; delete it after use) and the cache key. Reuses ``cache_dir/calibration-<method>.json``
-    when its key matches; otherwise calibrates and rewrites it."""
+    """ORT calibration ranges for every tensor of the FP32 model (serialized ONNX ``fp32``, read
+    once by the caller) as an ORT cache file (a temp file; delete it after use) and the cache key.
+    Reuses ``cache_dir/calibration-<method>.json`` when its key matches; otherwise calibrates and
+    rewrites it."""
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
     key = {
-        "model_sha256": sha256_bytes(fp32_path.read_bytes()),
+        "model_sha256": sha256_bytes(fp32),
         "data_sha256": sha256_bytes(np.ascontiguousarray(calib).tobytes()),
         "method": method,
         "options": CALIB_OPTIONS[method],
@@ -158,8 +159,10 @@ def calibrate(
             log(f"calibration: {cache.name} is unreadable; recalibrating")
     try:
         with tempfile.TemporaryDirectory(prefix="vggdeploy-calib.") as work, _quiet_ort():
+            model_path = Path(work) / "fp32.onnx"  # ORT's calibrator takes only a path
+            model_path.write_bytes(fp32)
             calibrator = create_calibrator(
-                fp32_path,
+                model_path,
                 None,  # every float tensor, so both targets' op selections find their ranges
                 augmented_model_path=str(Path(work) / "augmented.onnx"),
                 calibrate_method=_method(method),
@@ -180,15 +183,17 @@ def calibrate(
 
 
 def quantize_int8(
-    fp32_path: Path,
+    fp32: bytes,
     ranges_path: Path,
     *,
     target: str,
     method: str,
     keep_fp32: Sequence[str] = (),
 ) -> Any:
-    """The INT8 ModelProto for ``target``, quantized with cached calibration ranges; the nodes
-    named in ``keep_fp32`` stay FP32 (validate the names with ``vggdeploy.debug.keep``)."""
+    """The INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``), quantized with
+    cached calibration ranges; the nodes named in ``keep_fp32`` stay FP32 (validated names:
+    ``vggdeploy.debug.keep``)."""
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if target == "tensorrt":
@@ -217,7 +222,7 @@ def quantize_int8(
         tmp_out = Path(work) / "q.onnx"
         try:
             quantize_static(
-                str(fp32_path),
+                onnx.load_from_string(fp32),  # a fresh copy: the quantizer may change it
                 str(tmp_out),
                 calibration_data_reader=None,
                 per_channel=True,
@@ -229,6 +234,4 @@ def quantize_int8(
             )
         except (ValueError, RuntimeError, KeyError) as exc:
             raise ArtifactError(f"INT8 quantization ({target}) failed: {exc}") from exc
-        import onnx
-
         return onnx.load(str(tmp_out))

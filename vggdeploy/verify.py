@@ -1,7 +1,8 @@
-"""Parity verification: run an ONNX model with ONNX Runtime (CPU) and compare it with PyTorch.
+"""Parity verification as "compare two runners": a candidate (ONNX Runtime over the model, usually
+still in memory) against a reference (PyTorch over the checkpoint, or the verified FP32 ONNX
+model), both through the Runner contract of :mod:`vggdeploy.backends.base`.
 
-Used by the export stage (FP32 and every precision variant) and importable by later stages
-(bench): ``ort_session``, ``onnx_logits``, ``torch_logits``, ``verify_onnx``. Metrics come from
+Used by the export stage (FP32 and every precision variant). Metrics come from
 :func:`vggdeploy.compare.compare_logits`.
 """
 
@@ -15,64 +16,47 @@ from typing import Any
 import numpy as np
 
 from .compare import compare_logits, format_metrics
-from .errors import ArtifactError, VerificationError
+from .errors import VerificationError
 from .spec import ModelSpec
 
-
-def ort_session(model: Any, *, threads: int | None = None) -> Any:
-    """CPU ONNX Runtime session for a ModelProto, serialized bytes or a path."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-    source = model if isinstance(model, (bytes, str)) else None
-    if isinstance(model, os.PathLike):
-        source = os.fspath(model)
-    if source is None:
-        source = model.SerializeToString()
-    try:
-        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NotImplemented classes
-        name = source if isinstance(source, str) else "the exported model"
-        raise ArtifactError(
-            f"ONNX Runtime cannot load {name}: {exc}",
-            hint="check the opset (--opset) against the installed onnxruntime",
-        ) from exc
+VERIFY_BATCHES = (1, 7)  # plus max_batch: the smallest, an odd one and the largest
+LOGITS_CHUNK = 256  # images per infer() call when a runner goes over a whole image set
 
 
-def onnx_logits(session: Any, x: np.ndarray, *, chunk: int = 256) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    parts = [session.run(None, {name: x[i : i + chunk]})[0] for i in range(0, len(x), chunk)]
-    return np.concatenate(parts).astype(np.float32, copy=False)
+def verification_batches(max_batch: int) -> list[int]:
+    """The batch sizes a model is verified at: 1, 7 (those not above ``max_batch``) and
+    ``max_batch``."""
+    return sorted({*(b for b in VERIFY_BATCHES if b <= max_batch), max_batch})
 
 
-def torch_logits(model: Any, x: np.ndarray, *, chunk: int = 256) -> np.ndarray:
-    import torch
-
-    with torch.inference_mode():
-        parts = [model(torch.from_numpy(x[i : i + chunk])).numpy() for i in range(0, len(x), chunk)]
-    return np.concatenate(parts).astype(np.float32, copy=False)
-
-
-def verification_inputs(
-    spec: ModelSpec, data_dir: str | os.PathLike[str] | None, count: int
-) -> np.ndarray:
-    """The first ``count`` real test images, preprocessed by the one preprocessing function."""
-    from .data import load_split, preprocess
+def load_test_split(data_dir: str | os.PathLike[str] | None) -> Any:
+    """The test split (read once per command; DataError when missing, refused when empty)."""
+    from .data import load_split
 
     split = load_split("test", data_dir)
     if len(split) == 0:
         raise VerificationError(f"the test split in '{split.root}' is empty")
-    idx = np.arange(count) % len(split)
-    return preprocess(split.images[idx], spec)
+    return split
 
 
-def verify_onnx(
-    onnx_model: Any,
+def verification_inputs(spec: ModelSpec, images: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` raw test ``images`` (repeated when fewer), preprocessed by the one
+    preprocessing function."""
+    from .data import preprocess
+
+    idx = np.arange(count) % len(images)
+    return preprocess(images[idx], spec)
+
+
+def runner_logits(runner: Any, x: np.ndarray, *, chunk: int = LOGITS_CHUNK) -> np.ndarray:
+    """An active runner's logits for every image of ``x``, ``chunk`` images per call."""
+    parts = [runner.infer(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def compare_runners(
+    candidate: Any,
     reference: Any,
-    spec: ModelSpec,
     inputs: np.ndarray,
     *,
     batch_sizes: Sequence[int],
@@ -80,25 +64,20 @@ def verify_onnx(
     rtol: float | None,
     label: str = "ONNX",
 ) -> dict[str, Any]:
-    """Compare ONNX Runtime with the PyTorch ``reference`` at each batch size; the report dict
-    has ``passed`` and per-batch metrics (see :func:`vggdeploy.compare.compare_logits`).
-    With ``atol`` and ``rtol`` both None the element-wise check is skipped (INT8: judged by
-    accuracy instead) and only non-finite output fails."""
-    session = onnx_model if hasattr(onnx_model, "run") else ort_session(onnx_model)
+    """Compare two active runners at each batch size; the report dict has ``passed`` and
+    per-batch metrics (see :func:`vggdeploy.compare.compare_logits`). With ``atol`` and ``rtol``
+    both None the element-wise check is skipped (INT8: judged by accuracy instead) and only
+    non-finite output fails."""
     rows = []
     start = 0
     for b in batch_sizes:
         x = inputs[np.arange(start, start + b) % len(inputs)]
         start += b
-        ref = torch_logits(reference, x)
+        ref = runner_logits(reference, x)
         try:
-            out = session.run(None, {spec.input.name: x})[0]
-        except Exception as exc:
+            out = candidate.infer(x)  # also checks the N x num_classes output shape
+        except Exception as exc:  # VggDeployError, or the backend's own exception types
             raise VerificationError(f"{label} fails to run at batch {b}: {exc}") from exc
-        if out.shape != (b, spec.num_classes):
-            raise VerificationError(
-                f"{label} returned shape {out.shape} at batch {b}, expected {(b, spec.num_classes)}"
-            )
         rows.append({"batch": int(b), **compare_logits(ref, out, atol=atol, rtol=rtol)})
     checked = atol is not None or rtol is not None
     worst = max(rows, key=lambda r: r["tolerance_excess"] if checked else r["max_abs"])

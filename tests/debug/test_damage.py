@@ -14,15 +14,16 @@ import pytest
 from onnx import numpy_helper
 from precision_runs import scale_calibration_range
 
+from vggdeploy.backends.base import open_runner
 from vggdeploy.data import load_split, preprocess
 from vggdeploy.debug import debug_precision
 from vggdeploy.debug.keep import META_KEEP_FP32, int8_keep_fp32, recorded
 from vggdeploy.debug.sensitivity import evaluate
 from vggdeploy.inspection import describe
 from vggdeploy.onnxmeta import read_onnx_spec
-from vggdeploy.precision import TOLERANCES
 from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
-from vggdeploy.verify import onnx_logits, ort_session
+from vggdeploy.variant_check import TOLERANCES
+from vggdeploy.verify import runner_logits
 
 FACTOR = 50.0
 
@@ -46,7 +47,7 @@ def damaged(debug_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathF
     spec = read_onnx_spec(run / "model.onnx")
     images = calibration_images(spec, fake_data, 64)
     ranges, key = calibrate(
-        run / "model.onnx",
+        (run / "model.onnx").read_bytes(),
         images,
         method=DEFAULT_CALIB_METHOD,
         cache_dir=run,
@@ -55,7 +56,9 @@ def damaged(debug_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathF
     )
     assert key["reused"], "the damaged cache must be reused, not recalibrated"
     clean = onnx.load(str(run / "model.int8.onnx"))
-    bad = int8_keep_fp32(run / "model.onnx", ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD)
+    bad = int8_keep_fp32(
+        (run / "model.onnx").read_bytes(), ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD
+    )
     bad.metadata_props.extend(clean.metadata_props)
     onnx.save(bad, str(run / "model.int8.onnx"))
     assert _scale(bad, tensor) == pytest.approx(FACTOR * _scale(clean, tensor), rel=1e-5)
@@ -89,14 +92,15 @@ def test_damaged_layer_is_diagnosed_ranked_first_and_fixed(damaged, fake_data):
 
     # --keep-fp32 of that layer restores accuracy within the INT8 tolerance
     fixed = int8_keep_fp32(
-        run / "model.onnx", ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD,
+        (run / "model.onnx").read_bytes(), ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD,
         keep_fp32=[layer],
     )  # fmt: skip
     assert recorded(fixed) == [layer]
     spec = read_onnx_spec(run / "model.onnx")
     split = load_split("test", fake_data)
     x, y = preprocess(split.images, spec), split.labels
-    ref = onnx_logits(ort_session(run / "model.onnx"), x)
+    with open_runner("onnxruntime", run / "model.onnx") as runner:
+        ref = runner_logits(runner, x)
     m = evaluate(fixed, x, y, ref, float((ref.argmax(1) == y).mean()))
     assert m["drop_pt"] <= TOLERANCES["int8"].max_accuracy_drop_pt
     assert m["agreement"] >= 0.98

@@ -59,7 +59,7 @@ def test_healthy_variants_stay_above_threshold(debug_run, fake_data):
     for tag in ("fp16", "int8"):
         variant = _load(debug_run, tag)
         matches, _ = match_layers(fp32, variant)
-        rows = layer_errors(fp32, variant, x, matches, input_name="input", chunk=24)
+        rows = layer_errors(fp32, variant, x, matches, chunk=24)
         assert all(r["n"] == len(x) and r["finite"] for r in rows)
         assert first_divergent(rows, 20.0) is None
         ranked = rank_growth(rows)

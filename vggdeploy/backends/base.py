@@ -1,6 +1,8 @@
 """The Runner contract every backend implements (after Polygraphy's, smaller and typed).
 
 * ``Runner(source, **options)`` only stores settings; heavy work happens in :meth:`activate`.
+  ``source`` is a path or an in-memory model (ONNX Runtime: ONNX bytes / ModelProto), so
+  verification is "compare two runners" (:func:`vggdeploy.verify.compare_runners`).
 * ``with open_runner("onnxruntime", "model.onnx") as r: logits = r.infer(batch)``
 * :meth:`infer` is final: it validates the batch (ndarray, float32, N x C x H x W matching the
   ModelSpec, N within the backend's batch bounds, finite) before the backend's ``_infer`` runs, and
@@ -29,13 +31,23 @@ BACKENDS: dict[str, str] = {
 }
 
 
+IN_MEMORY = "<in-memory model>"
+
+
 class Runner(ABC):
     """Base class: subclasses implement ``_activate``, ``_deactivate`` and ``_infer``."""
 
     kind: ClassVar[str] = "base"
 
-    def __init__(self, source: str | os.PathLike[str], **options: Any) -> None:
-        self.source = Path(source)
+    def __init__(self, source: Any, **options: Any) -> None:
+        # A path, or an in-memory model for runners that take one (ONNX Runtime: serialized
+        # bytes or an onnx.ModelProto; torch: the (module, spec) pair load_checkpoint returns).
+        if isinstance(source, (str, os.PathLike)):
+            self.source: Any = Path(source)
+            self.source_name = str(self.source)
+        else:
+            self.source = source
+            self.source_name = IN_MEMORY
         self.options = options
         self._spec: ModelSpec | None = None
         self._active = False
@@ -61,6 +73,16 @@ class Runner(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.deactivate()
+
+    @property
+    def source_path(self) -> Path:
+        """The artifact's path; UsageError for an in-memory source this runner cannot take."""
+        if not isinstance(self.source, Path):
+            raise UsageError(
+                f"the {self.kind} runner needs a file path, got {type(self.source).__name__}",
+                hint="write the model to a file and pass its path",
+            )
+        return self.source
 
     @property
     def is_active(self) -> bool:
@@ -129,8 +151,9 @@ class Runner(ABC):
         """Run a validated, contiguous float32 batch; return N x num_classes logits."""
 
 
-def open_runner(kind: str, source: str | os.PathLike[str], **options: Any) -> Runner:
-    """Create (not yet activate) the runner of ``kind`` for ``source``; imports it lazily."""
+def open_runner(kind: str, source: Any, **options: Any) -> Runner:
+    """Create (not yet activate) the runner of ``kind`` for ``source`` (a path, or an in-memory
+    model where the runner takes one); imports it lazily."""
     if kind not in BACKENDS:
         raise UsageError(f"unknown backend '{kind}'", hint=f"valid backends: {', '.join(BACKENDS)}")
     module, cls = BACKENDS[kind].split(":")

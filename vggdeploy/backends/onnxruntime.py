@@ -1,5 +1,8 @@
 """ONNX Runtime runner for any ONNX variant written by `vggdeploy export` / `precision`.
 
+The source is a path, or an in-memory model (serialized ONNX bytes or an onnx.ModelProto, read
+once by the caller): the export stage verifies models before it writes them.
+
 Options:
   providers        "cpu" (default), "cuda", "tensorrt", or a list of them in priority order; full
                    provider names ("CUDAExecutionProvider") are accepted too
@@ -13,11 +16,12 @@ Options:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ArtifactError, BackendUnavailableError, UsageError
+from ..errors import ArtifactError, BackendUnavailableError, UsageError, VggDeployError
 from ..spec import ModelSpec
 from .base import Runner
 
@@ -125,9 +129,16 @@ class OnnxRuntimeRunner(Runner):
     def _activate(self) -> ModelSpec:
         import onnxruntime as ort
 
-        from ..onnxmeta import read_onnx_spec
+        from ..onnxmeta import as_model_proto, read_onnx_spec
 
-        spec = read_onnx_spec(self.source)  # ArtifactError for missing / foreign files
+        if isinstance(self.source, Path):
+            spec = read_onnx_spec(self.source)  # ArtifactError for missing / foreign files
+            model: Any = str(self.source)
+        else:  # in memory: ONNX bytes or a ModelProto (verification of a model not yet written)
+            proto = as_model_proto(self.source)
+            spec = read_onnx_spec(proto)
+            raw = isinstance(self.source, (bytes, bytearray))
+            model = bytes(self.source) if raw else proto.SerializeToString()
         available = ort.get_available_providers()
         for name in self.provider_names:
             if name not in available:
@@ -144,11 +155,11 @@ class OnnxRuntimeRunner(Runner):
                 providers.append(name)
         try:
             session = ort.InferenceSession(
-                str(self.source), sess_options=self._session_options(ort), providers=providers
+                model, sess_options=self._session_options(ort), providers=providers
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... exception types
             raise ArtifactError(
-                f"ONNX Runtime cannot load '{self.source}' ({type(exc).__name__}: {exc})",
+                f"ONNX Runtime cannot load '{self.source_name}' ({type(exc).__name__}: {exc})",
                 hint="the file may be corrupt or use operators this ORT version lacks; "
                 "export it again",
             ) from exc
@@ -156,7 +167,7 @@ class OnnxRuntimeRunner(Runner):
         missing = [n for n in self.provider_names if n not in session.get_providers()]
         if missing:
             raise BackendUnavailableError(
-                f"ONNX Runtime could not initialise {', '.join(missing)} for '{self.source}' "
+                f"ONNX Runtime could not initialise {', '.join(missing)} for '{self.source_name}' "
                 f"(session runs on {', '.join(session.get_providers())})",
                 hint=_GPU_HINT,
             )
@@ -164,14 +175,14 @@ class OnnxRuntimeRunner(Runner):
         names = [i.name for i in inputs]
         if spec.input.name not in names or len(inputs) != 1:
             raise ArtifactError(
-                f"'{self.source}' inputs are {names}; expected exactly one named "
+                f"'{self.source_name}' inputs are {names}; expected exactly one named "
                 f"'{spec.input.name}'",
                 hint="export the model again with `vggdeploy export`",
             )
         outputs = [o.name for o in session.get_outputs()]
         if spec.output_name not in outputs:
             raise ArtifactError(
-                f"'{self.source}' has no output '{spec.output_name}' (outputs: {outputs})"
+                f"'{self.source_name}' has no output '{spec.output_name}' (outputs: {outputs})"
             )
         self._input_name, self._output_name = spec.input.name, spec.output_name
         self._input_fp16 = inputs[0].type == "tensor(float16)"
@@ -190,3 +201,13 @@ class OnnxRuntimeRunner(Runner):
         feed = batch.astype(np.float16) if self._input_fp16 else batch
         (out,) = self._session.run([self._output_name], {self._input_name: feed})
         return np.asarray(out, dtype=np.float32)
+
+    def all_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every graph output by name on a validated float32 ``batch`` (range checks and
+        debugging run this over a copy of the model whose intermediate tensors are outputs)."""
+        if self._session is None:
+            raise VggDeployError("onnxruntime runner is not active; call activate() first")
+        feed = batch.astype(np.float16) if self._input_fp16 else np.ascontiguousarray(batch)
+        names = [o.name for o in self._session.get_outputs()]
+        values = self._session.run(names, {self._input_name: feed})
+        return dict(zip(names, values, strict=True))

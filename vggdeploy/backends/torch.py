@@ -1,5 +1,8 @@
 """PyTorch eager (optionally torch.compile) runner over a vggdeploy checkpoint.
 
+The source is a checkpoint path (run folder, model.json or model.safetensors) or the
+``(model, spec)`` pair :func:`vggdeploy.checkpoint.load_checkpoint` returns (already read).
+
 Options:
   device         "cpu" (default), "cuda" or "cuda:N"
   precision      "fp32" (default), "bf16" (autocast, CPU or CUDA), "fp16" (autocast, CUDA only)
@@ -74,7 +77,10 @@ class TorchRunner(Runner):
             )
         if self.threads is not None:
             torch.set_num_threads(int(self.threads))
-        model, spec = load_checkpoint(self.source)
+        if isinstance(self.source, tuple):  # (module, spec) from load_checkpoint: already read
+            model, spec = self.source
+        else:
+            model, spec = load_checkpoint(self.source)
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)

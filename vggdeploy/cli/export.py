@@ -1,9 +1,12 @@
-"""`vggdeploy export`."""
+"""`vggdeploy export`: parse, call :func:`vggdeploy.precision.export_variants`, print its summary.
+Defaults live in the library (the help texts quote its constants)."""
 
 from __future__ import annotations
 
 import click
 
+from ..export import DEFAULT_OPSET, DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
+from ..quantize import CALIB_METHODS, DEFAULT_CALIB_METHOD, DEFAULT_CALIB_SIZE, INT8_TARGETS
 from . import options
 
 
@@ -11,31 +14,40 @@ from . import options
 @click.argument("checkpoint", metavar="RUN_OR_CHECKPOINT", type=click.Path(path_type=str))
 @click.option(
     "--precision",
+    "precisions",
     default="fp32",
     show_default=True,
     metavar="fp32|fp16|int8|all",
-    help="Variants to write (comma-separated); model.onnx (FP32) is always written.",
+    help="Variants to write (comma-separated). fp32 (re-)exports model.onnx; fp16/int8 derive "
+    "from it, exporting it first only when it is missing or stale.",
 )
 @click.option(
     "--target",
     "targets",
-    type=click.Choice(["tensorrt", "cpu", "all"]),
+    type=click.Choice([*INT8_TARGETS, "all"]),
     default="all",
     show_default=True,
     help="INT8 target: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 20).")
-@click.option("--max-batch", type=int, default=None, help="Largest batch (default 64).")
+@click.option("--opset", type=int, default=None, help=f"ONNX opset (default {DEFAULT_OPSET}).")
+@click.option(
+    "--max-batch",
+    type=int,
+    default=None,
+    help=f"Largest batch verified and recorded (default {DEFAULT_VERIFIED_MAX_BATCH}).",
+)
 @click.option("--simplify/--no-simplify", default=None, help="onnxslim (default: if installed).")
 @click.option("--verify/--no-verify", default=True, show_default=True)
-@click.option("--atol", type=float, default=None, help="FP32 absolute tolerance (default 1e-4).")
-@click.option("--rtol", type=float, default=None, help="FP32 relative tolerance (default 1e-3).")
-@click.option("--calib-size", type=int, default=None, help="Train images (default 512).")
+@click.option("--atol", type=float, default=None, help=f"FP32 absolute tolerance ({FP32_ATOL:g}).")
+@click.option("--rtol", type=float, default=None, help=f"FP32 relative tolerance ({FP32_RTOL:g}).")
+@click.option(
+    "--calib-size", type=int, default=None, help=f"Train images (default {DEFAULT_CALIB_SIZE})."
+)
 @click.option(
     "--calib-method",
-    type=click.Choice(["entropy", "percentile", "minmax"]),
+    type=click.Choice(CALIB_METHODS),
     default=None,
-    help="INT8 calibration (default percentile).",
+    help=f"INT8 calibration (default {DEFAULT_CALIB_METHOD}).",
 )
 @options.data_dir
 @click.option(
@@ -51,40 +63,13 @@ from . import options
     default=None,
     help="Output folder or .onnx path (default: the run folder).",
 )
-def export(checkpoint: str, targets: str, **kw) -> None:
+def export(checkpoint: str, **kw) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch; optionally FP16 and
     INT8 (Q/DQ) variants with their test-set accuracy."""
-    from ..precision import export_variants
+    from ..precision import export_variants, summary_lines
 
-    kw = {k: v for k, v in kw.items() if v is not None or k == "simplify"}
-    kw["precisions"] = kw.pop("precision")
-    kw["targets"] = ("tensorrt", "cpu") if targets == "all" else (targets,)
-    results = export_variants(checkpoint, log=click.echo, **kw)
+    given = {k: v for k, v in kw.items() if v is not None or k == "simplify"}
+    results = export_variants(checkpoint, log=click.echo, **given)
     click.echo("")
-    click.echo(f"{'file':<22} {'test acc':>9} {'drop pt':>8} {'agree':>8} {'max|Δ|':>9}")
-    for result in results.values():
-        r = result.report
-        v = r.get("verification") or {}
-        ts = v.get("test_set") or {}
-        if r["precision"] == "fp32":
-            acc = (r.get("test_set") or {}).get("accuracy")
-            drop, agree, diff = 0.0, v.get("top1_agreement"), v.get("max_abs")
-        else:
-            acc, drop = ts.get("out_accuracy"), ts.get("accuracy_drop_pt")
-            agree, diff = ts.get("top1_agreement"), ts.get("max_abs")
-        click.echo(
-            f"{result.path.name:<22} {_pct(acc):>9} {_num(drop, '+.2f'):>8} "
-            f"{_pct(agree):>8} {_num(diff, '.3g'):>9}"
-        )
-    click.echo(
-        "agree / max|Δ|: model.onnx vs PyTorch (verification batches); variants vs model.onnx "
-        "on the test set"
-    )
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _num(v: float | None, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+    for line in summary_lines(results):
+        click.echo(line)

@@ -137,15 +137,16 @@ def debug_precision(
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")
     say(f"{path.name}: {len(matches)} layers matched to {base.name}; {images} test images")
-    rows = layer_errors(fp32, variant, x, matches, input_name=spec.input.name)
+    rows = layer_errors(fp32, variant, x, matches)
     ranking = rank_growth(rows)
     first = first_divergent(rows, threshold_db)
 
-    from ..verify import onnx_logits
-    from .layers import _session
+    from ..verify import runner_logits
+    from .layers import _runner
 
-    fp32_logits = onnx_logits(_session(fp32), x)
-    m = compare_logits(fp32_logits, onnx_logits(_session(variant), x), labels=y)
+    with _runner(fp32) as f_run, _runner(variant) as v_run:  # the models as exported
+        fp32_logits = runner_logits(f_run, x)
+        m = compare_logits(fp32_logits, runner_logits(v_run, x), labels=y)
     result: dict[str, Any] = {
         "variant": path.name,
         "fp32_model": str(base),
@@ -195,7 +196,7 @@ def _sensitivity(
     min_agreement: float | None,
     say: Log,
 ) -> dict[str, Any]:
-    from ..precision import NOISE_IMAGES, TOLERANCES
+    from ..variant_check import NOISE_IMAGES, TOLERANCES
     from .sensitivity import sensitivity
 
     if max_drop_pt is None:
@@ -213,14 +214,15 @@ def _sensitivity(
 
     calib = _calibration(base, path)
     images = calibration_images(spec, data_dir, int(calib["size"]))
+    blob = base.read_bytes()
     ranges, key = calibrate(
-        base, images, method=calib["method"], cache_dir=base.parent,
+        blob, images, method=calib["method"], cache_dir=base.parent,
         input_name=spec.input.name, log=say,
     )  # fmt: skip
     try:
         out = sensitivity(
             lambda keep: keep_mod.int8_keep_fp32(
-                base, ranges, target=target, method=calib["method"], keep_fp32=[*already, *keep]
+                blob, ranges, target=target, method=calib["method"], keep_fp32=[*already, *keep]
             ),
             candidates, x, y, fp32_logits,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, log=say,

@@ -86,30 +86,32 @@ def recorded(proto: Any) -> list[str]:
 
 
 def int8_keep_fp32(
-    fp32_path: Path,
+    fp32: bytes,
     ranges_path: Path,
     *,
     target: str,
     method: str,
     keep_fp32: Sequence[str] = (),
 ) -> Any:
-    """INT8 ModelProto for ``target`` with the (validated) ``keep_fp32`` layers left in FP32."""
+    """INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``) with the (validated)
+    ``keep_fp32`` layers left in FP32."""
     import onnx
 
     from ..quantize import quantize_int8
 
     if target not in INT8_TARGETS:
         raise UsageError(f"unknown --target {target!r}", hint=f"use one of {tuple(INT8_TARGETS)}")
-    fp32 = onnx.load(str(fp32_path))
-    keep = resolve_layers(fp32, keep_fp32, "int8", target) if keep_fp32 else []
-    proto = quantize_int8(fp32_path, ranges_path, target=target, method=method, keep_fp32=keep)
+    keep = []
+    if keep_fp32:
+        keep = resolve_layers(onnx.load_from_string(fp32), keep_fp32, "int8", target)
+    proto = quantize_int8(fp32, ranges_path, target=target, method=method, keep_fp32=keep)
     record(proto, keep)
     return proto
 
 
 def fp16_keep_fp32(fp32: Any, keep_fp32: Sequence[str] = ()) -> Any:
     """FP16 ModelProto (``precision.convert_fp16``) with the ``keep_fp32`` layers in FP32."""
-    from ..precision import convert_fp16
+    from ..fp16 import convert_fp16
 
     keep = resolve_layers(fp32, keep_fp32, "fp16") if keep_fp32 else []
     proto = convert_fp16(fp32, keep_fp32=keep)

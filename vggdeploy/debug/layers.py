@@ -158,11 +158,11 @@ def with_outputs(proto: Any, names: Iterable[str]) -> Any:
     return probe
 
 
-def _session(proto: Any) -> Any:
-    # TODO(h2): open_runner("onnxruntime", proto)
-    from ..verify import ort_session
+def _runner(proto: Any) -> Any:
+    """An ONNX Runtime runner over an in-memory ModelProto (enter it to activate)."""
+    from ..backends.base import open_runner
 
-    return ort_session(proto)
+    return open_runner("onnxruntime", proto)
 
 
 def layer_errors(
@@ -171,7 +171,6 @@ def layer_errors(
     x: np.ndarray,
     matches: list[LayerMatch],
     *,
-    input_name: str,
     chunk: int = 64,
 ) -> list[dict[str, Any]]:
     """Per-layer error rows (FP32 depth order) of ``variant`` against ``fp32`` on images ``x``.
@@ -181,15 +180,16 @@ def layer_errors(
     follows; the final logits of the unmodified variant are measured separately."""
     f_names = [m.fp32_tensor for m in matches]
     v_names = [m.variant_tensor for m in matches]
-    f_sess = _session(with_outputs(fp32, f_names))
-    v_sess = _session(with_outputs(variant, v_names))
     acc = [TensorError() for _ in matches]
-    for i in range(0, len(x), chunk):
-        feed = {input_name: x[i : i + chunk]}
-        ref = f_sess.run(f_names, feed)
-        out = v_sess.run(v_names, feed)
-        for a, r, o in zip(acc, ref, out, strict=True):
-            a.update(r, np.asarray(o, dtype=np.float32))
+    with (
+        _runner(with_outputs(fp32, f_names)) as f_run,
+        _runner(with_outputs(variant, v_names)) as v_run,
+    ):
+        for i in range(0, len(x), chunk):
+            ref = f_run.all_outputs(x[i : i + chunk])
+            out = v_run.all_outputs(x[i : i + chunk])
+            for a, f, v in zip(acc, f_names, v_names, strict=True):
+                a.update(ref[f], np.asarray(out[v], dtype=np.float32))
     rows = []
     for m, a in zip(matches, acc, strict=True):
         row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items()}

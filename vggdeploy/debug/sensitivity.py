@@ -23,10 +23,11 @@ def evaluate(
     proto: Any, x: np.ndarray, y: np.ndarray, fp32_logits: np.ndarray, fp32_acc: float
 ) -> dict[str, Any]:
     """Test-set accuracy, its drop from FP32 (points) and agreement with the FP32 model."""
-    from ..verify import onnx_logits
-    from .layers import _session
+    from ..verify import runner_logits
+    from .layers import _runner
 
-    logits = onnx_logits(_session(proto), x)
+    with _runner(proto) as runner:
+        logits = runner_logits(runner, x)
     m = compare_logits(fp32_logits, logits, labels=y)
     return {
         "accuracy": m["out_accuracy"],

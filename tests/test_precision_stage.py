@@ -1,0 +1,184 @@
+"""The precision stage reads the previous stage's artifact once: `export --precision int8` on a run
+whose model.onnx is up to date reuses it (no FP32 export) and reads model.onnx, the checkpoint and
+the test split once each; a stale model.onnx is exported again, never silently used."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import onnx
+import pytest
+
+import vggdeploy.checkpoint
+import vggdeploy.data
+import vggdeploy.export
+from vggdeploy.cli import main
+from vggdeploy.precision import export_variants
+
+from conftest import VARIANTS_EXPORT
+
+
+@pytest.fixture
+def run(exported_variants, tmp_path: Path) -> Path:
+    """A copy of the session's exported run: model.onnx is up to date and verified."""
+    dst = tmp_path / "run"
+    shutil.copytree(exported_variants["fp32"].path.parent, dst)
+    return dst
+
+
+class Reads:
+    """Counts Python-level opens per file name and calls of the stage's loaders."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.files: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self.splits: list[str] = []
+        real_open = builtins.open
+
+        def counting_open(file, mode="r", *a, **k):
+            if isinstance(file, (str, Path)) and "r" in mode:
+                self.files[Path(file).name] += 1
+            return real_open(file, mode, *a, **k)
+
+        monkeypatch.setattr(builtins, "open", counting_open)
+        monkeypatch.setattr(io, "open", counting_open)  # pathlib reads through io.open
+        self._count(monkeypatch, vggdeploy.export, "to_onnx")
+        self._count(monkeypatch, vggdeploy.checkpoint, "read_checkpoint")
+        real_split = vggdeploy.data.load_split
+
+        def recording_split(split, *a, **k):
+            self.splits.append(split)
+            return real_split(split, *a, **k)
+
+        monkeypatch.setattr(vggdeploy.data, "load_split", recording_split)
+
+    def _count(self, monkeypatch: pytest.MonkeyPatch, module, name: str) -> None:
+        real = getattr(module, name)
+
+        def counted(*a, **k):
+            self.calls[name] += 1
+            return real(*a, **k)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+def _cli(run: Path, fake_data: Path, *extra: str) -> list[str]:
+    return [
+        "export",
+        str(run),
+        "--data-dir",
+        str(fake_data),
+        "--max-batch",
+        str(VARIANTS_EXPORT["max_batch"]),
+        "--no-simplify",
+        "--calib-size",
+        str(VARIANTS_EXPORT["calib_size"]),
+        *extra,
+    ]
+
+
+def test_int8_on_up_to_date_run_reads_each_input_once(
+    run, exported_variants, fake_data, monkeypatch, capsys
+):
+    before = (run / "model.onnx").read_bytes()
+    reads = Reads(monkeypatch)
+    assert main(_cli(run, fake_data, "--precision", "int8")) == 0
+    assert "model.onnx is up to date" in capsys.readouterr().out
+    assert reads.calls["to_onnx"] == 0  # the FP32 exporter did not run
+    assert reads.calls["read_checkpoint"] == 1
+    assert reads.files["model.onnx"] == 1
+    assert reads.files["model.safetensors"] == 1 and reads.files["model.json"] == 1
+    assert reads.splits.count("test") == 1 and reads.splits.count("train") == 1
+    assert reads.files["t10k-images-idx3-ubyte.gz"] == 1
+    assert (run / "model.onnx").read_bytes() == before
+    # the same variants, judged the same way, as in the session's `export --precision all`
+    for tag in ("int8", "int8-cpu"):
+        got = json.loads((run / f"model.{tag}.report.json").read_text())
+        want = exported_variants[tag].report
+        assert got["written"] is True
+        assert got["verification"]["test_set"] == want["verification"]["test_set"]
+        assert got["verification"]["batches"] == want["verification"]["batches"]
+
+
+def test_precision_all_reads_each_input_once(run, fake_data, monkeypatch):
+    """fp32 among the precisions exports model.onnx again: once, from the checkpoint read once."""
+    monkeypatch.setattr(  # the real exporter is covered in test_export.py; its result suffices
+        vggdeploy.export, "to_onnx", lambda *a, **k: (onnx.load(str(run / "model.onnx")), "test")
+    )
+    reads = Reads(monkeypatch)
+    assert main(_cli(run, fake_data, "--precision", "all")) == 0
+    assert reads.calls["to_onnx"] == 1 and reads.calls["read_checkpoint"] == 1
+    assert reads.files["model.safetensors"] == 1
+    assert reads.splits.count("test") == 1 and reads.splits.count("train") == 1
+    assert reads.files["t10k-images-idx3-ubyte.gz"] == 1
+
+
+def _new_weights(run: Path) -> None:
+    import torch
+
+    from vggdeploy.checkpoint import load_checkpoint, save_checkpoint
+
+    model, spec = load_checkpoint(run)
+    with torch.no_grad():
+        next(model.parameters()).mul_(1 + 2**-20)  # new bytes, same outputs
+    save_checkpoint(run, model, spec)
+
+
+def _replace_model(run: Path) -> None:
+    m = onnx.load(str(run / "model.onnx"))
+    m.doc_string = "edited by hand"
+    onnx.save(m, str(run / "model.onnx"))
+
+
+def _unverified(run: Path) -> None:
+    path = run / "model.report.json"
+    report = json.loads(path.read_text())
+    path.write_text(json.dumps({**report, "verification": None}))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (_new_weights, "other weights"),
+        (_replace_model, "sha256 differs"),
+        (_unverified, "not verified"),
+        (lambda run: (run / "model.report.json").unlink(), "unreadable"),
+        (lambda run: (run / "model.onnx").unlink(), "does not exist"),
+    ],
+    ids=["checkpoint-changed", "model-replaced", "unverified", "no-report", "no-model"],
+)
+def test_stale_model_onnx_is_exported_again(run, fake_data, monkeypatch, change, reason):
+    stand_in = onnx.load(str(run / "model.onnx"))  # the exporter's output; test_export covers it
+    change(run)
+    reads = Reads(monkeypatch)
+    monkeypatch.setattr(vggdeploy.export, "to_onnx", lambda *a, **k: (stand_in, "test"))
+    log: list[str] = []
+    export_variants(
+        run,
+        precisions="fp16",
+        data_dir=fake_data,
+        **{k: v for k, v in VARIANTS_EXPORT.items() if k != "calib_size"},
+        log=log.append,
+    )
+    assert any("model.onnx is exported again" in m and reason in m for m in log), log
+    assert reads.calls["read_checkpoint"] == 1
+    props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    weights = (run / "model.safetensors").read_bytes()
+    assert props["vggdeploy.checkpoint_sha256"] == vggdeploy.checkpoint.sha256_bytes(weights)
+    assert json.loads((run / "model.report.json").read_text())["verification"]["passed"]
+
+
+def test_other_export_settings_export_again(run, fake_data, monkeypatch):
+    stand_in = onnx.load(str(run / "model.onnx"))
+    monkeypatch.setattr(vggdeploy.export, "to_onnx", lambda *a, **k: (stand_in, "test"))
+    log: list[str] = []
+    export_variants(
+        run, precisions="fp16", data_dir=fake_data, max_batch=8, simplify=False, log=log.append
+    )
+    assert any("max_batch 16, requested 8" in m for m in log), log
+    assert json.loads((run / "model.report.json").read_text())["max_batch"] == 8
