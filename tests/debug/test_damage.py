@@ -14,22 +14,24 @@ import pytest
 from onnx import numpy_helper
 from precision_runs import scale_calibration_range
 
-from vggdeploy.backends.base import open_runner
-from vggdeploy.data import load_split, preprocess
+from vggdeploy.data import load_split
 from vggdeploy.debug import debug_precision
 from vggdeploy.debug.keep import META_KEEP_FP32, int8_keep_fp32, recorded
-from vggdeploy.debug.sensitivity import evaluate
 from vggdeploy.inspection import describe
 from vggdeploy.onnxmeta import read_onnx_spec
+from vggdeploy.precision import export_variants
 from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 from vggdeploy.variant_check import TOLERANCES
-from vggdeploy.verify import runner_logits
 
 FACTOR = 50.0
 
 
-def _scale(model, tensor: str) -> float:
-    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == tensor)
+def _scale(model, tensor: str) -> float | None:
+    """The QuantizeLinear scale of ``tensor`` (None: the tensor is not quantized)."""
+    qs = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == tensor]
+    if not qs:
+        return None
+    q = qs[0]
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     return float(inits[q.input[1]])
 
@@ -90,26 +92,22 @@ def test_damaged_layer_is_diagnosed_ranked_first_and_fixed(damaged, fake_data):
     assert saved["first_divergent"]["layer"] == layer
     assert "first divergent" in (run / "debug" / "int8.md").read_text()
 
-    # --keep-fp32 of that layer restores accuracy within the INT8 tolerance
-    fixed = int8_keep_fp32(
-        (run / "model.onnx").read_bytes(), ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD,
-        keep_fp32=[layer],
+    # export --keep-fp32 of that layer (same damaged calibration cache, reused) restores the
+    # accuracy within the INT8 tolerance
+    results = export_variants(
+        run, precisions="int8", targets="tensorrt", keep_fp32=[layer], data_dir=fake_data,
+        calib_size=64, max_batch=16, simplify=False,
     )  # fmt: skip
+    report = results["int8"].report
+    assert report["keep_fp32"] == [layer] and report["calibration"]["reused"] is True
+    ts = report["verification"]["test_set"]
+    assert ts["accuracy_drop_pt"] <= TOLERANCES["int8"].max_accuracy_drop_pt
+    assert ts["top1_agreement"] >= 0.98
+    fixed = onnx.load(str(run / "model.int8.onnx"))
     assert recorded(fixed) == [layer]
-    spec = read_onnx_spec(run / "model.onnx")
-    split = load_split("test", fake_data)
-    x, y = preprocess(split.images, spec), split.labels
-    with open_runner("onnxruntime", run / "model.onnx") as runner:
-        ref = runner_logits(runner, x)
-    m = evaluate(fixed, x, y, ref, float((ref.argmax(1) == y).mean()))
-    assert m["drop_pt"] <= TOLERANCES["int8"].max_accuracy_drop_pt
-    assert m["agreement"] >= 0.98
-    conv = next(n for n in fixed.graph.node if n.name == layer)
-    producers = {o: n.op_type for n in fixed.graph.node for o in n.output}
-    assert all(producers.get(i) != "DequantizeLinear" for i in conv.input)  # really FP32
-    path = run / "model.int8.keep.onnx"
-    onnx.save(fixed, str(path))
-    assert json.loads(describe(path)["metadata"][META_KEEP_FP32]) == [layer]  # inspect shows it
+    assert _scale(fixed, [n for n in fixed.graph.node if n.name == layer][0].input[0]) is None
+    meta = describe(run / "model.int8.onnx")["metadata"]  # `vggdeploy inspect` shows it
+    assert json.loads(meta[META_KEEP_FP32]) == [layer]
 
 
 @pytest.mark.parametrize(("precision", "target"), [("fp16", "tensorrt"), ("int8", "cpu")])
