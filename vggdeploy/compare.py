@@ -2,7 +2,9 @@
 
 ``compare_logits(ref, out)`` compares a backend's logits with reference logits (PyTorch FP32) and
 returns plain floats, so the result goes straight into a JSON report. The tolerance test is
-``numpy.allclose``'s: ``|out - ref| <= atol + rtol * |ref|`` element-wise.
+``numpy.allclose``'s: ``|out - ref| <= atol + rtol * |ref|`` element-wise. ``TensorError`` /
+``tensor_error`` give the same kind of figures for any tensor (relative L2 error, SNR in dB,
+per-sample cosine), accumulated over batches (``vggdeploy debug-precision`` per layer).
 """
 
 from __future__ import annotations

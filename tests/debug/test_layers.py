@@ -66,3 +66,25 @@ def test_healthy_variants_stay_above_threshold(debug_run, fake_data):
         assert ranked[0]["growth"] >= ranked[-1]["growth"]
         snr[tag] = min(r["snr_db"] for r in rows)
     assert snr["fp16"] > 45.0 > snr["int8"] > 20.0  # FP16 is far closer to FP32 than INT8
+
+
+def test_summary_warns_when_the_variant_changed_after_export():
+    from vggdeploy.debug.report import summary_lines
+
+    result = {
+        "variant": "model.int8.onnx",
+        "fp32_model": "run/model.onnx",
+        "images": 256,
+        "threshold_db": 20.0,
+        "output": {"accuracy": 0.9, "fp32_accuracy": 0.9, "drop_pt": 0.0, "agreement": 0.86,
+                   "max_abs": 0.03},
+        "export_report": {"n": 256, "accuracy": 0.9, "agreement": 1.0},
+        "first_divergent": None,
+        "growth_ranking": [{"layer": "a", "growth": 0.1}],
+        "unmatched": [],
+    }  # fmt: skip
+    assert any(line.startswith("WARNING") for line in summary_lines(result))
+    result["export_report"]["agreement"] = 0.86
+    assert not any(line.startswith("WARNING") for line in summary_lines(result))
+    result["export_report"] = {"n": 10000, "accuracy": 0.5, "agreement": 0.5}  # other images
+    assert not any(line.startswith("WARNING") for line in summary_lines(result))

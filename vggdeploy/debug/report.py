@@ -68,6 +68,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"export stage reported: accuracy {100 * exported['accuracy']:.2f}%, agreement "
             f"{100 * exported['agreement']:.2f}% ({same})"
         )
+        if exported["n"] == result["images"] and (
+            abs(exported["accuracy"] - out["accuracy"]) > 1e-9
+            or abs(exported["agreement"] - out["agreement"]) > 1e-9
+        ):
+            lines.append(
+                f"WARNING: {result['variant']} no longer gives what the export stage measured on "
+                "the same images: the file changed after export (or its report is stale)"
+            )
     first = result.get("first_divergent")
     thr = result["threshold_db"]
     if first:
