@@ -113,7 +113,9 @@ def test_damaged_layer_is_diagnosed_ranked_first_and_fixed(damaged, fake_data):
     assert json.loads(meta[META_KEEP_FP32]) == [layer]
 
 
-@pytest.mark.parametrize(("precision", "target"), [("fp16", "tensorrt"), ("int8", "cpu")])
+@pytest.mark.parametrize(
+    ("precision", "target"), [("fp16", "tensorrt"), ("int8", "tensorrt"), ("int8", "cpu")]
+)
 def test_reports_agree_with_the_export_stage(debug_run, fake_data, tmp_path, precision, target):
     n = len(load_split("test", fake_data))
     result = debug_precision(

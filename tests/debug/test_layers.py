@@ -88,3 +88,26 @@ def test_summary_warns_when_the_variant_changed_after_export():
     assert not any(line.startswith("WARNING") for line in summary_lines(result))
     result["export_report"] = {"n": 10000, "accuracy": 0.5, "agreement": 0.5}  # other images
     assert not any(line.startswith("WARNING") for line in summary_lines(result))
+
+
+def test_report_json_is_strict_even_with_exact_layers(tmp_path):
+    import json
+
+    from vggdeploy.debug.report import write_reports
+
+    row = {"layer": "a", "op_type": "Conv", "fp32_tensor": "t", "max_abs": 0.0, "rel_l2": 0.0,
+           "cosine_min": 1.0, "snr_db": float("inf"), "growth": 0.0}  # fmt: skip
+    result = {
+        "variant": "model.fp16.onnx", "fp32_model": "model.onnx", "images": 4,
+        "threshold_db": 20.0, "layers": [row], "first_divergent": None,
+        "growth_ranking": [{"layer": "a", "growth": 0.0}], "unmatched": [], "export_report": None,
+        "output": {"accuracy": 1.0, "fp32_accuracy": 1.0, "drop_pt": 0.0, "agreement": 1.0,
+                   "max_abs": 0.0},
+    }  # fmt: skip
+    files = write_reports(result, tmp_path, "fp16")
+    text = (tmp_path / "fp16.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert json.loads(text)["layers"][0]["snr_db"] == "inf"
+    assert (
+        set(files) == {"json", "md", "png"} and "| a | Conv |" in (tmp_path / "fp16.md").read_text()
+    )

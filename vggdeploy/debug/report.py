@@ -137,7 +137,7 @@ def sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[s
 def write_reports(result: dict[str, Any], out_dir: Path, tag: str) -> dict[str, str]:
     """Write ``out_dir/<tag>.{json,md,png}``; returns their paths."""
     paths = {k: out_dir / f"{tag}.{k}" for k in ("json", "md", "png")}
-    write_json(paths["json"], json.loads(json.dumps(result, default=str)))
+    write_json(paths["json"], _strict(json.loads(json.dumps(result, default=str))))
     md = [f"# Precision debug: {result['variant']}", "", *summary_lines(result), ""]
     md += layer_table(result, markdown=True)
     if result.get("sensitivity"):
@@ -146,6 +146,18 @@ def write_reports(result: dict[str, Any], out_dir: Path, tag: str) -> dict[str, 
     if not _plot(result, paths["png"]):
         paths.pop("png")
     return {k: str(v) for k, v in paths.items()}
+
+
+def _strict(obj: Any) -> Any:
+    """Non-finite floats (SNR of an exact layer is inf) as the strings "inf"/"-inf"/"nan", so
+    the file is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def _plot(result: dict[str, Any], path: Path) -> bool:
