@@ -102,7 +102,10 @@ def test_int8_on_up_to_date_run_reads_each_input_once(
         want = exported_variants[tag].report
         assert got["written"] is True
         assert got["verification"]["test_set"] == want["verification"]["test_set"]
-        assert got["verification"]["batches"] == want["verification"]["batches"]
+        # PyTorch's reference logits may differ in the last bits with the process's thread count
+        rows = zip(got["verification"]["batches"], want["verification"]["batches"], strict=True)
+        for g, w in rows:
+            assert g == pytest.approx(w, rel=1e-5, abs=1e-7)
 
 
 def test_precision_all_reads_each_input_once(run, fake_data, monkeypatch):
