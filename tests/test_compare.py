@@ -45,3 +45,37 @@ def test_shape_errors():
         compare_logits(np.zeros(3), np.zeros(3))
     with pytest.raises(UsageError):
         accuracy(np.zeros((2, 3)), [0])
+
+
+def test_tensor_error_snr_rel_l2_cosine():
+    from vggdeploy.compare import TensorError, tensor_error
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(8, 3, 4, 4))
+    noise = 0.01 * rng.normal(size=ref.shape)
+    m = tensor_error(ref, ref + noise)
+    rel = np.linalg.norm(noise) / np.linalg.norm(ref)
+    assert m["rel_l2"] == pytest.approx(rel)
+    assert m["snr_db"] == pytest.approx(-20 * np.log10(rel))
+    assert m["max_abs"] == pytest.approx(np.abs(noise).max())
+    assert 0.999 < m["cosine_min"] <= m["cosine_mean"] <= 1.0
+    acc = TensorError()  # accumulating over batches gives the one-shot answer
+    for i in range(0, 8, 3):
+        acc.update(ref[i : i + 3], (ref + noise)[i : i + 3])
+    chunked = acc.result()
+    assert chunked["n"] == 8
+    for key in ("rel_l2", "snr_db", "max_abs", "cosine_min", "cosine_mean"):
+        assert chunked[key] == pytest.approx(m[key])
+    assert tensor_error(ref, ref)["snr_db"] == float("inf")
+    assert tensor_error(ref, -ref)["cosine_min"] == pytest.approx(-1.0)
+
+
+def test_tensor_error_non_finite_and_shapes():
+    from vggdeploy.compare import tensor_error
+
+    out = np.ones((2, 3))
+    out[1, 2] = np.inf
+    m = tensor_error(np.ones((2, 3)), out)
+    assert m["finite"] is False and m["snr_db"] == -float("inf")
+    with pytest.raises(UsageError):
+        tensor_error(np.zeros((2, 3)), np.zeros((2, 4)))

@@ -2,7 +2,9 @@
 
 ``compare_logits(ref, out)`` compares a backend's logits with reference logits (PyTorch FP32) and
 returns plain floats, so the result goes straight into a JSON report. The tolerance test is
-``numpy.allclose``'s: ``|out - ref| <= atol + rtol * |ref|`` element-wise.
+``numpy.allclose``'s: ``|out - ref| <= atol + rtol * |ref|`` element-wise. ``TensorError`` /
+``tensor_error`` give the same kind of figures for any tensor (relative L2 error, SNR in dB,
+per-sample cosine), accumulated over batches (``vggdeploy debug-precision`` per layer).
 """
 
 from __future__ import annotations
@@ -51,9 +53,7 @@ def compare_logits(
     result["max_rel"] = (
         float((diff / np.maximum(np.abs(r), 1e-6)).max()) if finite else float("inf")
     )
-    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(o, axis=1)
-    cos = np.where(norms > 0, (r * o).sum(axis=1) / np.maximum(norms, 1e-30), 0.0)
-    cos = np.where(np.isfinite(cos), cos, -1.0)
+    cos = row_cosine(r, o)
     result["cosine_min"] = float(cos.min())
     result["cosine_mean"] = float(cos.mean())
     agree = r.argmax(axis=1) == o.argmax(axis=1)
@@ -73,6 +73,97 @@ def compare_logits(
         result["ref_accuracy"] = accuracy(r, y)
         result["out_accuracy"] = accuracy(o, y)
     return result
+
+
+def row_cosine(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row (N x features, float64); 0 for a zero row, -1 if not finite."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf/nan rows give -1 below
+        norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+        cos = np.where(norms > 0, (ref * out).sum(axis=1) / np.maximum(norms, 1e-30), 0.0)
+    return np.where(np.isfinite(cos), cos, -1.0)
+
+
+class TensorError:
+    """Error of a tensor against its reference, accumulated over batches (N x ...).
+
+    ``update(ref, out)`` per batch; ``result()`` gives ``n``, ``max_abs``, ``rel_l2``
+    (||out - ref|| / ||ref|| over every element seen), ``snr_db`` (10 log10 of signal power over
+    error power, i.e. -20 log10 rel_l2; inf when exact), ``cosine_min`` / ``cosine_mean`` (per
+    sample, flattened) and ``finite``.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.max_abs = 0.0
+        self.signal = 0.0  # sum of ref**2
+        self.noise = 0.0  # sum of (out - ref)**2
+        self.cos_sum = 0.0
+        self.cos_min = 1.0
+        self.finite = True
+
+    def update(self, ref: Any, out: Any) -> None:
+        r = np.asarray(ref, dtype=np.float64)
+        o = np.asarray(out, dtype=np.float64)
+        if r.shape != o.shape:
+            raise UsageError(f"tensor shapes differ: reference {r.shape}, compared {o.shape}")
+        if r.size == 0:
+            return
+        r2, o2 = r.reshape(len(r), -1), o.reshape(len(o), -1)
+        if not np.isfinite(o2).all():
+            self.finite = False
+        diff = o2 - r2
+        self.n += len(r2)
+        self.max_abs = max(self.max_abs, float(np.abs(diff).max()))
+        self.signal += float((r2 * r2).sum())
+        self.noise += float((diff * diff).sum())
+        cos = row_cosine(r2, o2)
+        self.cos_sum += float(cos.sum())
+        self.cos_min = min(self.cos_min, float(cos.min()))
+
+    def result(self) -> dict[str, Any]:
+        if self.n == 0:
+            return {"n": 0}
+        if not self.finite:
+            inf = float("inf")
+            return {
+                "n": self.n,
+                "max_abs": inf,
+                "rel_l2": inf,
+                "snr_db": -inf,
+                "finite": False,
+                "cosine_min": -1.0,
+                "cosine_mean": -1.0,
+            }
+        rel = (
+            float(np.sqrt(self.noise / self.signal))
+            if self.signal > 0
+            else (0.0 if self.noise == 0 else float("inf"))
+        )
+        snr = (
+            float("inf")
+            if self.noise == 0
+            else (
+                10.0 * float(np.log10(self.signal / self.noise))
+                if self.signal > 0
+                else -float("inf")
+            )
+        )
+        return {
+            "n": self.n,
+            "max_abs": self.max_abs,
+            "rel_l2": rel,
+            "snr_db": snr,
+            "cosine_min": self.cos_min,
+            "cosine_mean": self.cos_sum / self.n,
+            "finite": True,
+        }
+
+
+def tensor_error(ref: Any, out: Any) -> dict[str, Any]:
+    """:class:`TensorError` of one pair of tensors (N x ...)."""
+    acc = TensorError()
+    acc.update(ref, out)
+    return acc.result()
 
 
 def accuracy(logits: Any, labels: Any) -> float:

@@ -6,6 +6,7 @@ has no FP16 builder flag). The stage that writes it is :mod:`vggdeploy.precision
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,9 @@ FP32_OPS = (
 )
 
 
-def convert_fp16(proto: Any) -> Any:
-    """FP16 copy of an FP32 ModelProto with FP32 I/O (Cast at the edges) and FP32_OPS kept."""
+def convert_fp16(proto: Any, keep_fp32: Sequence[str] = ()) -> Any:
+    """FP16 copy of an FP32 ModelProto with FP32 I/O (Cast at the edges) and FP32_OPS kept, and
+    the nodes named in ``keep_fp32`` (validated names: ``vggdeploy.debug.keep``)."""
     import onnx_ir as ir
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
@@ -38,7 +40,14 @@ def convert_fp16(proto: Any) -> Any:
             proto,
             keep_io_types=True,
             op_block_list=sorted({*DEFAULT_OP_BLOCK_LIST, *FP32_OPS}),
+            node_block_list=list(keep_fp32) or None,
         )
+    # With node_block_list the converter declares FP16 value_info for initializers it leaves in
+    # FP32 (those only the kept nodes read); the initializer's own type is the truth.
+    inits = {i.name for i in half.graph.initializer}
+    declared = [v for v in half.graph.value_info if v.name not in inits]
+    del half.graph.value_info[:]
+    half.graph.value_info.extend(declared)
     # The converter appends its edge Casts at the end of the node list; ONNX needs a
     # topological order.
     model = ir.from_proto(half)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import ensure_dir, sha256_bytes, write_json
+from .debug import keep as keep_mod
 from .errors import UsageError
 from .export import (
     DEFAULT_OPSET,
@@ -129,12 +130,15 @@ def export_variants(
     calib_method: str = DEFAULT_CALIB_METHOD,
     data_dir: str | os.PathLike[str] | None = None,
     limit_test: int | None = None,
+    keep_fp32: str | Sequence[str] = (),
     log: Log | None = None,
 ) -> dict[str, ExportResult]:
     """``model.onnx`` (exported when ``fp32`` is requested or it is missing or stale) and the
     requested variants. Returns {"fp32": ..., "fp16": ..., "int8": ..., "int8-cpu": ...} for
     what was written or reused. ``limit_test`` evaluates variants on the first N test images
-    only (large presets on CPU)."""
+    only (large presets on CPU). ``keep_fp32`` names layers (FP32 node or output tensor names,
+    see ``vggdeploy debug-precision``) the FP16/INT8 variants keep in FP32; recorded in each
+    variant's metadata (``vggdeploy.keep_fp32``) and report."""
     import onnx
 
     from .checkpoint import read_checkpoint
@@ -154,6 +158,10 @@ def export_variants(
             raise UsageError(f"unknown --calib-method {calib_method!r}", hint=f"{CALIB_METHODS}")
         if not isinstance(calib_size, int) or calib_size < 1:
             raise UsageError(f"--calib-size must be >= 1, got {calib_size}")
+    if keep_fp32 and not variants:
+        raise UsageError(
+            "--keep-fp32 applies to the fp16 and int8 variants", hint="add --precision"
+        )
     if limit_test is not None and limit_test < 1:
         raise UsageError(f"--limit-test must be >= 1, got {limit_test}")
     check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
@@ -199,6 +207,7 @@ def export_variants(
         if not variants:
             return results
 
+        keep = _keep_fp32(proto, keep_fp32, variants, targets)  # unknown layer: refused before work
         check = None
         if verify:
             check = fp32_reference(
@@ -208,7 +217,7 @@ def export_variants(
             write_json(fp32.report_path, {**fp32.report, "written": True})
         common = {k: v for k, v in fp32.report.items() if k in ("checkpoint_sha256", "opset")}
         if "fp16" in variants:
-            results["fp16"] = _fp16(proto, base, spec, calib, common, check, say)
+            results["fp16"] = _fp16(proto, base, spec, calib, common, check, say, keep["fp16"])
         if "int8" in variants:
             t0 = time.perf_counter()
             ranges_path, key = calibrate(
@@ -226,8 +235,13 @@ def export_variants(
                     tag = INT8_TARGETS[target]
                     path = variant_path(base, tag)
                     say(f"INT8 ({target}) -> {path.name}")
-                    q = quantize_int8(blob, ranges_path, target=target, method=calib_method)
+                    q = quantize_int8(
+                        blob, ranges_path, target=target, method=calib_method,
+                        keep_fp32=keep[target],
+                    )  # fmt: skip
+                    keep_mod.record(q, keep[target])
                     report = {**common, "model": str(path), "precision": "int8", "target": target}
+                    report["keep_fp32"] = keep[target]
                     report["calibration"] = key
                     report["verification_tolerance"] = TOLERANCES["int8"].__dict__
                     report["timings"] = {
@@ -251,6 +265,7 @@ def _fp16(
     common: dict[str, Any],
     check: VariantCheck | None,
     say: Log,
+    keep_fp32: list[str],
 ) -> ExportResult:
     from .fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
 
@@ -260,14 +275,31 @@ def _fp16(
     ranges = fp16_range_check(proto, calib)
     for name, peak in ranges["tensors_beyond_fp16"].items():
         say(f"  WARNING: activation '{name}' reaches |{peak:.4g}| > {FP16_MAX:g} (FP16 max)")
-    half = convert_fp16(proto)
+    half = convert_fp16(proto, keep_fp32=keep_fp32)
+    keep_mod.record(half, keep_fp32)
     report = {**common, "model": str(path), "precision": "fp16", "fp32_ops": list(FP32_OPS)}
+    report["keep_fp32"] = keep_fp32
     report["activation_range"] = ranges
     report["verification_tolerance"] = TOLERANCES["fp16"].__dict__
     report["timings"] = {"convert_s": time.perf_counter() - t0}
     return write_variant(
         half, path, report, proto, spec, check, precision="fp16", tag="fp16", log=say
     )
+
+
+def _keep_fp32(
+    proto: Any, names: str | Sequence[str], variants: Sequence[str], targets: Sequence[str]
+) -> dict[str, list[str]]:
+    """The validated --keep-fp32 node names per variant ("fp16", and each INT8 target)."""
+    keep: dict[str, list[str]] = {"fp16": [], **{t: [] for t in INT8_TARGETS}}
+    if not names:
+        return keep
+    if "fp16" in variants:
+        keep["fp16"] = keep_mod.resolve_layers(proto, names, "fp16")
+    if "int8" in variants:
+        for target in targets:
+            keep[target] = keep_mod.resolve_layers(proto, names, "int8", target)
+    return keep
 
 
 def summary_lines(results: dict[str, ExportResult]) -> list[str]:

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +188,11 @@ def quantize_int8(
     *,
     target: str,
     method: str,
+    keep_fp32: Sequence[str] = (),
 ) -> Any:
     """The INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``), quantized with
-    cached calibration ranges."""
+    cached calibration ranges; the nodes named in ``keep_fp32`` stay FP32 (validated names:
+    ``vggdeploy.debug.keep``)."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -226,6 +229,7 @@ def quantize_int8(
                 reduce_range=False,
                 calibrate_method=_method(method),
                 calibration_cache_path=str(ranges_path),
+                nodes_to_exclude=list(keep_fp32),
                 **settings,
             )
         except (ValueError, RuntimeError, KeyError) as exc:

@@ -57,6 +57,13 @@ from . import options
     help="Judge variants on the first N test images only (default: all 10,000).",
 )
 @click.option(
+    "--keep-fp32",
+    default=None,
+    metavar="LAYER[,LAYER...]",
+    help="Layers the fp16/int8 variants keep in FP32 (names as `vggdeploy debug-precision` "
+    "prints them).",
+)
+@click.option(
     "-o",
     "--out",
     type=click.Path(path_type=str),

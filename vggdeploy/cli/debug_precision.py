@@ -1,0 +1,73 @@
+"""`vggdeploy debug-precision RUN`: per-layer error of a precision variant against FP32."""
+
+from __future__ import annotations
+
+import click
+
+from . import options
+
+
+@click.command("debug-precision")
+@click.argument("run", metavar="RUN", type=click.Path(path_type=str))
+@click.option("--precision", type=click.Choice(["fp16", "int8"]), default="int8", show_default=True)
+@click.option(
+    "--target",
+    type=click.Choice(["tensorrt", "cpu"]),
+    default="tensorrt",
+    show_default=True,
+    help="INT8 variant: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
+)
+@click.option(
+    "--images", type=int, default=300, show_default=True, help="Test images to run (first N)."
+)
+@click.option(
+    "--threshold-db",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="A layer whose SNR falls below this diverges (20 dB = relative L2 error 0.1).",
+)
+@click.option(
+    "--sensitivity",
+    is_flag=True,
+    help="Also rebuild the variant with each compute layer kept in FP32 and rank the layers.",
+)
+@click.option(
+    "--layers",
+    default=None,
+    metavar="LAYER[,LAYER...]",
+    help="Sensitivity: try only these layers (default: every Conv/Gemm/MatMul).",
+)
+@click.option(
+    "--max-drop",
+    "max_drop_pt",
+    type=float,
+    default=None,
+    help="Sensitivity target: accuracy drop in points (default: the export tolerance).",
+)
+@click.option(
+    "--min-agreement",
+    type=float,
+    default=None,
+    help="Sensitivity target: top-1 agreement with FP32, 0..1 (default: not required).",
+)
+@options.data_dir
+@click.option(
+    "-o", "--out", "out_dir", type=click.Path(path_type=str), default=None,
+    help="Report folder (default RUN/debug).",
+)  # fmt: skip
+def debug_precision(run: str, **kw) -> None:
+    """Compare every layer of RUN's FP16 or INT8 variant with the FP32 model on real test images;
+    name the first divergent layer and (--sensitivity) the layers to keep in FP32."""
+    from ..debug import debug_precision as diagnose
+    from ..debug.report import layer_table, sensitivity_lines, summary_lines
+
+    result = diagnose(run, log=click.echo, **kw)
+    click.echo("")
+    for line in [*layer_table(result), "", *summary_lines(result)]:
+        click.echo(line)
+    if result.get("sensitivity"):
+        click.echo("")
+        for line in sensitivity_lines(result["sensitivity"]):
+            click.echo(line)
+    click.echo("wrote " + ", ".join(result["files"].values()))
