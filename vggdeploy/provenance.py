@@ -152,7 +152,11 @@ def _judge(target: Path, rec: Recorded, home: Path, runs: list[Path]) -> Verdict
         else:
             checked.append(str(source))
             why = compare(
-                sha, sha256_file(source), artifact=name, source=f"'{source}'", what="sha256"
+                sha,
+                sha256_file(source),
+                artifact=name,
+                source=f"'{source}'",
+                what=f"{file_name} sha256",
             )
             if why:
                 return Verdict(STALE, why, target, rec.action, tuple(checked))
