@@ -147,7 +147,7 @@ def _unverified(run: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (_new_weights, "other weights"),
+        (_new_weights, "made from checkpoint sha256"),
         (_replace_model, "sha256 differs"),
         (_unverified, "not verified"),
         (lambda run: (run / "model.report.json").unlink(), "unreadable"),

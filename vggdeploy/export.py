@@ -52,6 +52,9 @@ META_VERSIONS = "vggdeploy.versions"
 META_MAX_BATCH = "vggdeploy.max_batch"
 META_PRECISION = "vggdeploy.precision"
 META_EXPORTER = "vggdeploy.exporter"
+META_SOURCE_ONNX = (
+    "vggdeploy.source_onnx_sha256"  # a variant: sha256 of the model.onnx it came from
+)
 
 
 @dataclass(frozen=True)

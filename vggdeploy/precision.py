@@ -39,6 +39,7 @@ from .export import (
     model_path_for,
     report_path_for,
 )
+from .provenance import compare
 from .quantize import (
     CALIB_METHODS,
     DEFAULT_CALIB_METHOD,
@@ -94,8 +95,15 @@ def current_fp32(
     except Exception as exc:  # DecodeError and friends
         return f"{target.name} is not a readable ONNX model ({exc})"
     props = {p.key: p.value for p in proto.metadata_props}
-    if props.get(META_CHECKPOINT) != ckpt.weights_sha256:
-        return f"{target.name} was exported from other weights (checkpoint sha256 differs)"
+    stale = compare(
+        props.get(META_CHECKPOINT),
+        ckpt.weights_sha256,
+        artifact=target.name,
+        source=f"the checkpoint '{ckpt.weights_path}'",
+        what="checkpoint sha256",
+    )
+    if stale:
+        return stale
     if props.get(ONNX_METADATA_KEY) != ckpt.spec.to_onnx_metadata()[ONNX_METADATA_KEY]:
         return f"{target.name} carries another ModelSpec than the checkpoint's model.json"
     for key in ("opset", "max_batch"):
@@ -216,6 +224,7 @@ def export_variants(
             fp32.report["test_set"] = {"n": check.n_test, "accuracy": check.fp32_accuracy}
             write_json(fp32.report_path, {**fp32.report, "written": True})
         common = {k: v for k, v in fp32.report.items() if k in ("checkpoint_sha256", "opset")}
+        source_sha = common["source_onnx_sha256"] = sha256_bytes(blob)  # what variants came from
         if "fp16" in variants:
             results["fp16"] = _fp16(proto, base, spec, calib, common, check, say, keep["fp16"])
         if "int8" in variants:
@@ -249,7 +258,16 @@ def export_variants(
                         "quantize_s": time.perf_counter() - t1,
                     }
                     results[tag] = write_variant(
-                        q, path, report, proto, spec, check, precision="int8", tag=tag, log=say
+                        q,
+                        path,
+                        report,
+                        proto,
+                        spec,
+                        check,
+                        precision="int8",
+                        tag=tag,
+                        source_sha256=source_sha,
+                        log=say,
                     )
             finally:
                 ranges_path.unlink(missing_ok=True)
@@ -283,7 +301,16 @@ def _fp16(
     report["verification_tolerance"] = TOLERANCES["fp16"].__dict__
     report["timings"] = {"convert_s": time.perf_counter() - t0}
     return write_variant(
-        half, path, report, proto, spec, check, precision="fp16", tag="fp16", log=say
+        half,
+        path,
+        report,
+        proto,
+        spec,
+        check,
+        precision="fp16",
+        tag="fp16",
+        source_sha256=common["source_onnx_sha256"],
+        log=say,
     )
 
 

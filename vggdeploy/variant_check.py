@@ -17,7 +17,14 @@ from ._io import sha256_bytes, write_bytes, write_json
 from .backends.base import Runner, open_runner
 from .compare import accuracy, compare_logits, format_metrics
 from .errors import VerificationError
-from .export import META_PRECISION, ExportResult, annotate, check_onnx, report_path_for
+from .export import (
+    META_PRECISION,
+    META_SOURCE_ONNX,
+    ExportResult,
+    annotate,
+    check_onnx,
+    report_path_for,
+)
 from .spec import ModelSpec
 from .variants import Log
 from .verify import (
@@ -149,11 +156,14 @@ def write_variant(
     *,
     precision: str,
     tag: str,
+    source_sha256: str,
     log: Log,
 ) -> ExportResult:
-    """Annotate (the FP32 model's provenance, this ``tag``), check, judge (unless ``check`` is
-    None: --no-verify) and write a variant; a failing variant leaves only its report."""
-    annotate(proto, spec, **_meta(fp32, tag))
+    """Annotate (the FP32 model's provenance, this ``tag``, ``source_sha256``: the sha256 of the
+    model.onnx it is derived from, so a re-exported model.onnx makes it stale), check, judge
+    (unless ``check`` is None: --no-verify) and write a variant; a failing variant leaves only
+    its report."""
+    annotate(proto, spec, **_meta(fp32, tag), **{META_SOURCE_ONNX: source_sha256})
     proto = check_onnx(proto, spec, what=path.name)
     blob = proto.SerializeToString()
     verification = None

@@ -171,6 +171,23 @@ def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, di
     return spec, facts
 
 
+def package_provenance(path: str | os.PathLike[str], run: Path) -> Any:
+    """What the package records about its origin (registry ``provenance`` hook): the sha256 of
+    the weights it was compiled from."""
+    import shlex
+
+    from ..provenance import Recorded
+
+    p = Path(path)
+    _, facts = _spec_and_facts(_package_metadata(p), p)
+    device = facts.get("device", "cpu")
+    cmd = ["vggdeploy", "build-engine", str(run), "--backend", "inductor", "--device", str(device)]
+    return Recorded(
+        checkpoint_sha256=facts.get("checkpoint_weights_sha256"),
+        action=f"rebuild the package: {shlex.join([*cmd, '-o', str(p)])}",
+    )
+
+
 def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:
     """ModelSpec, build facts and AOTInductor's own platform keys of a .pt2."""
     p = Path(path)

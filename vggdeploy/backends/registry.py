@@ -39,6 +39,7 @@ class BackendInfo:
     describe: str | None = None  # "module:function": path -> dict, for `vggdeploy inspect`
     render: str | None = None  # "module:function": that dict -> text lines (None: generic)
     precision_of: str | None = None  # "module:function": path -> precision it records, or None
+    provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
 
@@ -69,6 +70,11 @@ class BackendInfo:
         """The precision the artifact records about itself (e.g. an engine's sidecar)."""
         return _attr(self.precision_of)(path) if self.precision_of else None
 
+    def recorded_provenance(self, path: Path, run: Path) -> Any:
+        """What the artifact records about its source (a ``provenance.Recorded``), or None when
+        this backend records nothing; ``run`` is the run folder it is judged in."""
+        return _attr(self.provenance)(path, run) if self.provenance else None
+
 
 def _attr(target: str) -> Any:
     module, name = target.split(":")
@@ -91,6 +97,7 @@ BACKENDS: dict[str, BackendInfo] = {
             how_to_make="written by `vggdeploy train`",
             artifact_text="a run folder / model.json / model.safetensors",
             opens_folders=True,
+            provenance="vggdeploy.provenance:checkpoint_provenance",
         ),
         BackendInfo(
             name="onnxruntime",
@@ -100,6 +107,7 @@ BACKENDS: dict[str, BackendInfo] = {
             how_to_make="written by `vggdeploy export RUN` and its precision step",
             run_files=tuple(v.filename for v in ONNX_VARIANTS),
             describe="vggdeploy.inspection:describe_onnx",
+            provenance="vggdeploy.provenance:onnx_provenance",
         ),
         BackendInfo(
             name="tensorrt",
@@ -114,6 +122,7 @@ BACKENDS: dict[str, BackendInfo] = {
             describe="vggdeploy.backends.tensorrt.describe:inspect_engine",
             render="vggdeploy.backends.tensorrt.describe:engine_lines",
             precision_of="vggdeploy.backends.tensorrt.describe:engine_precision",
+            provenance="vggdeploy.backends.tensorrt.describe:engine_provenance",
             needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
             default_max_batch=128,
         ),
@@ -128,6 +137,7 @@ BACKENDS: dict[str, BackendInfo] = {
             run_globs=("*.pt2", "engines/*.pt2"),
             describe="vggdeploy.backends.inductor:inspect_package",
             render="vggdeploy.backends.inductor:package_lines",
+            provenance="vggdeploy.backends.inductor:package_provenance",
             default_max_batch=1024,
         ),
     )

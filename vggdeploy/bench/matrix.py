@@ -43,6 +43,7 @@ class Case:
     artifact: Path | None
     options: dict[str, Any] = field(default_factory=dict)
     skip: str | None = None
+    stale: str | None = None  # why the artifact is not made from the run's checkpoint
 
     @property
     def key(self) -> str:
@@ -167,6 +168,23 @@ def plan_cases(
             cases += [Case(backend, p, v, f, opts, skip) for f, p, v in kept]
         if backend == "onnxruntime" and files is None:
             cases += _onnxruntime_extras(cases, precisions, ort_tensorrt)
+    return _mark_stale(cases, run)
+
+
+def _mark_stale(cases: list[Case], run: Path | None) -> list[Case]:
+    """Flag each artifact that is not made from ``run``'s checkpoint (``provenance.verdict``):
+    such a case is reported as ``stale`` and never measured (an ``ok`` row would compare it with
+    another model). One verdict per file."""
+    from ..provenance import verdict
+
+    seen: dict[Path, Any] = {}
+    for c in cases:
+        if c.skip is None and c.artifact is not None and not c.artifact.is_dir():
+            if c.artifact not in seen:
+                seen[c.artifact] = verdict(c.artifact, run=run)
+            if seen[c.artifact].stale:
+                v = seen[c.artifact]
+                c.stale = f"{v.reason} ({v.action})" if v.action else v.reason
     return cases
 
 

@@ -339,6 +339,6 @@ def rich_table(results: dict[str, Any]) -> tuple[Any, list[str]]:
             _f(a.get("agreement"), ".2f"),
             _f(r["artifact_mb"], ".2f"),
             status,
-            style={"ok": "", "failed": "red", "skipped": "dim"}[r["status"]],
+            style={"ok": "", "failed": "red", "skipped": "dim", "stale": "yellow"}[r["status"]],
         )
     return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)]

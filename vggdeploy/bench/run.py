@@ -94,6 +94,8 @@ def _open(case: Case, reference_spec: Any) -> _Active:
 
     if case.skip:
         return _Active(case, error=("skipped", case.skip))
+    if case.stale:  # not made from the reference checkpoint: never measured (matrix._mark_stale)
+        return _Active(case, error=("stale", case.stale))
     opts = {k: v for k, v in case.options.items() if v is not None}
     try:
         runner = open_runner(case.backend, case.artifact, **opts)

@@ -25,6 +25,7 @@ import numpy as np
 from ..backends.base import Runner, infer_fitted, open_runner, parse_device
 from ..backends.registry import backend_for_path, backend_info, supported_artifacts
 from ..errors import ArtifactError, UsageError
+from ..provenance import check_fresh
 from ..spec import ModelSpec
 from .inputs import to_batch
 
@@ -211,6 +212,7 @@ def load(
     if options.get("device") is not None:
         parse_device(options["device"])  # refuse a malformed device before a backend starts
     kind, source = artifact_backend(path)
+    check_fresh(source)  # an artifact older than the checkpoint beside it is refused (exit 4)
     runner = open_runner(backend or kind, source, **options)
     try:
         return Predictor(runner, max_batch=max_batch, thread_safe=thread_safe)

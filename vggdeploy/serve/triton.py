@@ -29,6 +29,7 @@ from typing import Any
 from .._io import ensure_dir, sha256_file, write_json, write_text
 from ..backends.registry import backend_for_path
 from ..errors import ArtifactError, UsageError
+from ..provenance import check_fresh
 from ..spec import ModelSpec, check_same_model
 
 MARKER = ".vggdeploy-model.json"
@@ -124,6 +125,8 @@ def build_triton_repo(
     if max_batch is not None and max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
     onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
+    for artifact in (a for a in (onnx_path, engine_path) if a is not None):
+        check_fresh(artifact, run=source if Path(source).is_dir() else None)  # never ship stale
     base = name or _default_name(Path(source))
     if not _NAME_RE.match(base):
         raise UsageError(

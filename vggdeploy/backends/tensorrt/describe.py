@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,21 @@ def engine_precision(engine: str | os.PathLike[str]) -> str | None:
         return read_sidecar(engine).precision
     except ArtifactError:
         return None
+
+
+def engine_provenance(engine: str | os.PathLike[str], run: Any) -> Any:
+    """What the engine records about its origin (registry ``provenance`` hook): its source ONNX
+    (file name, sha256) and the weights' sha256 named by that ONNX's ModelSpec."""
+    from ...provenance import Recorded, weights_sha256_of
+
+    sidecar = read_sidecar(engine)
+    source = sidecar.data["source_onnx"]
+    return Recorded(
+        checkpoint_sha256=weights_sha256_of(sidecar.model_spec()),
+        source=(str(source["file"]), str(source["sha256"])),
+        action=f"re-export if needed (vggdeploy export {shlex.quote(str(run))}), then rebuild "
+        f"the engine: {sidecar.rebuild_command}",
+    )
 
 
 def inspect_engine(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
