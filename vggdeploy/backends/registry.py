@@ -41,6 +41,12 @@ class BackendInfo:
     precision_of: str | None = None  # "module:function": path -> precision it records, or None
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
+    larger_batch: str | None = None  # how to make an artifact that takes larger batches
+
+    def batch_hint(self) -> str:
+        """The hint for a batch above an artifact's maximum, naming this backend's artifact."""
+        remake = f", or {self.larger_batch}" if self.larger_batch else ""
+        return f"split the batch{remake}"
 
     @property
     def label(self) -> str:
@@ -100,6 +106,7 @@ BACKENDS: dict[str, BackendInfo] = {
             how_to_make="written by `vggdeploy export RUN` and its precision step",
             run_files=tuple(v.filename for v in ONNX_VARIANTS),
             describe="vggdeploy.inspection:describe_onnx",
+            larger_batch="export the ONNX file again with `vggdeploy export RUN` (dynamic batch)",
         ),
         BackendInfo(
             name="tensorrt",
@@ -116,6 +123,8 @@ BACKENDS: dict[str, BackendInfo] = {
             precision_of="vggdeploy.backends.tensorrt.describe:engine_precision",
             needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
             default_max_batch=128,
+            larger_batch="rebuild the engine with a larger --max-batch "
+            "(`vggdeploy build-engine MODEL.onnx --max-batch N`)",
         ),
         BackendInfo(
             name="inductor",
@@ -129,6 +138,8 @@ BACKENDS: dict[str, BackendInfo] = {
             describe="vggdeploy.backends.inductor:inspect_package",
             render="vggdeploy.backends.inductor:package_lines",
             default_max_batch=1024,
+            larger_batch="rebuild the .pt2 package with a larger --max-batch "
+            "(`vggdeploy build-engine RUN --backend inductor --max-batch N`)",
         ),
     )
 }

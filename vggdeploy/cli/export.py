@@ -24,13 +24,25 @@ from . import options
     show_default=True,
     help="INT8 target: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 20).")
-@click.option("--max-batch", type=int, default=None, help="Largest batch (default 64).")
+@click.option("--opset", type=options.POSITIVE_INT, default=None, help="ONNX opset (default 20).")
+@click.option("--max-batch", type=options.BATCH, default=None, help="Largest batch (default 64).")
 @click.option("--simplify/--no-simplify", default=None, help="onnxslim (default: if installed).")
 @click.option("--verify/--no-verify", default=True, show_default=True)
-@click.option("--atol", type=float, default=None, help="FP32 absolute tolerance (default 1e-4).")
-@click.option("--rtol", type=float, default=None, help="FP32 relative tolerance (default 1e-3).")
-@click.option("--calib-size", type=int, default=None, help="Train images (default 512).")
+@click.option(
+    "--atol",
+    type=options.NON_NEGATIVE_FLOAT,
+    default=None,
+    help="FP32 absolute tolerance (default 1e-4).",
+)
+@click.option(
+    "--rtol",
+    type=options.NON_NEGATIVE_FLOAT,
+    default=None,
+    help="FP32 relative tolerance (default 1e-3).",
+)
+@click.option(
+    "--calib-size", type=options.POSITIVE_INT, default=None, help="Train images (default 512)."
+)
 @click.option(
     "--calib-method",
     type=click.Choice(["entropy", "percentile", "minmax"]),
@@ -40,7 +52,7 @@ from . import options
 @options.data_dir
 @click.option(
     "--limit-test",
-    type=int,
+    type=options.POSITIVE_INT,
     default=None,
     help="Judge variants on the first N test images only (default: all 10,000).",
 )
@@ -56,6 +68,7 @@ def export(checkpoint: str, targets: str, **kw) -> None:
     INT8 (Q/DQ) variants with their test-set accuracy."""
     from ..precision import export_variants
 
+    _preflight(checkpoint, kw.get("out"), kw.get("max_batch"))
     kw = {k: v for k, v in kw.items() if v is not None or k == "simplify"}
     kw["precisions"] = kw.pop("precision")
     kw["targets"] = ("tensorrt", "cpu") if targets == "all" else (targets,)
@@ -80,6 +93,25 @@ def export(checkpoint: str, targets: str, **kw) -> None:
         "agree / max|Δ|: model.onnx vs PyTorch (verification batches); variants vs model.onnx "
         "on the test set"
     )
+
+
+def _preflight(checkpoint: str, out: str | None, max_batch: int | None) -> None:
+    """Before the export and its verification run: the output folder must be writable and
+    ``--max-batch`` (verified at that batch) must fit in memory."""
+    from pathlib import Path
+
+    from .._io import ensure_writable_dir
+    from ..checkpoint import read_spec
+    from ..spec import check_batch_memory
+
+    spec = read_spec(checkpoint)  # exit 4 for a missing or corrupt checkpoint, as export says
+    if max_batch is not None:
+        check_batch_memory(spec, max_batch, "--max-batch")
+    src = Path(checkpoint)
+    folder = src if src.is_dir() else src.parent
+    if out is not None:
+        folder = Path(out).parent if Path(out).suffix.lower() == ".onnx" else Path(out)
+    ensure_writable_dir(folder, "export folder")
 
 
 def _pct(v: float | None) -> str:

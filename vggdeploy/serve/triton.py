@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import ensure_dir, sha256_file, write_json, write_text
+from .._io import ensure_dir, ensure_writable_dir, sha256_file, write_json, write_text
 from ..backends.registry import backend_for_path
-from ..errors import ArtifactError, UsageError
+from ..errors import ArtifactError, OutputError, UsageError
 from ..spec import ModelSpec, check_same_model
 
 MARKER = ".vggdeploy-model.json"
@@ -122,6 +123,7 @@ def build_triton_repo(
         raise UsageError(f"--kind must be one of {', '.join(INSTANCE_KINDS)}, got '{kind}'")
     if max_batch is not None and max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
+    ensure_writable_dir(out, "model repository")  # before hashing and copying model files
     onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
     base = name or _default_name(Path(source))
     if not _NAME_RE.match(base):
@@ -202,11 +204,49 @@ def build_triton_repo(
             )
         )
     repo = ensure_dir(out)
-    return [write_model(repo, m, force=force) for m in models]
+    return write_models(repo, models, force=force)
+
+
+def write_models(repo: Path, models: list[TritonModel], *, force: bool = False) -> list[Path]:
+    """All models or none: every model folder is assembled first (where a full disk fails),
+    then they are swapped into place together; on any failure the repository is unchanged.
+    An OSError becomes OutputError (exit 8) naming the repository."""
+    stages: list[tuple[Path, Path]] = []
+    swapped: list[tuple[Path, Path | None]] = []  # (target, its previous folder set aside)
+    try:
+        try:
+            for m in models:
+                stages.append((_stage_model(repo, m, force=force), repo / m.name))
+            for stage, target in stages:
+                swapped.append((target, _swap_into_place(stage, target)))
+        except OSError as exc:
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(
+                f"cannot write the Triton repository '{repo}': {exc.strerror or exc}",
+                hint="free some space or choose another -o; the repository was left unchanged",
+            ) from exc
+    except BaseException:
+        for target, previous in reversed(swapped):  # undo the swaps that happened
+            shutil.rmtree(target, ignore_errors=True)
+            if previous is not None:
+                os.replace(previous, target)
+        for stage, _ in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+    for _, previous in swapped:
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+    return [target for _, target in stages]
 
 
 def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
     """Assemble REPO/<name> in a temporary folder, then swap it into place."""
+    return write_models(repo, [m], force=force)[0]
+
+
+def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
+    """REPO/.<name>.XXXX.tmp holding the complete model folder (removed again on failure)."""
     target = repo / m.name
     artifact_sha = sha256_file(m.artifact)
     marker = {
@@ -231,25 +271,26 @@ def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
         write_json(stage / MARKER, marker)
         for p in [stage, version, *stage.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        _swap_into_place(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return target
+    return stage
 
 
-def _swap_into_place(stage: Path, target: Path) -> None:
+def _swap_into_place(stage: Path, target: Path) -> Path | None:
+    """Rename ``stage`` to ``target``; returns the previous folder, set aside (the caller
+    removes it once every model is in place), or None when there was none."""
     if not target.exists():
         os.replace(stage, target)
-        return
-    trash = target.with_name(f".{target.name}.old-{os.getpid()}")
+        return None
+    trash = target.with_name(f".{target.name}.old-{os.getpid()}.tmp")
     os.replace(target, trash)
     try:
         os.replace(stage, target)
     except BaseException:
         os.replace(trash, target)  # put the previous model back
         raise
-    shutil.rmtree(trash, ignore_errors=True)
+    return trash
 
 
 def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:
@@ -300,7 +341,8 @@ def _resolve_sources(
             if not onnx_path.is_file():
                 raise ArtifactError(
                     f"'{source}' has no model.onnx to serve",
-                    hint=f"export it first: vggdeploy export {source}  (or pass --onnx/--engine)",
+                    hint=f"export it first: vggdeploy export {shlex.quote(str(source))}"
+                    "  (or pass --onnx/--engine)",
                 )
     elif kind == "onnxruntime":
         if onnx_path is not None and onnx_path != source:

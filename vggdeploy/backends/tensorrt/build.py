@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -156,23 +157,20 @@ def _command(
     parts = ["vggdeploy", "build-engine", str(given)]
     if precision != "fp32":
         parts.append(f"--{precision}")
-    parts += [
-        f"--min-batch {opts['min_batch']}",
-        f"--opt-batch {opts['opt_batch']}",
-        f"--max-batch {opts['max_batch']}",
-    ]
+    parts += ["--min-batch", str(opts["min_batch"]), "--opt-batch", str(opts["opt_batch"])]
+    parts += ["--max-batch", str(opts["max_batch"])]
     if opts["workspace"] is not None:
-        parts.append(f"--workspace {format_size(opts['workspace'])}")
+        parts += ["--workspace", format_size(opts["workspace"])]
     if opts["opt_level"] is not None:
-        parts.append(f"--opt-level {opts['opt_level']}")
+        parts += ["--opt-level", str(opts["opt_level"])]
     if timing_cache is not None:
-        parts.append(f"--timing-cache {timing_cache}")
+        parts += ["--timing-cache", str(timing_cache)]
     if opts["version_compatible"]:
         parts.append("--version-compatible")
     if opts["hardware_compat"] != "none":
-        parts.append(f"--hardware-compat {opts['hardware_compat']}")
-    parts.append(f"-o {out}")
-    return " ".join(parts)
+        parts += ["--hardware-compat", opts["hardware_compat"]]
+    parts += ["-o", str(out)]
+    return shlex.join(parts)  # a path with spaces stays one argument when pasted into a shell
 
 
 def _parse_network(
