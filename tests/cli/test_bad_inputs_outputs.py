@@ -298,3 +298,18 @@ def test_bad_input(case: Case, ctx: dict, capsys) -> None:
 
 def test_case_ids_are_unique():
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_readme_exit_code_table_matches_the_errors_and_the_sweeps():
+    import re
+
+    from vggdeploy.errors import EXIT_CODES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(m) for m in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert set(EXIT_CODES) <= documented
+    assert {c.code for c in CASES} <= documented
+    row = {int(m[0]): m[1] for m in re.findall(r"^\| (\d+) \| (.*) \|$", section, re.M)}
+    assert "NaN" in row[2] and "memory" in row[2]  # the classes this sweep covers
+    assert "contradicts its own ModelSpec" in row[4] and "before long work" in row[8]
