@@ -98,20 +98,15 @@ def export(checkpoint: str, targets: str, **kw) -> None:
 def _preflight(checkpoint: str, out: str | None, max_batch: int | None) -> None:
     """Before the export and its verification run: the output folder must be writable and
     ``--max-batch`` (verified at that batch) must fit in memory."""
-    from pathlib import Path
-
     from .._io import ensure_writable_dir
     from ..checkpoint import read_spec
+    from ..export import model_path_for
     from ..spec import check_batch_memory
 
     spec = read_spec(checkpoint)  # exit 4 for a missing or corrupt checkpoint, as export says
     if max_batch is not None:
         check_batch_memory(spec, max_batch, "--max-batch")
-    src = Path(checkpoint)
-    folder = src if src.is_dir() else src.parent
-    if out is not None:
-        folder = Path(out).parent if Path(out).suffix.lower() == ".onnx" else Path(out)
-    ensure_writable_dir(folder, "export folder")
+    ensure_writable_dir(model_path_for(checkpoint, out).parent, "export folder")
 
 
 def _pct(v: float | None) -> str:
