@@ -207,3 +207,39 @@ def staged_files(
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish_dirs(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename every staged folder onto its target (same file system), all or none: a previous
+    target is set aside first and removed only once every folder is in place; if a rename
+    fails, the swaps already made are undone and the previous folders put back."""
+    import shutil
+
+    swapped: list[tuple[Path, Path | None]] = []  # (target, its previous folder set aside)
+    try:
+        for stage, target in pairs:
+            swapped.append((target, _swap_dir(stage, target)))
+    except BaseException:
+        for target, previous in reversed(swapped):
+            shutil.rmtree(target, ignore_errors=True)
+            if previous is not None:
+                os.replace(previous, target)
+        raise
+    for _, previous in swapped:
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+
+def _swap_dir(stage: Path, target: Path) -> Path | None:
+    """Rename ``stage`` to ``target``; returns the previous target, set aside, or None."""
+    if not target.exists():
+        os.replace(stage, target)
+        return None
+    trash = target.with_name(f".{target.name}.old-{os.getpid()}.tmp")
+    os.replace(target, trash)
+    try:
+        os.replace(stage, target)
+    except BaseException:
+        os.replace(trash, target)  # put the previous folder back
+        raise
+    return trash

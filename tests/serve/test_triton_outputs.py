@@ -60,7 +60,9 @@ def test_two_models_are_written_together_or_not_at_all(exported_run, tmp_path, m
     before = _tree(repo)
     assert {"mini/config.pbtxt", "mini_trt/config.pbtxt"} <= set(before)
 
-    real = triton._swap_into_place
+    import vggdeploy._io as io_mod
+
+    real = io_mod._swap_dir
     calls = []
 
     def second_fails(stage, target):
@@ -69,7 +71,7 @@ def test_two_models_are_written_together_or_not_at_all(exported_run, tmp_path, m
             raise OSError(errno.EIO, "Input/output error")
         return real(stage, target)
 
-    monkeypatch.setattr(triton, "_swap_into_place", second_fails)
+    monkeypatch.setattr(io_mod, "_swap_dir", second_fails)
     with pytest.raises(OutputError):
         build_triton_repo(exported_run, repo, onnx=onnx, engine=engine, max_batch=16, force=True)
     assert calls == ["mini", "mini_trt"]

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import ensure_dir, ensure_writable_dir, sha256_file, write_json, write_text
+from .._io import (
+    ensure_dir,
+    ensure_writable_dir,
+    publish_dirs,
+    sha256_file,
+    write_json,
+    write_text,
+)
 from ..backends.registry import backend_for_path
 from ..errors import ArtifactError, OutputError, UsageError
 from ..spec import ModelSpec, check_same_model
@@ -212,31 +219,19 @@ def write_models(repo: Path, models: list[TritonModel], *, force: bool = False) 
     then they are swapped into place together; on any failure the repository is unchanged.
     An OSError becomes OutputError (exit 8) naming the repository."""
     stages: list[tuple[Path, Path]] = []
-    swapped: list[tuple[Path, Path | None]] = []  # (target, its previous folder set aside)
     try:
-        try:
-            for m in models:
-                stages.append((_stage_model(repo, m, force=force), repo / m.name))
-            for stage, target in stages:
-                swapped.append((target, _swap_into_place(stage, target)))
-        except OSError as exc:
-            if isinstance(exc, OutputError):
-                raise
+        for m in models:
+            stages.append((_stage_model(repo, m, force=force), repo / m.name))
+        publish_dirs(stages)
+    except BaseException as exc:
+        for stage, _ in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(
                 f"cannot write the Triton repository '{repo}': {exc.strerror or exc}",
                 hint="free some space or choose another -o; the repository was left unchanged",
             ) from exc
-    except BaseException:
-        for target, previous in reversed(swapped):  # undo the swaps that happened
-            shutil.rmtree(target, ignore_errors=True)
-            if previous is not None:
-                os.replace(previous, target)
-        for stage, _ in stages:
-            shutil.rmtree(stage, ignore_errors=True)
         raise
-    for _, previous in swapped:
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
     return [target for _, target in stages]
 
 
@@ -275,22 +270,6 @@ def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return stage
-
-
-def _swap_into_place(stage: Path, target: Path) -> Path | None:
-    """Rename ``stage`` to ``target``; returns the previous folder, set aside (the caller
-    removes it once every model is in place), or None when there was none."""
-    if not target.exists():
-        os.replace(stage, target)
-        return None
-    trash = target.with_name(f".{target.name}.old-{os.getpid()}.tmp")
-    os.replace(target, trash)
-    try:
-        os.replace(stage, target)
-    except BaseException:
-        os.replace(trash, target)  # put the previous model back
-        raise
-    return trash
 
 
 def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:
