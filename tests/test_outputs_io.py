@@ -137,6 +137,10 @@ def test_number_types_accept_good_values():
     assert BATCHES.convert("8, 1,32", None, None) == (8, 1, 32)
     assert Number(float, min=0, min_open=True).convert("1e-3", None, None) == 1e-3
     assert BATCH.convert(7, None, None) == 7
+    momentum = Number(float, min=0, max=1, max_open=True)  # e.g. train's --momentum
+    assert momentum.convert("0.9", None, None) == 0.9
+    with pytest.raises(click.BadParameter, match="must be < 1"):
+        momentum.convert("1", None, None)
 
 
 # ---- ModelSpec against the graph; memory ----

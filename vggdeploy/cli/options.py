@@ -41,9 +41,10 @@ class Number(click.ParamType):
         min: float | None = None,
         max: float | None = None,
         min_open: bool = False,
+        max_open: bool = False,
     ) -> None:
         self.kind = kind
-        self.min, self.max, self.min_open = min, max, min_open
+        self.min, self.max, self.min_open, self.max_open = min, max, min_open, max_open
         self.name = "integer" if kind is int else "number"
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
@@ -66,8 +67,9 @@ class Number(click.ParamType):
                 param,
                 ctx,
             )
-        if self.max is not None and v > self.max:
-            self.fail(f"must be <= {_num(self.max)}, got {_num(v)}", param, ctx)
+        if self.max is not None and (v >= self.max if self.max_open else v > self.max):
+            op = "<" if self.max_open else "<="
+            self.fail(f"must be {op} {_num(self.max)}, got {_num(v)}", param, ctx)
         return v
 
     def __repr__(self) -> str:
