@@ -162,7 +162,8 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON (RFC 8259): a non-finite float is written as null, never as bare NaN."""
+    write_text(path, dumps_json(obj, indent=2) + "\n")
 
 
 @contextlib.contextmanager
@@ -201,3 +202,141 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ---- strict JSON, writability before long work, all-or-nothing multi-file outputs ----
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, ±Infinity) replaced by None, recursively.
+
+    JSON has no NaN; a metric that is undefined (e.g. the cosine of an all-zero vector) or
+    overflowed is recorded as null, which every strict parser reads."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalar
+        return json_safe(obj.item())
+    return obj
+
+
+def dumps_json(obj: Any, **kw: Any) -> str:
+    """``json.dumps`` of :func:`json_safe` ``(obj)`` with ``allow_nan=False``."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kw)
+
+
+def ensure_writable_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Check, before any long work, that files can be created in folder ``path``.
+
+    The folder need not exist yet: then its nearest existing ancestor must be a writable folder.
+    Writability is probed by creating (and removing) a file, which also catches read-only file
+    systems and root on a read-only mount. Nothing is created when the check fails. Raises
+    OutputError (exit 8) naming the folder."""
+    p = Path(path)
+    probe_in = p
+    while not probe_in.exists():
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    hint = "choose a writable location with --out / -o, or fix its permissions"
+    if not probe_in.is_dir():
+        raise OutputError(f"cannot write the {what} '{p}': '{probe_in}' is not a folder", hint=hint)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".vggdeploy-probe.", suffix=".tmp", dir=probe_in)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the {what} '{p}': {exc.strerror or exc}", hint=hint
+        ) from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    return p
+
+
+@contextlib.contextmanager
+def staged_files(
+    target: str | os.PathLike[str], *, replaces: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """Write a set of files all-or-nothing: yield an empty staging folder inside ``target``;
+    write every file there. On success the staged files are moved into ``target`` together
+    (the old versions first set aside, put back if a move fails) and files named in
+    ``replaces`` that the new set lacks are removed, so no stale file stays beside new ones.
+    On any failure ``target``'s files are unchanged and no temp folder remains. An OSError
+    (a full disk, ...) becomes OutputError (exit 8) naming ``target``."""
+    import shutil
+
+    out = ensure_dir(target)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".stage.", suffix=".tmp", dir=out))
+    except OSError as exc:
+        raise OutputError(f"cannot write in '{out}': {exc.strerror or exc}") from exc
+    old = stage / ".old.tmp"
+    moved: list[tuple[Path, Path]] = []  # (from, to), undone in reverse on failure
+    try:
+        try:
+            yield stage
+            new = sorted(p.name for p in stage.iterdir() if p.is_file())
+            old.mkdir()
+            for name in sorted(set(new) | set(replaces)):
+                if (out / name).is_file():
+                    os.replace(out / name, old / name)
+                    moved.append((out / name, old / name))
+            for name in new:
+                os.replace(stage / name, out / name)
+                moved.append((stage / name, out / name))
+        except OutputError:
+            raise
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the outputs in '{out}': {exc.strerror or exc}",
+                hint="free some space or choose another folder with --out; "
+                "the previous outputs were left as they were",
+            ) from exc
+    except BaseException:
+        for src, dst in reversed(moved):
+            with contextlib.suppress(OSError):
+                os.replace(dst, src)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish_dirs(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename every staged folder onto its target (same file system), all or none: a previous
+    target is set aside first and removed only once every folder is in place; if a rename
+    fails, the swaps already made are undone and the previous folders put back."""
+    import shutil
+
+    swapped: list[tuple[Path, Path | None]] = []  # (target, its previous folder set aside)
+    try:
+        for stage, target in pairs:
+            swapped.append((target, _swap_dir(stage, target)))
+    except BaseException:
+        for target, previous in reversed(swapped):
+            shutil.rmtree(target, ignore_errors=True)
+            if previous is not None:
+                os.replace(previous, target)
+        raise
+    for _, previous in swapped:
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+
+def _swap_dir(stage: Path, target: Path) -> Path | None:
+    """Rename ``stage`` to ``target``; returns the previous target, set aside, or None."""
+    if not target.exists():
+        os.replace(stage, target)
+        return None
+    trash = target.with_name(f".{target.name}.old-{os.getpid()}.tmp")
+    os.replace(target, trash)
+    try:
+        os.replace(stage, target)
+    except BaseException:
+        os.replace(trash, target)  # put the previous folder back
+        raise
+    return trash

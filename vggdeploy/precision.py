@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._io import ensure_dir, sha256_bytes, write_json
+from ._io import ensure_writable_dir, sha256_bytes, write_json
 from .debug import keep as keep_mod
 from .errors import UsageError
 from .export import (
@@ -48,7 +48,7 @@ from .quantize import (
     calibration_images,
 )
 from .runlock import run_lock
-from .spec import ONNX_METADATA_KEY
+from .spec import ONNX_METADATA_KEY, check_batch_memory
 from .variant_check import TOLERANCES, Tolerance, VariantCheck, fp32_reference, write_variant
 from .variants import EXPORT_PRECISIONS, Log, variant_path
 
@@ -175,11 +175,12 @@ def export_variants(
     check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
     t_start = time.perf_counter()
     base = model_path_for(checkpoint, out)
-    ensure_dir(base.parent)  # fail on an unwritable folder before minutes of work
+    ensure_writable_dir(base.parent, "export folder")  # before minutes of work
     # one writer per run folder (another export or a build-engine there is refused at once)
     with contextlib.ExitStack() as stack:
         stack.enter_context(run_lock(base.parent, "export"))
         ckpt = read_checkpoint(checkpoint)  # the one read of the checkpoint
+        check_batch_memory(ckpt.spec, max_batch, "--max-batch")  # verified at that batch
         settings = dict(
             opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -148,8 +149,14 @@ class ModelSpec:
             raise bad(f"preprocess.mode must be one of {PREPROCESS_MODES}, got {p.mode!r}")
         if len(p.mean) not in (1, self.input.channels) or len(p.std) != len(p.mean):
             raise bad("preprocess mean/std must have 1 or `channels` entries, and the same count")
+        numbers = {"mean": p.mean, "std": p.std, "scale": (p.scale,)}
+        for what, values in numbers.items():
+            if not all(math.isfinite(v) for v in values):
+                raise bad(f"preprocess {what} {list(values)} is not finite (NaN or Infinity)")
         if any(s <= 0 for s in p.std):
             raise bad("preprocess std must be > 0")
+        if p.scale <= 0:
+            raise bad(f"preprocess scale must be > 0, got {p.scale}")
         if p.mode == "pad" and (
             p.source_size[0] > self.input.height or p.source_size[1] > self.input.width
         ):
@@ -287,4 +294,89 @@ def check_same_model(a: ModelSpec, b: ModelSpec, *, a_name: str, b_name: str) ->
     raise ArtifactError(
         f"{a_name} and {b_name} describe different models (differs in: {', '.join(diffs)})",
         hint="rebuild the derived artifact from the same checkpoint (export / build-engine again)",
+    )
+
+
+def check_graph_shapes(
+    spec: ModelSpec,
+    source: Any,
+    input_shape: Any,
+    output_shape: Any,
+) -> None:
+    """The graph of ``source`` must take the input and produce the classes its ModelSpec says.
+
+    ``input_shape`` is (N, C, H, W) and ``output_shape`` (N, classes); a dimension that is not an
+    int (a symbolic name, None) is dynamic and matches anything. A contradiction means the file
+    was edited or assembled from parts of two models: ArtifactError (exit 4) naming it, at load,
+    before any image is blamed for it."""
+    want_in = (spec.input.channels, spec.input.height, spec.input.width)
+
+    def fixed(dims: Any) -> list[Any]:
+        return [
+            d if isinstance(d, int) and not isinstance(d, bool) and d >= 0 else None for d in dims
+        ]
+
+    problems = []
+    got_in = fixed(input_shape or ())
+    if len(got_in) != 4:
+        problems.append(f"the graph's input has {len(got_in)} dimensions, not 4 (N, C, H, W)")
+    else:
+        for axis, got, want in zip(
+            ("channels", "height", "width"), got_in[1:], want_in, strict=True
+        ):
+            if got is not None and got != want:
+                problems.append(f"input {axis} is {got} in the graph but {want} in its ModelSpec")
+    got_out = fixed(output_shape or ())
+    if len(got_out) != 2:
+        problems.append(f"the graph's output has {len(got_out)} dimensions, not 2 (N, classes)")
+    elif got_out[1] is not None and got_out[1] != spec.num_classes:
+        problems.append(
+            f"the graph outputs {got_out[1]} classes but its ModelSpec says {spec.num_classes}"
+        )
+    if problems:
+        raise ArtifactError(
+            f"'{source}' contradicts its own ModelSpec: " + "; ".join(problems),
+            hint="the file was modified or mixes two models; make it again from the checkpoint",
+        )
+
+
+def batch_memory_bytes(spec: ModelSpec, batch: int) -> int:
+    """A lower bound of the memory one FP32 forward pass at ``batch`` needs: the input plus the
+    largest (input, output) activation pair of any layer. Real peaks are higher."""
+    c, h, w = spec.input.channels, spec.input.height, spec.input.width
+    per_image = c * h * w  # the input tensor itself
+    largest = 0
+    for num_convs, cout in spec.arch.conv_arch:
+        for _ in range(num_convs):
+            largest = max(largest, (c + cout) * h * w)
+            c = cout
+        h, w = max(1, h // 2), max(1, w // 2)
+    return 4 * batch * (per_image + largest)
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the OS does not say."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_batch_memory(spec: ModelSpec, batch: int, option: str) -> None:
+    """Refuse (UsageError, exit 2) a batch one forward pass of ``spec`` cannot hold in this
+    machine's memory, before any long work, with the limit in the message."""
+    from .errors import UsageError
+
+    total = physical_memory_bytes()
+    need = batch_memory_bytes(spec, batch)
+    if total is None or need <= total:
+        return
+    fits = max(1, total // max(1, batch_memory_bytes(spec, 1)))
+    raise UsageError(
+        f"{option} {batch}: one forward pass of this {spec.input.height}x{spec.input.width} model "
+        f"needs at least {need / 2**30:,.1f} GiB, more than this machine's "
+        f"{total / 2**30:,.1f} GiB of memory",
+        hint=f"use a batch of at most {fits:,} (fewer in practice)",
     )

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, final
 
 import numpy as np
 
-from ..errors import UsageError, VggDeployError
+from ..errors import ArtifactError, UsageError, VggDeployError
 from ..spec import InputSpec, ModelSpec
 from .registry import BACKENDS, backend_info, thread_safe_default
 
@@ -132,15 +132,17 @@ class Runner(ABC):
             raise UsageError(
                 f"batch size {n} is outside this {self.kind} runner's range "
                 f"[{max(1, lo)}, {hi if hi is not None else 'inf'}]",
-                hint="split the batch, or rebuild the engine with a larger --max-batch",
+                hint=_batch_hint(self.kind),
             )
         if not np.isfinite(batch).all():
             raise UsageError("input contains NaN or Inf values")
         out = self._infer(np.ascontiguousarray(batch))
         out = np.asarray(out)
         if out.shape != (n, spec.num_classes):
-            raise VggDeployError(
-                f"{self.kind} runner returned shape {out.shape}, expected {(n, spec.num_classes)}"
+            raise ArtifactError(
+                f"'{self.source}' returned logits of shape {out.shape}, but its ModelSpec "
+                f"promises {(n, spec.num_classes)}: the graph contradicts its ModelSpec",
+                hint="the file was modified or mixes two models; make it again from the checkpoint",
             )
         return out.astype(np.float32, copy=False)
 
@@ -230,3 +232,10 @@ def parse_device(value: str | int | Device | None, default: str = "cpu") -> Devi
 
 
 __all__ = ["BACKENDS", "Device", "Runner", "infer_fitted", "open_runner", "parse_device"]
+
+
+def _batch_hint(kind: str) -> str:
+    from .registry import BACKENDS
+
+    info = BACKENDS.get(kind)
+    return info.batch_hint() if info is not None else "split the batch"

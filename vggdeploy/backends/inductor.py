@@ -9,20 +9,23 @@ package is what the C++ runner loads with ``AOTIModelPackageLoader``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import time
+import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from .._io import sha256_bytes, sha256_file, write_bytes
+from .._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
 from ..errors import ArtifactError, BackendUnavailableError, UsageError
-from ..spec import ONNX_METADATA_KEY, ModelSpec
+from ..spec import ONNX_METADATA_KEY, ModelSpec, check_graph_shapes
 from ..variants import Log
 from .base import Runner, parse_device
 from .registry import BACKENDS
@@ -75,6 +78,7 @@ def build_inductor(
     if max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
     dev = _torch_device(device)
+    ensure_writable_dir(out.parent, "package folder")  # before the compile (many seconds)
     model, spec = load_checkpoint(checkpoint)
     _, weights = resolve_checkpoint(checkpoint)
     model = model.to(dev).eval()
@@ -86,8 +90,10 @@ def build_inductor(
     )  # a Dim with min == max is not dynamic; export a static batch of 1 then
     if dims is None:
         example = example[:1]
+    say = log or (lambda _msg: None)
     start = time.perf_counter()
-    with torch.no_grad():
+    say(f"exporting the model with torch.export (batch 1..{max_batch})")
+    with torch.no_grad(), _quiet_library_warnings():
         program = torch.export.export(model, (example,), dynamic_shapes=(dims,) if dims else None)
     facts = {
         "format": PACKAGE_FORMAT,
@@ -102,11 +108,13 @@ def build_inductor(
     }
     metadata = {SPEC_KEY: spec.to_json(), PACKAGE_KEY: json.dumps(facts)}
     buffer = io.BytesIO()  # compile to memory, then one atomic write: never a half-written .pt2
-    torch._inductor.aoti_compile_and_package(
-        program,
-        package_path=buffer,
-        inductor_configs={"aot_inductor.metadata": metadata},
-    )
+    say(f"compiling with AOTInductor for {dev.type} (this takes a while)")
+    with _quiet_library_warnings():
+        torch._inductor.aoti_compile_and_package(
+            program,
+            package_path=buffer,
+            inductor_configs={"aot_inductor.metadata": metadata},
+        )
     seconds = time.perf_counter() - start
     blob = buffer.getvalue()
     write_bytes(out, blob)
@@ -116,6 +124,22 @@ def build_inductor(
             f"batch 1..{max_batch}, built in {seconds:.1f} s, sha256 {sha256_bytes(blob)[:16]}..."
         )
     return out
+
+
+@contextlib.contextmanager
+def _quiet_library_warnings() -> Iterator[None]:
+    """Hide PyTorch's own deprecation noise that export/compile emit from inside the library
+    (nothing the user can act on); every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+        )
+        warnings.filterwarnings(
+            "ignore",
+            message=r".*torch\.jit\.script_method.* is deprecated",
+            category=DeprecationWarning,
+        )
+        yield
 
 
 def _read_archive_metadata(path: Path) -> dict[str, str]:
@@ -263,7 +287,24 @@ class InductorRunner(Runner):
         self._device = dev
         batch = facts.get("batch", {})
         self._bounds = (int(batch.get("min", 1)), int(batch.get("max", 1)))
+        self._probe(spec)
         return spec
+
+    def _probe(self, spec: ModelSpec) -> None:
+        """One forward pass of zeros at the smallest batch: the compiled graph must take the
+        ModelSpec's input and return its classes (a package's graph has no readable shapes)."""
+        n = max(1, self._bounds[0])
+        x = np.zeros(spec.input.shape(n), np.float32)
+        try:
+            out = self._infer(x)
+        except Exception as exc:  # the compiled model checks its input shapes
+            raise ArtifactError(
+                f"'{self.source}' contradicts its own ModelSpec: the compiled graph refuses an "
+                f"input of shape {x.shape} ({type(exc).__name__})",
+                hint="the file was modified or mixes two models; make it again from the "
+                "checkpoint with `vggdeploy build-engine RUN --backend inductor`",
+            ) from exc
+        check_graph_shapes(spec, self.source, x.shape, out.shape)
 
     def _deactivate(self) -> None:
         self._model = None

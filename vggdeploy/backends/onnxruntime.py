@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, BackendUnavailableError, UsageError, VggDeployError
-from ..spec import ModelSpec
+from ..spec import ModelSpec, check_graph_shapes
 from .base import Runner, parse_device
 
 PROVIDERS = {
@@ -166,6 +166,8 @@ class OnnxRuntimeRunner(Runner):
             raise ArtifactError(
                 f"'{self.source_name}' has no output '{spec.output_name}' (outputs: {outputs})"
             )
+        out_shape = session.get_outputs()[outputs.index(spec.output_name)].shape
+        check_graph_shapes(spec, self.source, inputs[0].shape, out_shape)
         self._input_name, self._output_name = spec.input.name, spec.output_name
         self._input_fp16 = inputs[0].type == "tensor(float16)"
         batch_dim = inputs[0].shape[0] if inputs[0].shape else None

@@ -42,6 +42,12 @@ class BackendInfo:
     provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
+    larger_batch: str | None = None  # how to make an artifact that takes larger batches
+
+    def batch_hint(self) -> str:
+        """The hint for a batch above an artifact's maximum, naming this backend's artifact."""
+        remake = f", or {self.larger_batch}" if self.larger_batch else ""
+        return f"split the batch{remake}"
 
     @property
     def label(self) -> str:
@@ -108,6 +114,7 @@ BACKENDS: dict[str, BackendInfo] = {
             run_files=tuple(v.filename for v in ONNX_VARIANTS),
             describe="vggdeploy.inspection:describe_onnx",
             provenance="vggdeploy.provenance:onnx_provenance",
+            larger_batch="export the ONNX file again with `vggdeploy export RUN` (dynamic batch)",
         ),
         BackendInfo(
             name="tensorrt",
@@ -125,6 +132,8 @@ BACKENDS: dict[str, BackendInfo] = {
             provenance="vggdeploy.backends.tensorrt.describe:engine_provenance",
             needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
             default_max_batch=128,
+            larger_batch="rebuild the engine with a larger --max-batch "
+            "(`vggdeploy build-engine MODEL.onnx --max-batch N`)",
         ),
         BackendInfo(
             name="inductor",
@@ -139,6 +148,8 @@ BACKENDS: dict[str, BackendInfo] = {
             render="vggdeploy.backends.inductor:package_lines",
             provenance="vggdeploy.backends.inductor:package_provenance",
             default_max_batch=1024,
+            larger_batch="rebuild the .pt2 package with a larger --max-batch "
+            "(`vggdeploy build-engine RUN --backend inductor --max-batch N`)",
         ),
     )
 }

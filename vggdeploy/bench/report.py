@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_path, ensure_dir, write_json, write_text
+from .._io import atomic_path, staged_files, write_json, write_text
 from .latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
@@ -281,38 +281,50 @@ def write_plots(results: dict[str, Any], out: Path) -> list[str]:
     return written
 
 
+OUTPUT_FILES = ("results.json", "results.csv", "report.md", *PLOTS)
+
+
+def output_dir(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where bench writes: ``out_dir``, by default RUN/bench."""
+    return Path(out_dir) if out_dir is not None else Path(run) / "bench"
+
+
 def write_outputs(
     results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None
 ) -> dict[str, Path]:
-    """results.json, results.csv, plots, then report.md (which links the plots) in ``out_dir``
-    (default: RUN/bench of the measured run)."""
-    out = ensure_dir(out_dir if out_dir is not None else Path(results["run"]) / "bench")
-    write_json(out / "results.json", results)
-    write_text(out / "results.csv", to_csv(results))
-    plots = write_plots(results, out)
-    write_text(out / "report.md", to_markdown(results, plots))
+    """results.json, results.csv, plots and report.md (which links the plots) in ``out_dir``
+    (default: RUN/bench of the measured run), all or nothing: every file is staged first and the
+    set is published together, so a full disk never leaves new JSON beside old plots."""
+    out = output_dir(results["run"], out_dir)
+    with staged_files(out, replaces=OUTPUT_FILES) as stage:
+        write_json(stage / "results.json", results)
+        write_text(stage / "results.csv", to_csv(results))
+        plots = write_plots(results, stage)
+        write_text(stage / "report.md", to_markdown(results, plots))
     paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "report.md"}
     paths.update({p: out / p for p in plots})
     return paths
 
 
 # ---- terminal ----
-def rich_table(results: dict[str, Any]) -> tuple[Any, list[str]]:
+# The full table is about 120 columns wide; below that the compact layout drops p99 and MB, joins
+# backend/precision/variant into one column and lets only text wrap. Numbers never shrink.
+WIDE = 120
+
+
+def rich_table(results: dict[str, Any], width: int | None = None) -> tuple[Any, list[str]]:
     """(table, notes): one row per measured case and batch; reasons go to numbered notes so the
-    table stays narrow. A case skipped or failed at every batch is shown once."""
+    table stays narrow. A case skipped or failed at every batch is shown once. ``width`` is the
+    terminal's; below :data:`WIDE` columns the compact layout is used."""
+    from rich import box
     from rich.table import Table
 
+    compact = width is not None and width < WIDE
     acc = _accuracy_by_key(results)
     unmeasured = _unmeasured(results)
-    t = Table(
-        title=f"vggdeploy bench · {results['model']['preset']} · {results['config']['device']}"
-    )
-    for col in ("backend", "prec", "variant", "batch", "p50 ms", "p99 ms", "img/s", "×torch"):
-        t.add_column(col, justify="left" if col in ("backend", "prec", "variant") else "right")
-    for col in ("top-1 %", "agree %", "MB", "status"):
-        t.add_column(col, justify="left" if col == "status" else "right")
     notes: list[str] = []
     shown: set[tuple[str, str, str]] = set()
+    body: list[tuple[list[str], list[str], str, str]] = []  # (case cells, numbers, status, style)
     for r in results["rows"]:
         key = _key(r)
         if key in unmeasured:
@@ -326,19 +338,39 @@ def rich_table(results: dict[str, Any]) -> tuple[Any, list[str]]:
             if r["reason"] not in notes:
                 notes.append(r["reason"])
             status += f" [{notes.index(r['reason']) + 1}]"
-        t.add_row(
-            r["backend"],
-            r["precision"],
-            r["variant"],
-            "" if key in unmeasured else str(r["batch"]),
-            _f(lat and lat["p50"]),
-            _f(lat and lat["p99"]),
-            _f(r["throughput_ips"], ".0f"),
-            _f(r["speedup_vs_torch_fp32"], ".2f"),
-            _f(a.get("top1"), ".2f"),
-            _f(a.get("agreement"), ".2f"),
-            _f(r["artifact_mb"], ".2f"),
-            status,
-            style={"ok": "", "failed": "red", "skipped": "dim", "stale": "yellow"}[r["status"]],
-        )
+        numbers = {
+            "batch": "" if key in unmeasured else str(r["batch"]),
+            "p50 ms": _f(lat and lat["p50"]),
+            "p99 ms": _f(lat and lat["p99"]),
+            "img/s": _f(r["throughput_ips"], ".0f"),
+            "×torch": _f(r["speedup_vs_torch_fp32"], ".2f"),
+            "top-1%": _f(a.get("top1"), ".2f"),
+            "agree%": _f(a.get("agreement"), ".2f"),
+            "MB": _f(r["artifact_mb"], ".2f"),
+        }
+        if compact:
+            for k in ("p99 ms", "MB"):
+                numbers.pop(k)
+            variant = "" if r["variant"] in ("-", "") else f" {r['variant']}"
+            cases = [f"{r['backend']} {r['precision']}{variant}"]
+        else:
+            cases = [r["backend"], r["precision"], r["variant"]]
+        style = {"ok": "", "failed": "red", "skipped": "dim", "stale": "yellow"}[r["status"]]
+        body.append((cases, list(numbers.values()), status, style))
+        number_names = list(numbers)
+    t = Table(
+        title=f"vggdeploy bench · {results['model']['preset']} · {results['config']['device']}",
+        box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
+        pad_edge=not compact,
+        padding=(0, 1) if not compact else (0, 0),
+    )
+    for name in ["case"] if compact else ["backend", "prec", "variant"]:
+        t.add_column(name, overflow="fold", min_width=11 if compact else None)
+    if not body:
+        number_names = ["batch", "p50 ms", "img/s", "×torch"]
+    for name in number_names:
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("status", overflow="fold", min_width=7 if compact else None)
+    for cases, numbers, status, style in body:
+        t.add_row(*cases, *numbers, status, style=style)
     return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)]

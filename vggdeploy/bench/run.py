@@ -14,6 +14,7 @@ Method (why it is fair):
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -62,13 +63,19 @@ class BenchConfig:
         if self.warmup < 0:
             raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
         if self.duration_s is not None:
-            if self.duration_s <= 0:
-                raise UsageError(f"--duration must be > 0 seconds, got {self.duration_s}")
+            if not math.isfinite(self.duration_s) or self.duration_s <= 0:
+                raise UsageError(f"--duration must be a finite number > 0, got {self.duration_s}")
             self.iters = None
         elif self.iters is None or self.iters < 1:
             raise UsageError(f"--iters must be >= 1, got {self.iters}")
         if self.repeats < 1:
             raise UsageError(f"--repeats must be >= 1, got {self.repeats}")
+        if self.iters is not None and self.repeats > self.iters:
+            raise UsageError(
+                f"--repeats {self.repeats} exceeds --iters {self.iters}: every round needs at "
+                "least one timed call",
+                hint=f"use --repeats {self.iters} or fewer, or more --iters",
+            )
         if self.threads is None:
             from .sysinfo import cpu_info
 
@@ -178,11 +185,13 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
     from ..checkpoint import read_spec
     from ..data.preprocess import preprocess
     from ..models.vgg import count_flops
+    from ..spec import check_batch_memory
     from .sysinfo import environment
 
     cfg.validate()
     tick = progress or (lambda _desc, _n, _total=None: None)
     spec = read_spec(cfg.run)  # the checkpoint is the reference every artifact must match
+    check_batch_memory(spec, max(cfg.batch_sizes), "--batch-sizes")
     images, labels = _load_inputs(cfg, spec)
     cases = plan_cases(
         cfg.run,

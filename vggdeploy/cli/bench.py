@@ -29,25 +29,54 @@ from . import options
 @click.option(
     "--precisions", default="fp32,fp16,bf16,int8", show_default=True, help="Comma-separated."
 )
-@click.option("--batch-sizes", default="1,8,32,128", show_default=True, help="Comma-separated.")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed calls per case.")
 @click.option(
-    "--iters", type=int, default=100, show_default=True, help="Timed calls per case and batch."
+    "--batch-sizes",
+    type=options.BATCHES,
+    default="1,8,32,128",
+    show_default=True,
+    help="Comma-separated.",
 )
 @click.option(
-    "--duration", type=float, default=None, help="Seconds per case and batch (instead of --iters)."
+    "--warmup",
+    type=options.NON_NEGATIVE_INT,
+    default=10,
+    show_default=True,
+    help="Untimed calls per case.",
+)
+@click.option(
+    "--iters",
+    type=options.POSITIVE_INT,
+    default=100,
+    show_default=True,
+    help="Timed calls per case and batch.",
+)
+@click.option(
+    "--duration",
+    type=options.DURATION,
+    default=None,
+    help="Seconds per case and batch (instead of --iters).",
 )
 @click.option(
     "--repeats",
-    type=int,
+    type=options.POSITIVE_INT,
     default=5,
     show_default=True,
     help="Interleaved rounds the timed calls are split into.",
 )
-@click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
+@click.option(
+    "--threads",
+    type=options.POSITIVE_INT,
+    default=None,
+    help="CPU threads (default: physical cores).",
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True)
-@click.option("--limit-test", type=int, default=None, help="Use the first N test images only.")
+@click.option(
+    "--limit-test",
+    type=options.POSITIVE_INT,
+    default=None,
+    help="Use the first N test images only.",
+)
 @click.option("--torch-compile", is_flag=True, help="Also measure torch.compile (slow to compile).")
 @click.option(
     "--ort-tensorrt",
@@ -66,7 +95,7 @@ def bench(
     artifacts: tuple[str, ...],
     backends: str,
     precisions: str,
-    batch_sizes: str,
+    batch_sizes: tuple[int, ...],
     warmup: int,
     iters: int,
     duration: float | None,
@@ -83,15 +112,16 @@ def bench(
     """Measure latency/throughput and accuracy of RUN's artifacts across backends."""
     from pathlib import Path
 
+    from .._io import ensure_writable_dir
     from ..bench.progress import bench_with_progress
-    from ..bench.report import rich_table, write_outputs
+    from ..bench.report import output_dir, rich_table, write_outputs
     from ..bench.run import BenchConfig
 
     cfg = BenchConfig(
         run=Path(run),
         backends=backends,  # type: ignore[arg-type]  # validated into lists
         precisions=precisions,  # type: ignore[arg-type]
-        batch_sizes=batch_sizes,  # type: ignore[arg-type]
+        batch_sizes=list(batch_sizes),
         warmup=warmup,
         iters=iters,
         duration_s=duration,
@@ -105,13 +135,16 @@ def bench(
         artifacts=[Path(a) for a in artifacts],
         data_dir=data_dir,
     )
+    cfg.validate()  # bad numbers and names before anything is measured
+    # measuring takes minutes: find out first whether the results can be written at all
+    ensure_writable_dir(output_dir(run, out), "bench output folder")
     results = bench_with_progress(cfg)
     paths = write_outputs(results, out)
     from rich.console import Console
 
     # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    table, notes = rich_table(results)
+    table, notes = rich_table(results, width=console.width)
     console.print(table)
     for note in notes:
         console.print(note, highlight=False, markup=False)

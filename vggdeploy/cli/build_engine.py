@@ -9,6 +9,7 @@ import click
 
 from ..backends.registry import BACKENDS
 from ..errors import UsageError
+from . import options
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
 
@@ -50,11 +51,13 @@ class _PhaseBars:
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--fp16", "precision", flag_value="fp16", help="Build from model.fp16.onnx.")
 @click.option("--int8", "precision", flag_value="int8", help="Build from model.int8.onnx (Q/DQ).")
-@click.option("--min-batch", type=int, default=1, show_default=True)
-@click.option("--opt-batch", type=int, default=None, help="Batch to tune for [32 within min..max].")
+@click.option("--min-batch", type=options.BATCH, default=1, show_default=True)
+@click.option(
+    "--opt-batch", type=options.BATCH, default=None, help="Batch to tune for [32 within min..max]."
+)
 @click.option(
     "--max-batch",
-    type=int,
+    type=options.BATCH,
     default=None,
     help="Largest batch ["
     + ", ".join(f"{b}: {BACKENDS[b].default_max_batch}" for b in ("tensorrt", "inductor"))
@@ -96,14 +99,38 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             "--fp16/--int8" if k == "precision" else "--" + k.replace("_", "-") for k in given
         )
         raise UsageError(f"{names} only apply to --backend tensorrt")
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
-    build_inductor(model, out, device=kw["device"] or "cpu", log=click.echo, **opts)
+    console = Console(stderr=True)
+    spinner = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = spinner.add_task("AOTInductor build", total=None)
+
+    def log(message: str) -> None:  # each stage: the spinner's text and a line in the log
+        spinner.update(task, description=message)
+        click.echo(message)
+
+    with spinner:
+        build_inductor(model, out, device=kw["device"] or "cpu", log=log, **opts)
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
+    from .._io import ensure_writable_dir
     from ..backends.tensorrt import build_engine, build_summary, parse_size
+    from ..backends.tensorrt.build import default_engine_path
 
     opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
+    workspace = parse_size(kw["workspace"]) if kw["workspace"] else None
+    target = out if out is not None else default_engine_path(model, kw["precision"] or "fp32")
+    ensure_writable_dir(target.parent, "engine folder")  # before a build of minutes
     bars = _PhaseBars()
     with bars.progress:
         sidecar = build_engine(
@@ -112,7 +139,7 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             precision=kw["precision"],
             min_batch=kw["min_batch"],
             opt_batch=kw["opt_batch"],
-            workspace=parse_size(kw["workspace"]) if kw["workspace"] else None,
+            workspace=workspace,
             timing_cache=kw["timing_cache"],
             opt_level=kw["opt_level"],
             version_compatible=kw["version_compatible"],

@@ -29,19 +29,37 @@ from . import options
     show_default=True,
     help="INT8 target: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
-@click.option("--opset", type=int, default=None, help=f"ONNX opset (default {DEFAULT_OPSET}).")
+@click.option(
+    "--opset",
+    type=options.POSITIVE_INT,
+    default=None,
+    help=f"ONNX opset (default {DEFAULT_OPSET}).",
+)
 @click.option(
     "--max-batch",
-    type=int,
+    type=options.BATCH,
     default=None,
     help=f"Largest batch verified and recorded (default {DEFAULT_VERIFIED_MAX_BATCH}).",
 )
 @click.option("--simplify/--no-simplify", default=None, help="onnxslim (default: if installed).")
 @click.option("--verify/--no-verify", default=True, show_default=True)
-@click.option("--atol", type=float, default=None, help=f"FP32 absolute tolerance ({FP32_ATOL:g}).")
-@click.option("--rtol", type=float, default=None, help=f"FP32 relative tolerance ({FP32_RTOL:g}).")
 @click.option(
-    "--calib-size", type=int, default=None, help=f"Train images (default {DEFAULT_CALIB_SIZE})."
+    "--atol",
+    type=options.NON_NEGATIVE_FLOAT,
+    default=None,
+    help=f"FP32 absolute tolerance ({FP32_ATOL:g}).",
+)
+@click.option(
+    "--rtol",
+    type=options.NON_NEGATIVE_FLOAT,
+    default=None,
+    help=f"FP32 relative tolerance ({FP32_RTOL:g}).",
+)
+@click.option(
+    "--calib-size",
+    type=options.POSITIVE_INT,
+    default=None,
+    help=f"Train images (default {DEFAULT_CALIB_SIZE}).",
 )
 @click.option(
     "--calib-method",
@@ -52,7 +70,7 @@ from . import options
 @options.data_dir
 @click.option(
     "--limit-test",
-    type=int,
+    type=options.POSITIVE_INT,
     default=None,
     help="Judge variants on the first N test images only (default: all 10,000).",
 )

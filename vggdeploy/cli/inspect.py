@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -14,7 +13,11 @@ import click
 def inspect(file: Path, as_json: bool) -> None:
     """Describe an artifact: .onnx (ModelSpec, I/O, opset, op counts), a TensorRT .engine (its
     sidecar and, where TensorRT runs, its layers) or an AOTInductor .pt2 package."""
+    from .._io import dumps_json
     from ..inspection import describe, render
 
     info = describe(file)
-    click.echo(json.dumps(info, indent=2, default=str) if as_json else render(file, info))
+    if as_json:  # strict JSON: an undefined number is null, never a bare NaN
+        click.echo(dumps_json(info, indent=2, default=str))
+    else:
+        click.echo(render(file, info))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
+from . import options
 
-def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got '{value}'") from None
+# Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
+MAX_INSTANCES = 1024
 
 
 @click.command("triton-repo")
@@ -23,9 +21,18 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     "--engine", default=None, type=click.Path(path_type=str), help="TensorRT engine to serve."
 )
 @click.option(
-    "--max-batch", default=None, type=int, help="max_batch_size (default: 64 / engine profile)."
+    "--max-batch",
+    default=None,
+    type=options.BATCH,
+    help="max_batch_size (default: 64 / engine profile).",
 )
-@click.option("--instances", default=1, show_default=True, type=int, help="Instances per model.")
+@click.option(
+    "--instances",
+    default=1,
+    show_default=True,
+    type=options.Number(int, min=1, max=MAX_INSTANCES),
+    help="Instances per model.",
+)
 @click.option(
     "--kind",
     type=click.Choice(["auto", "cpu", "gpu"]),
@@ -36,11 +43,11 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 @click.option(
     "--preferred-batch-sizes",
     default=None,
-    callback=_sizes,
+    type=options.BATCHES,
     metavar="B1,B2,...",
     help="Dynamic batching preferred sizes (default: max/2,max).",
 )
-@click.option("--max-queue-delay-us", default=100, show_default=True, type=click.IntRange(min=0))
+@click.option("--max-queue-delay-us", default=100, show_default=True, type=options.NON_NEGATIVE_INT)
 @click.option("--force", is_flag=True, help="Replace a different model already in the repository.")
 def triton_repo(
     source: str,
@@ -73,4 +80,4 @@ def triton_repo(
     )
     for folder in written:
         click.echo(f"wrote {folder}/config.pbtxt")
-    click.echo(f"serve with: tritonserver --model-repository={out}")
+    click.echo("serve with: " + shlex.join(["tritonserver", f"--model-repository={out}"]))

@@ -20,7 +20,7 @@ from ..errors import ArtifactError, UsageError
 from ..export import META_CHECKPOINT, META_PRECISION, report_path_for
 from ..onnxmeta import load_onnx, spec_from_model
 from ..quantize import INT8_TARGETS
-from ..variants import Log, variant_path
+from ..variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
 from . import keep as keep_mod
 from .layers import first_divergent, layer_errors, match_layers, rank_growth
 from .report import write_reports
@@ -41,7 +41,7 @@ def variant_tag(precision: str, target: str) -> str:
 
 
 def _models(run: Path, precision: str, target: str) -> tuple[Path, Path, Any, Any]:
-    base = run if run.suffix == ".onnx" else run / "model.onnx"
+    base = run if split_variant(run) is not None else run / VARIANTS_BY_TAG["fp32"].filename
     if not base.is_file():
         raise ArtifactError(
             f"no FP32 model '{base}'", hint=f"export it first: vggdeploy export {run}"

@@ -130,7 +130,7 @@ class Predictor:
             if hi is not None and max_batch > hi:
                 raise UsageError(
                     f"max_batch {max_batch} exceeds the {runner.kind} runner's maximum {hi}",
-                    hint="rebuild the engine with a larger --max-batch",
+                    hint=_larger_batch_hint(runner.kind),
                 )
             limit = max_batch
         if limit < self.min_batch:
@@ -229,3 +229,10 @@ __all__ = [
     "load",
     "softmax",
 ]
+
+
+def _larger_batch_hint(kind: str) -> str:
+    from ..backends.registry import BACKENDS
+
+    info = BACKENDS.get(kind)
+    return info.larger_batch if info and info.larger_batch else "use a smaller max_batch"

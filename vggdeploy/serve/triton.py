@@ -26,9 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import ensure_dir, sha256_file, write_json, write_text
+from .._io import (
+    ensure_dir,
+    ensure_writable_dir,
+    publish_dirs,
+    sha256_file,
+    write_json,
+    write_text,
+)
 from ..backends.registry import backend_for_path
-from ..errors import ArtifactError, UsageError
+from ..errors import ArtifactError, OutputError, UsageError
 from ..provenance import check_fresh
 from ..spec import ModelSpec, check_same_model
 
@@ -124,6 +131,7 @@ def build_triton_repo(
         raise UsageError(f"--kind must be one of {', '.join(INSTANCE_KINDS)}, got '{kind}'")
     if max_batch is not None and max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
+    ensure_writable_dir(out, "model repository")  # before hashing and copying model files
     onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
     for artifact in (a for a in (onnx_path, engine_path) if a is not None):
         check_fresh(artifact, run=source if Path(source).is_dir() else None)  # never ship stale
@@ -206,11 +214,37 @@ def build_triton_repo(
             )
         )
     repo = ensure_dir(out)
-    return [write_model(repo, m, force=force) for m in models]
+    return write_models(repo, models, force=force)
+
+
+def write_models(repo: Path, models: list[TritonModel], *, force: bool = False) -> list[Path]:
+    """All models or none: every model folder is assembled first (where a full disk fails),
+    then they are swapped into place together; on any failure the repository is unchanged.
+    An OSError becomes OutputError (exit 8) naming the repository."""
+    stages: list[tuple[Path, Path]] = []
+    try:
+        for m in models:
+            stages.append((_stage_model(repo, m, force=force), repo / m.name))
+        publish_dirs(stages)
+    except BaseException as exc:
+        for stage, _ in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(
+                f"cannot write the Triton repository '{repo}': {exc.strerror or exc}",
+                hint="free some space or choose another -o; the repository was left unchanged",
+            ) from exc
+        raise
+    return [target for _, target in stages]
 
 
 def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
     """Assemble REPO/<name> in a temporary folder, then swap it into place."""
+    return write_models(repo, [m], force=force)[0]
+
+
+def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
+    """REPO/.<name>.XXXX.tmp holding the complete model folder (removed again on failure)."""
     target = repo / m.name
     artifact_sha = sha256_file(m.artifact)
     marker = {
@@ -235,25 +269,10 @@ def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
         write_json(stage / MARKER, marker)
         for p in [stage, version, *stage.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        _swap_into_place(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return target
-
-
-def _swap_into_place(stage: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(stage, target)
-        return
-    trash = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, trash)
-    try:
-        os.replace(stage, target)
-    except BaseException:
-        os.replace(trash, target)  # put the previous model back
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
+    return stage
 
 
 def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:

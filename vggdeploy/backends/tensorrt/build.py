@@ -171,7 +171,7 @@ def _command(
     if opts["hardware_compat"] != "none":
         parts += ["--hardware-compat", opts["hardware_compat"]]
     parts += ["-o", str(out)]
-    return shlex.join(parts)
+    return shlex.join(parts)  # a path with spaces stays one argument when pasted into a shell
 
 
 def _parse_network(

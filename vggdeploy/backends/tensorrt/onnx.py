@@ -9,6 +9,7 @@ FP16/INT8: :func:`check_precision_content` refuses that.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,13 @@ def resolve_onnx(given: Path, precision: str | None) -> tuple[Path, str]:
         run = chosen.parent
         if precision == "fp32":
             raise ArtifactError(
-                f"ONNX model not found: '{chosen}'", hint=f"export it: vggdeploy export {run}"
+                f"ONNX model not found: '{chosen}'",
+                hint=f"export it: vggdeploy export {_q(run)}",
             )
         raise ArtifactError(
             f"the {precision.upper()} ONNX model '{chosen}' does not exist (a {precision} engine "
             f"is built from it; TensorRT 11 has no builder flag that lowers precision for you)",
-            hint=f"create it with: vggdeploy export {run} --precision {precision}",
+            hint=f"create it with: vggdeploy export {_q(run)} --precision {precision}",
         )
     return chosen, precision
 
@@ -74,7 +76,7 @@ def check_precision_content(model: Any, path: Path, precision: str) -> None:
             raise ArtifactError(
                 f"'{path}' has no QuantizeLinear/DequantizeLinear nodes, so TensorRT would build "
                 "an FP32 engine from it",
-                hint=f"re-create it: vggdeploy export {path.parent} --precision int8",
+                hint=f"re-create it: vggdeploy export {_q(path.parent)} --precision int8",
             )
     elif precision == "fp16":
         half = onnx.TensorProto.FLOAT16
@@ -90,5 +92,10 @@ def check_precision_content(model: Any, path: Path, precision: str) -> None:
             raise ArtifactError(
                 f"'{path}' contains no FLOAT16 tensors, so TensorRT would build an FP32 engine "
                 "from it",
-                hint=f"re-create it: vggdeploy export {path.parent} --precision fp16",
+                hint=f"re-create it: vggdeploy export {_q(path.parent)} --precision fp16",
             )
+
+
+def _q(path: Path) -> str:
+    """A path as one shell word (suggested commands are pasted into shells)."""
+    return shlex.quote(str(path))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ArtifactError, UsageError, VggDeployError
-from ...spec import ModelSpec
+from ...spec import ModelSpec, check_graph_shapes
 from ..base import Runner
 from . import env
 from .sidecar import EngineSidecar, check_engine
@@ -106,6 +106,8 @@ class TensorRTRunner(Runner):
                 hint=f"rebuild it: {sidecar.rebuild_command}",
             )
         self._in_name, self._out_name = inputs[0], outputs[0]
+        shapes = [tuple(engine.get_tensor_shape(n)) for n in (inputs[0], outputs[0])]
+        check_graph_shapes(spec, self.source, *shapes)  # e.g. a sidecar of another model
         lo, _opt, hi = engine.get_tensor_profile_shape(self._in_name, 0)
         self._bounds = (int(lo[0]), int(hi[0]))
         if self._bounds != sidecar.batch_bounds:

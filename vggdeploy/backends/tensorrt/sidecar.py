@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +222,9 @@ def read_sidecar(engine_path: str | os.PathLike[str]) -> EngineSidecar:
     """Parse and schema-check the sidecar of ``engine_path`` (ArtifactError on any problem)."""
     engine = Path(engine_path)
     path = sidecar_path(engine)
-    rebuild = f"rebuild the engine with `vggdeploy build-engine MODEL.onnx -o {engine}`"
+    rebuild = (
+        f"rebuild the engine with `vggdeploy build-engine MODEL.onnx -o {shlex.quote(str(engine))}`"
+    )
     if not path.is_file():
         raise ArtifactError(
             f"engine sidecar not found: '{path}' (every vggdeploy engine has one; it records the "
