@@ -401,7 +401,7 @@ def _engine_information(
         text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
         del inspector, engine  # before the runtime
         return str(text), None
-    except Exception as exc:  # the bindings raise RuntimeError / TypeError on their failures
+    except RuntimeError as exc:  # what the bindings raise for TensorRT's own failures
         return None, f"the engine inspector failed: {type(exc).__name__}: {exc}"
 
 
