@@ -20,13 +20,12 @@ from types import ModuleType
 from typing import Any
 
 from ..._io import sha256_file, write_bytes
-from ...debug.keep import recorded as keep_fp32_of
-from ...errors import ArtifactError, UsageError, VerificationError, VggDeployError
+from ...errors import ArtifactError, UsageError, VggDeployError
 from ...onnxmeta import load_onnx, spec_from_model
 from ...variants import EXPORT_PRECISIONS
 from ..registry import BACKENDS
 from . import env
-from .layer_precision import fallback_message, gate_record
+from .gate import precision_gate
 from .onnx import check_precision_content, resolve_onnx
 from .sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
 
@@ -339,7 +338,7 @@ def build_engine(
             "--max-batch can help when memory runs out",
         )
     plan_bytes = bytes(memoryview(plan))
-    layer_precision = _precision_gate(
+    layer_precision = precision_gate(
         trt, logger, plan_bytes, onnx_file, model, precision, version_compatible, allow_fallback
     )
 
@@ -383,65 +382,3 @@ def build_engine(
     )
     write_sidecar(out, data)
     return data
-
-
-def _engine_information(
-    trt: ModuleType, logger: Any, plan: bytes, version_compatible: bool
-) -> tuple[str | None, str | None]:
-    """(the engine inspector's JSON for ``plan``, None) or (None, why it is unavailable)."""
-    try:
-        runtime = trt.Runtime(logger)
-        if version_compatible:  # the plan embeds the lean runtime; it is the one just built
-            runtime.engine_host_code_allowed = True
-        engine = runtime.deserialize_cuda_engine(plan)
-        if engine is None:
-            detail = "; ".join(logger.errors[-3:]) or "no detail from TensorRT"
-            return None, f"TensorRT could not deserialize the new plan to inspect it ({detail})"
-        inspector = engine.create_engine_inspector()
-        text = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-        del inspector, engine  # before the runtime
-        return str(text), None
-    except RuntimeError as exc:  # what the bindings raise for TensorRT's own failures
-        return None, f"the engine inspector failed: {type(exc).__name__}: {exc}"
-
-
-def _precision_gate(
-    trt: ModuleType,
-    logger: Any,
-    plan: bytes,
-    onnx_file: Path,
-    model: Any,
-    precision: str,
-    version_compatible: bool,
-    allow_fallback: bool,
-) -> dict[str, Any]:
-    """The sidecar's ``layer_precision`` record; refuses (exit 7) a build whose compute layers
-    fell back from ``precision`` unless ``allow_fallback``."""
-    text, why = _engine_information(trt, logger, plan, version_compatible)
-    record = gate_record(
-        text,
-        precision,
-        keep_fp32=keep_fp32_of(model),
-        allow_fallback=allow_fallback,
-        unavailable=why,
-    )
-    if record["status"] == "fallback":
-        layers = fallback_message(record)
-        if not allow_fallback:
-            raise VerificationError(
-                f"the {precision} engine built from '{onnx_file}' does not compute in "
-                f"{precision}: TensorRT ran compute layer(s) {layers} in another precision. "
-                "Nothing was written",
-                hint="check the ONNX (`vggdeploy inspect` on it, `vggdeploy debug-precision "
-                "RUN`); to keep such layers FP32 on purpose re-export with `vggdeploy export "
-                f"RUN --precision {precision} --keep-fp32 LAYER`; or accept this engine with "
-                "--allow-fallback (the sidecar records the fallback)",
-            )
-        env.log.warning("accepted (--allow-fallback): %s layers fell back: %s", precision, layers)
-    elif record["status"] == "unknown":
-        env.log.warning(
-            "could not check that the engine's layers run in %s: %s; recorded as unknown",
-            precision,
-            record["reason"],
-        )
-    return record
