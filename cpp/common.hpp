@@ -95,7 +95,7 @@ nlohmann::json parse_json(const std::string& text, const std::string& source);
 // Its format is vggdeploy/backends/tensorrt/sidecar.schema.json; this reads exactly the keys of
 // that schema that loading a plan needs, and nothing else (no alternative spellings).
 constexpr const char* kSidecarFormat = "vggdeploy.engine-sidecar";  // schema: properties.format
-constexpr int kSidecarVersion = 1;                                  // schema: properties.version
+constexpr int kSidecarVersion = 2;                          // schema: properties.version.maximum
 
 struct EngineSidecar {
   std::string path;

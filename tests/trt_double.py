@@ -99,6 +99,62 @@ _POOLS = {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2, "DLA_GLOBA
 _POOLS |= {"TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5}
 _SEVERITIES = {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4}
 VERSIONS = {"10": "10.16.1.11", "11": "11.4.0.106"}
+_INSPECTOR_DTYPES = {  # precision -> (10.x "Format/Datatype", 11.x "DataType")
+    "fp32": ("Row major linear FP32 format", "Float"),
+    "fp16": ("Channel major FP16 format where channel % 8 == 0", "Half"),
+    "int8": ("Channel major INT8 format where channel % 32 == 0", "Int8"),
+}
+
+
+def onnx_layers(model: Any) -> list[list[str]]:
+    """[name, ONNX op, precision] of the compute nodes (Conv / Gemm / MatMul) of ``model`` as a
+    strongly typed TensorRT build runs them: INT8 behind DequantizeLinear, FP16 with FLOAT16
+    weights, FP32 otherwise."""
+    dequantized = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    half = {i.name for i in model.graph.initializer if i.data_type == 10}
+    layers = []
+    for i, node in enumerate(model.graph.node):
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            ins = set(node.input)
+            precision = "int8" if ins & dequantized else "fp16" if ins & half else "fp32"
+            layers.append([node.name or f"{node.op_type}_{i}", node.op_type, precision])
+    return layers
+
+
+def inspector_json(flavour: str, layers: list[list[str]], detailed: bool) -> str:
+    """Engine inspector JSON in the flavour's shape (10.x "Bindings" and "Format/Datatype";
+    11.x "I/O Tensors" and "DataType" + "Format"), as in test_layer_precision.py."""
+    io_key = "Bindings" if flavour == "10" else "I/O Tensors"
+    io: list[Any] = ["input", "logits"]
+    if flavour == "11":
+        io = [
+            {"Name": "input", "IOMode": "Input", "DataType": "Float"},
+            {"Name": "logits", "IOMode": "Output", "DataType": "Float"},
+        ]
+    if not detailed:  # LAYER_NAMES_ONLY: names, no types
+        return json.dumps({"Layers": [name for name, _, _ in layers], io_key: io})
+
+    def tensor(name: str, precision: str) -> dict[str, Any]:
+        fmt10, dtype11 = _INSPECTOR_DTYPES[precision]
+        if flavour == "10":
+            return {"Name": name, "Location": "Device", "Format/Datatype": fmt10}
+        return {"Name": name, "Location": "Device", "DataType": dtype11, "Format": "kLINEAR"}
+
+    kinds = {"Conv": ("CaskConvolution", "Convolution"), "Gemm": ("gemm", "MatrixMultiply")}
+    out = []
+    for name, op, precision in layers:
+        kind, param = kinds.get(op, ("gemm", "MatrixMultiply"))
+        out.append(
+            {
+                "Name": name,
+                "LayerType": kind,
+                "Inputs": [tensor(f"{name}_in", precision)],
+                "Outputs": [tensor(f"{name}_out", precision)],
+                "ParameterType": param,
+                "Metadata": f"[ONNX Layer: {name}]",
+            }
+        )
+    return json.dumps({"Layers": out, io_key: io})
 
 
 def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
@@ -186,6 +242,7 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
             self._flags = flags
             self._inputs: list[Tensor] = []
             self._outputs: list[Tensor] = []
+            self._layers: list[list[str]] = []
 
         @property
         def num_inputs(self) -> int:
@@ -236,6 +293,7 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
             inits = {i.name for i in model.graph.initializer}
             self._network._inputs = tensors(v for v in model.graph.input if v.name not in inits)
             self._network._outputs = tensors(model.graph.output)
+            self._network._layers = onnx_layers(model)
             return True
 
         @property
@@ -371,6 +429,13 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
                 "io": [[t.name, "INPUT", int(t.dtype), list(t.shape)] for t in network._inputs]
                 + [[t.name, "OUTPUT", int(t.dtype), list(t.shape)] for t in network._outputs],
                 "profile": {k: [list(s) for s in v] for k, v in profile.items()},
+                # layers named in rec.fallback run in FP32, as if TensorRT found no tactic
+                "layers": [
+                    [name, op, "fp32" if name in rec.fallback else precision]
+                    for name, op, precision in network._layers
+                ],
+                "detailed": object.__getattribute__(config, "profiling_verbosity")
+                == trt.ProfilingVerbosity.DETAILED,
             }
             return json.dumps(plan).encode()  # IHostMemory supports the buffer protocol
 
@@ -383,7 +448,9 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
 
         def get_engine_information(self, format: Any) -> str:
             rec.call("inspector.get_engine_information", format)
-            return json.dumps({"Layers": ["conv1 (fake)", "gemm (fake)"], "I/O Tensors": []})
+            if format != trt.LayerInformationFormat.JSON:
+                return "\n".join(name for name, _, _ in self._plan.get("layers", []))
+            return inspector_json(flavour, self._plan.get("layers", []), self._plan["detailed"])
 
     class Context(_Recorded):
         _real = "IExecutionContext"

@@ -31,6 +31,8 @@ class Recorder:
         # parse_from_file, build_serialized_network, deserialize_cuda_engine,
         # create_execution_context
         self.fail: set[str] = set()
+        # layer (ONNX node) names the fake builder leaves in FP32, as a fallen-back layer
+        self.fallback: set[str] = set()
 
     def call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))

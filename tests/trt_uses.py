@@ -1,7 +1,8 @@
 """Drive every TensorRT code path of vggdeploy under the recording double; collect the uses.
 
 ``record_uses`` runs builds (fp32/fp16/int8, progress monitor, new/reused/corrupt timing cache,
-workspace, opt level, version and hardware compatibility), load, inspect and the runner (activate,
+workspace, opt level, version and hardware compatibility, the engine-inspector precision gate
+passing and refusing), load, inspect and the runner (activate,
 plain and CUDA-graph inference - with a numpy-backed stand-in for the few ``torch.cuda`` calls it
 makes) against ``trt_double.make_tensorrt(flavour, version)``, and returns the double's
 ``Recorder.uses``: each TensorRT name the package touched, with file and line. The version
@@ -20,11 +21,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from trt_double import make_tensorrt
+from trt_double import make_tensorrt, onnx_layers
 
 from vggdeploy.backends.tensorrt import env, inspect_engine, load_engine
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo
-from vggdeploy.errors import UsageError, VggDeployError
+from vggdeploy.errors import UsageError, VerificationError, VggDeployError
 
 FAKE_GPU = DeviceInfo("NVIDIA Fake A100", (8, 0))
 
@@ -119,6 +120,19 @@ def _scenarios(run: Path, out: Path, build: Any, trt: ModuleType) -> list[tuple[
             type.__setattr__(levels, "SAME_COMPUTE_CAPABILITY", member)
         raise AssertionError("no UsageError for a missing HardwareCompatibilityLevel")
 
+    def fallback_refused() -> None:
+        """A Conv left in FP32 by the builder: the precision gate refuses the fp16 build."""
+        import onnx
+
+        trt.recorder.fallback = {onnx_layers(onnx.load(str(run / "model.fp16.onnx")))[0][0]}
+        try:
+            build(run / "model.onnx", out / "x.engine", precision="fp16", **common)
+        except VerificationError:
+            return
+        finally:
+            trt.recorder.fallback = set()
+        raise AssertionError("no VerificationError for a fallen-back layer")
+
     common = {"min_batch": 1, "opt_batch": 8, "max_batch": 16}
     return [
         (
@@ -159,6 +173,7 @@ def _scenarios(run: Path, out: Path, build: Any, trt: ModuleType) -> list[tuple[
         failing("deserialize_cuda_engine", lambda: load_engine(engine)),
         failing("create_execution_context", lambda: run_engine(False)),
         ("same-cc on a TensorRT without it", same_cc_missing),
+        ("fp16 build with a fallen-back layer (precision gate)", fallback_refused),
     ]
 
 

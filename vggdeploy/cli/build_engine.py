@@ -12,6 +12,7 @@ from ..errors import UsageError
 from . import options
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
+_TRT_ONLY += ("allow_fallback",)
 
 
 class _PhaseBars:
@@ -73,6 +74,11 @@ class _PhaseBars:
     default="none",
     show_default=True,
     help="Plan portable to other GPUs: every Ampere+ GPU, or any GPU of the same compute cap.",
+)
+@click.option(
+    "--allow-fallback",
+    is_flag=True,
+    help="Keep an engine whose compute layers TensorRT ran in another precision (recorded).",
 )
 @click.option(
     "--backend", type=click.Choice(["tensorrt", "inductor"]), default="tensorrt", show_default=True
@@ -146,6 +152,7 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             hardware_compat=kw["hardware_compat"],
             progress=bars,
             device=kw["device"] or "cuda:0",
+            allow_fallback=kw["allow_fallback"],
             **opts,
         )
     for line in build_summary(sidecar):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
+from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt, onnx_layers
 
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, sidecar_path
@@ -237,6 +237,7 @@ def test_variant_without_its_precision_is_refused(trt, run, tmp_path):
 
 def test_load_checks_sidecar_before_deserializing(trt, run, tmp_path, monkeypatch):
     out, _ = _build(run, tmp_path)
+    trt.recorder.calls.clear()  # the build deserializes its own plan to inspect it
     side = sidecar_path(out)
     data = json.loads(side.read_text())
     data["tensorrt"]["version"] = "10.0.1.6"
@@ -266,15 +267,19 @@ def test_plain_engine_keeps_host_code_disallowed(trt, run, tmp_path):
 
 
 def test_inspect_engine_adds_inspector_layers(trt, run, tmp_path):
+    import onnx
+
     out, _ = _build(run, tmp_path)
-    info = inspect_engine(out)
-    assert info["integrity"].startswith("ok")
-    assert info["layers"]["Layers"] == ["conv1 (fake)", "gemm (fake)"]
-    assert trt.recorder.args_of("inspector.get_engine_information") == [
-        (trt.LayerInformationFormat.JSON,)
-    ]
     assert trt.recorder.args_of("config.profiling_verbosity=") == [
         (trt.ProfilingVerbosity.DETAILED,)
+    ]
+    trt.recorder.calls.clear()
+    info = inspect_engine(out)
+    assert info["integrity"].startswith("ok")
+    compute = [name for name, _, _ in onnx_layers(onnx.load(str(run / "model.onnx")))]
+    assert [layer["Name"] for layer in info["layers"]["Layers"]] == compute
+    assert trt.recorder.args_of("inspector.get_engine_information") == [
+        (trt.LayerInformationFormat.JSON,)
     ]
 
 
@@ -330,7 +335,8 @@ def test_inspect_command_prints_sidecar_and_layers(trt, run, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "precision         int8" in text
     assert f"TensorRT {trt.__version__} on {FAKE_GPU.name} (compute capability 8.0)" in text
-    assert "layers            2 (TensorRT engine inspector)" in text
+    assert "layers            10 (TensorRT engine inspector)" in text  # 8 Conv + 2 Gemm
+    assert "layer precision   ok: compute layers run in int8 (10 compute layers: 10 int8)" in text
     assert main(["inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["sidecar"]["precision"] == "int8"
 

@@ -255,3 +255,28 @@ def test_constructor_refuses_what_the_schema_refuses():
         make_sidecar(**{**good, "hardware_compat": "turing+"})
     with pytest.raises(ValueError, match="source_onnx.sha256"):
         make_sidecar(**{**good, "source_onnx": ("model.onnx", "not-a-digest")})
+
+
+def test_version_1_sidecar_without_layer_precision_still_reads(build):
+    """Version 2 added the required layer_precision section; version-1 sidecars stay valid, and
+    inspect says the check was not recorded."""
+    from vggdeploy.backends.tensorrt.describe import engine_lines
+
+    assert SIDECAR_VERSION == 2
+    engine = build()
+    side = sidecar_path(engine)
+    data = json.loads(side.read_text())
+    assert data["version"] == 2 and data["layer_precision"]["status"] == "ok"
+    del data["layer_precision"]
+    side.write_text(json.dumps(data))
+    with pytest.raises(ArtifactError, match="layer_precision"):
+        read_sidecar(engine)  # version 2 must carry it
+    data["version"] = 1
+    side.write_text(json.dumps(data))
+    assert read_sidecar(engine).data["version"] == 1
+    lines = engine_lines(inspect_engine(engine))
+    assert "layer precision   not recorded (sidecar from an older vggdeploy)" in lines
+    data["version"] = 3
+    side.write_text(json.dumps(data))
+    with pytest.raises(ArtifactError, match=r"reads versions 1\.\.2"):
+        read_sidecar(engine)

@@ -27,6 +27,7 @@ from ...provenance import check_fresh
 from ...variants import EXPORT_PRECISIONS
 from ..registry import BACKENDS
 from . import env
+from .gate import precision_gate
 from .onnx import check_precision_content, resolve_onnx
 from .sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
 
@@ -170,6 +171,8 @@ def _command(
         parts.append("--version-compatible")
     if opts["hardware_compat"] != "none":
         parts += ["--hardware-compat", opts["hardware_compat"]]
+    if opts["allow_fallback"]:
+        parts.append("--allow-fallback")
     parts += ["-o", str(out)]
     return shlex.join(parts)  # a path with spaces stays one argument when pasted into a shell
 
@@ -237,6 +240,7 @@ def build_engine(
     hardware_compat: str = "none",
     progress: ProgressCallback | None = None,
     device: str | int = "cuda:0",
+    allow_fallback: bool = False,
 ) -> dict[str, Any]:
     """Build ``out_path`` (a plain plan) and ``out_path.json`` (its sidecar); return the sidecar.
 
@@ -244,6 +248,9 @@ def build_engine(
     ``model.onnx`` picks the sibling model.fp16.onnx / model.int8.onnx from the export stage.
     ``workspace`` is the builder's workspace memory-pool limit in bytes (None: TensorRT's default).
     ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is "cuda[:N]" or N.
+    The engine inspector's per-layer precision is recorded in the sidecar; when a compute layer
+    fell back from ``precision`` (and the ONNX does not keep it FP32 deliberately) the build is
+    refused (VerificationError, nothing written) unless ``allow_fallback``.
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
     if opt_batch is None:
@@ -331,6 +338,9 @@ def build_engine(
             "--max-batch can help when memory runs out",
         )
     plan_bytes = bytes(memoryview(plan))
+    layer_precision = precision_gate(
+        trt, logger, plan_bytes, onnx_file, model, precision, version_compatible, allow_fallback
+    )
 
     write_bytes(out, plan_bytes)  # the plan exactly as TensorRT serialized it: no header
     if cache_path is not None:
@@ -344,6 +354,7 @@ def build_engine(
         "opt_level": opt_level,
         "version_compatible": version_compatible,
         "hardware_compat": hardware_compat,
+        "allow_fallback": bool(allow_fallback),
     }
     io = [_tensor_info(t, "input") for t in inputs] + [_tensor_info(t, "output") for t in outputs]
     data = make_sidecar(
@@ -358,6 +369,7 @@ def build_engine(
         source_onnx=(onnx_file.name, onnx_sha),
         version_compatible=bool(version_compatible),
         hardware_compat=hardware_compat,
+        layer_precision=layer_precision,
         build={
             **opts,
             "timing_cache": str(cache_path) if cache_path is not None else None,

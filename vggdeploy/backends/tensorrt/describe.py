@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import ArtifactError, BackendUnavailableError, MissingDependencyError
 from ...spec import ModelSpec
+from .layer_precision import fallback_message
 from .runner import load_engine
 from .sidecar import check_engine, read_sidecar
 
@@ -124,6 +125,7 @@ def engine_lines(info: dict[str, Any]) -> list[str] | None:
     ]
     for t in s["io"]:
         lines.append(f"{t['mode']:<17} {t['name']}: {t['dtype']} {t['shape']}")
+    lines += layer_precision_lines(s.get("layer_precision"))
     layers = info.get("layers")
     if layers is None:
         lines.append(
@@ -143,6 +145,27 @@ def engine_lines(info: dict[str, Any]) -> list[str] | None:
     return lines
 
 
+def layer_precision_lines(record: dict[str, Any] | None) -> list[str]:
+    """The sidecar's per-layer precision verdict in words (version-1 sidecars have none)."""
+    if record is None:
+        return ["layer precision   not recorded (sidecar from an older vggdeploy)"]
+    status, want = record["status"], record["requested"]
+    counts = ", ".join(f"{n} {p}" for p, n in sorted(record.get("precisions", {}).items()))
+    total = f" ({record['compute_layers']} compute layers: {counts})" if counts else ""
+    if status == "ok":
+        head = f"ok: compute layers run in {want}{total}"
+    elif status == "fallback":
+        head = f"FALLBACK accepted with --allow-fallback{total}; not {want}: " + fallback_message(
+            record
+        )
+    else:
+        head = f"unknown: {record.get('reason', '?')}"
+    lines = [f"layer precision   {head}"]
+    if record.get("kept_fp32"):
+        lines.append(f"  kept FP32 by the ONNX (--keep-fp32): {', '.join(record['kept_fp32'])}")
+    return lines
+
+
 def build_summary(sidecar: dict[str, Any]) -> list[str]:
     """What `vggdeploy build-engine` prints about the engine :func:`build_engine` just wrote."""
     engine, prof = sidecar["engine"], sidecar["profile"]
@@ -151,5 +174,6 @@ def build_summary(sidecar: dict[str, Any]) -> list[str]:
         f"(TensorRT {sidecar['tensorrt']['version']}): batch {prof['min'][0]}..{prof['max'][0]} "
         f"(opt {prof['opt'][0]}), {engine['size'] / 1e6:.1f} MB, built in "
         f"{sidecar['build']['seconds']:.1f} s",
+        *layer_precision_lines(sidecar.get("layer_precision")),
         f"wrote {sidecar['build']['output']} and its .json sidecar",
     ]

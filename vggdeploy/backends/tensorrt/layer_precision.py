@@ -151,3 +151,65 @@ def precision_verdict(summary: dict[str, Any], requested: str) -> dict[str, Any]
     else:
         verdict["ok"] = True
     return verdict
+
+
+#: at most this many layers are listed one by one in the sidecar (VGG engines have ~20-40)
+MAX_LISTED_LAYERS = 200
+
+
+def _deliberate(name: str, keep_fp32: set[str]) -> bool:
+    """A fused TensorRT layer ("node_Conv_55 + node_relu") built from a node the ONNX keeps FP32."""
+    return any(part.strip() in keep_fp32 for part in name.split(" + "))
+
+
+def gate_record(
+    info: str | dict[str, Any] | None,
+    requested: str,
+    *,
+    keep_fp32: Any = (),
+    allow_fallback: bool = False,
+    unavailable: str | None = None,
+) -> dict[str, Any]:
+    """The sidecar's ``layer_precision`` section for an engine built in ``requested``.
+
+    ``status`` is "ok" (every compute layer in ``requested``, or in FP32 where the ONNX keeps it
+    so deliberately: ``keep_fp32``, its ``vggdeploy.keep_fp32`` metadata), "fallback" (some
+    compute layer fell back: ``fallback`` lists them) or "unknown" (``reason`` says why;
+    ``info`` None means the inspector gave nothing, ``unavailable`` says why)."""
+    record: dict[str, Any] = {"requested": requested, "allow_fallback": bool(allow_fallback)}
+    if info is None:
+        return {**record, "status": "unknown", "reason": unavailable or "no inspector output"}
+    try:
+        summary = layer_precisions(info)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return {**record, "status": "unknown", "reason": f"unreadable inspector output: {exc}"}
+    verdict = precision_verdict(summary, requested)
+    keep = set(keep_fp32)
+    fallback = [f for f in verdict["fallback"] if not _deliberate(f["name"], keep)]
+    kept = [f["name"] for f in verdict["fallback"] if _deliberate(f["name"], keep)]
+    if fallback:
+        status = "fallback"
+    elif verdict["ok"] is True or (verdict["ok"] is False and not verdict["unknown"]):
+        status = "ok"  # False here: every fallen-back layer is one the ONNX keeps in FP32
+    else:
+        status = "unknown"
+    record |= {
+        "status": status,
+        "inspector_format": summary["format"],
+        "compute_layers": verdict["compute_layers"],
+        "precisions": verdict["precisions"],
+        "fallback": fallback,
+        "kept_fp32": kept,
+    }
+    if status == "unknown":
+        record["reason"] = verdict.get(
+            "reason", "the inspector gave no data type for some compute layers"
+        )
+    if len(summary["layers"]) <= MAX_LISTED_LAYERS:
+        record["layers"] = [[r["name"], r["type"], r["precision"]] for r in summary["layers"]]
+    return record
+
+
+def fallback_message(record: dict[str, Any]) -> str:
+    """The fallen-back layers of a gate record: 'node_Conv_56 (fp32), node_linear (fp32)'."""
+    return ", ".join(f"{f['name']} ({f['precision']})" for f in record["fallback"])

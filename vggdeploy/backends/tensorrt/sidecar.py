@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 SCHEMA_FILE = Path(__file__).with_name("sidecar.schema.json")
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 SIDECAR_FORMAT: str = SCHEMA["properties"]["format"]["const"]
-SIDECAR_VERSION: int = SCHEMA["properties"]["version"]["const"]
+SIDECAR_VERSION: int = SCHEMA["properties"]["version"]["maximum"]  # what make_sidecar writes
 SIDECAR_SUFFIX = ".json"  # NAME.engine -> NAME.engine.json
 
 HARDWARE_COMPAT: tuple[str, ...] = tuple(
@@ -116,13 +116,22 @@ def make_sidecar(
     version_compatible: bool = False,
     hardware_compat: str = "none",
     build: Mapping[str, Any] | None = None,
+    layer_precision: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one constructor of a sidecar (a JSON-ready dict, checked against the schema).
 
     ``shapes`` holds the optimization profile's min/opt/max input shapes, ``io`` the engine's
     tensors (name, mode, dtype, shape), ``source_onnx`` (file name, sha256); ``build`` adds how it
-    was built (options, command, seconds) to the creation time, host and vggdeploy version.
+    was built (options, command, seconds) to the creation time, host and vggdeploy version;
+    ``layer_precision`` is :func:`.layer_precision.gate_record`'s verdict (None: "unknown").
     """
+    if layer_precision is None:
+        layer_precision = {
+            "requested": precision,
+            "allow_fallback": False,
+            "status": "unknown",
+            "reason": "not checked (the sidecar was made without the engine inspector)",
+        }
     data = {
         "format": SIDECAR_FORMAT,
         "version": SIDECAR_VERSION,
@@ -141,6 +150,7 @@ def make_sidecar(
         "io": [dict(t) for t in io],
         "source_onnx": {"file": source_onnx[0], "sha256": source_onnx[1]},
         "model_spec": spec.to_dict(),
+        "layer_precision": dict(layer_precision),
         "build": {
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
