@@ -116,6 +116,18 @@ def test_parse_device(given, want):
     assert parse_device(given) == want
 
 
+@pytest.mark.parametrize("cuda", [True, False])
+def test_auto_device_is_the_gpu_when_torch_sees_one(monkeypatch, cuda):
+    """bench's default: the GPU rows where CUDA is present, the CPU rows elsewhere."""
+    import torch
+
+    from vggdeploy.bench.run import BenchConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert parse_device("auto") == (Device("cuda") if cuda else Device("cpu"))
+    assert BenchConfig.device == "auto"
+
+
 @pytest.mark.parametrize("bad", ["tpu", "cuda:x", "cuda:", "mps", True])
 def test_parse_device_refuses(bad):
     with pytest.raises(UsageError, match="unknown device"):

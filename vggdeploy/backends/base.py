@@ -214,13 +214,16 @@ class Device:
 
 
 def parse_device(value: str | int | Device | None, default: str = "cpu") -> Device:
-    """'cpu', 'cuda', 'cuda:N' or a CUDA index (0, '1') -> Device; UsageError for anything else.
+    """'cpu', 'cuda', 'cuda:N', a CUDA index (0, '1') or 'auto' (CUDA when torch sees a GPU,
+    else CPU) -> Device; UsageError for anything else.
 
     The one parser of ``--device`` / ``device=`` for every runner, build and command.
     """
     if isinstance(value, Device):
         return value
     text = str(default if value is None or value == "" else value).strip().lower()
+    if text == "auto":  # the GPU where torch sees one (bench picks its GPU rows by itself)
+        text = "cuda" if _cuda_available() else "cpu"
     if text == "cpu":
         return Device("cpu")
     if text == "cuda":
@@ -228,7 +231,15 @@ def parse_device(value: str | int | Device | None, default: str = "cpu") -> Devi
     index = text[len("cuda:") :] if text.startswith("cuda:") else text
     if index.isdigit() and not isinstance(value, bool):
         return Device("cuda", int(index))
-    raise UsageError(f"unknown device '{value}'", hint="use cpu, cuda or cuda:N")
+    raise UsageError(f"unknown device '{value}'", hint="use cpu, cuda, cuda:N or auto")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 __all__ = ["BACKENDS", "Device", "Runner", "infer_fitted", "open_runner", "parse_device"]

@@ -47,7 +47,7 @@ class BenchConfig:
     duration_s: float | None = None
     repeats: int = 5
     threads: int | None = None
-    device: str = "cpu"
+    device: str = "auto"  # CUDA when torch sees a GPU (the GPU rows), else CPU
     accuracy: bool = True
     limit_test: int | None = None
     torch_compile: bool = False

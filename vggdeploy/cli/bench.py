@@ -69,7 +69,12 @@ from . import options
     default=None,
     help="CPU threads (default: physical cores).",
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when a GPU is visible, else CPU), cpu, cuda or cuda:N.",
+)
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True)
 @click.option(
     "--limit-test",
