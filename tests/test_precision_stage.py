@@ -212,3 +212,27 @@ def test_export_into_a_folder_another_process_writes_is_refused(run: Path, capsy
         holder.wait()
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name in before}
     assert after == before
+
+
+def test_build_engine_on_a_run_another_process_writes_is_refused(run: Path, capsys) -> None:
+    """export + build-engine on one run folder: the build waits for no one and changes nothing."""
+    import subprocess
+    import sys
+
+    hold = (
+        "import sys; from vggdeploy.runlock import run_lock\n"
+        "with run_lock(sys.argv[1], 'export'):\n"
+        "    print('locked', flush=True); sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        code = main(["build-engine", str(run), "--backend", "inductor", "-o", str(run / "m.pt2")])
+        assert code == 8
+        assert f"is in use by PID {holder.pid} (export" in capsys.readouterr().err
+        assert not (run / "m.pt2").exists()
+    finally:
+        holder.kill()
+        holder.wait()

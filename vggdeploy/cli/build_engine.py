@@ -88,10 +88,18 @@ class _PhaseBars:
 def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None:
     """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), or with
     --backend inductor an AOTInductor .pt2 package from MODEL (a run folder)."""
-    if backend == "inductor":
-        _build_inductor(model, out, kw)
-    else:
-        _build_tensorrt(model, out, kw)
+    import contextlib
+
+    from ..runlock import run_lock
+
+    # The run folder the build reads (model.onnx, the checkpoint) has one writer at a time: an
+    # export rewriting model.onnx mid-build is refused, and so is this build during an export.
+    source_run = model if model.is_dir() else model.parent
+    with run_lock(source_run, "build-engine") if source_run.is_dir() else contextlib.nullcontext():
+        if backend == "inductor":
+            _build_inductor(model, out, kw)
+        else:
+            _build_tensorrt(model, out, kw)
 
 
 def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
