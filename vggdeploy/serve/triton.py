@@ -22,7 +22,6 @@ import re
 import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,76 +37,18 @@ from ..backends.registry import backend_for_path
 from ..errors import ArtifactError, OutputError, UsageError
 from ..provenance import check_fresh
 from ..spec import ModelSpec, check_same_model
+from .triton_config import (
+    ENGINE_TO_TRITON,
+    INSTANCE_KINDS,
+    ONNX_TO_TRITON,
+    TritonModel,
+    render_config,
+)
 
 MARKER = ".vggdeploy-model.json"
 MARKER_FORMAT = "vggdeploy.triton-model"
-INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 DEFAULT_ONNX_MAX_BATCH = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-# ONNX TensorProto element type -> Triton data type
-_ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
-# an engine's I/O dtype (as its sidecar names it) -> Triton data type
-_ENGINE_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TYPE_BF16"}
-
-
-@dataclass(frozen=True)
-class TritonModel:
-    """Everything one config.pbtxt says, plus the file that goes into the version folder."""
-
-    name: str
-    platform: str  # onnxruntime_onnx | tensorrt_plan
-    artifact: Path
-    filename: str  # model.onnx | model.plan
-    spec: ModelSpec
-    max_batch: int
-    input_dtype: str = "TYPE_FP32"
-    output_dtype: str = "TYPE_FP32"
-    preferred_batch_sizes: tuple[int, ...] = ()
-    max_queue_delay_us: int = 100
-    instances: int = 1
-    instance_kind: str = "KIND_AUTO"
-
-
-def render_config(m: TritonModel) -> str:
-    """config.pbtxt text (protobuf text format of Triton's ModelConfig)."""
-    s = m.spec
-    lines = [
-        f'name: "{m.name}"',
-        f'platform: "{m.platform}"',
-        f"max_batch_size: {m.max_batch}",
-        f'default_model_filename: "{m.filename}"',
-        "input [",
-        "  {",
-        f'    name: "{s.input.name}"',
-        f"    data_type: {m.input_dtype}",
-        f"    dims: [ {s.input.channels}, {s.input.height}, {s.input.width} ]",
-        "  }",
-        "]",
-        "output [",
-        "  {",
-        f'    name: "{s.output_name}"',
-        f"    data_type: {m.output_dtype}",
-        f"    dims: [ {s.num_classes} ]",
-        '    label_filename: "labels.txt"',
-        "  }",
-        "]",
-        "dynamic_batching {",
-    ]
-    if m.preferred_batch_sizes:
-        lines.append(f"  preferred_batch_size: [ {', '.join(map(str, m.preferred_batch_sizes))} ]")
-    lines += [
-        f"  max_queue_delay_microseconds: {m.max_queue_delay_us}",
-        "}",
-        "instance_group [",
-        "  {",
-        f"    count: {m.instances}",
-        f"    kind: {m.instance_kind}",
-        "  }",
-        "]",
-        "version_policy: { latest: { num_versions: 1 } }",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def build_triton_repo(
@@ -364,9 +305,9 @@ def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
 
     def dtype(value_info: Any) -> str:
         elem = value_info.type.tensor_type.elem_type
-        if elem not in _ONNX_TO_TRITON:
+        if elem not in ONNX_TO_TRITON:
             raise ArtifactError(f"'{path}': tensor '{value_info.name}' has ONNX type {elem}")
-        return _ONNX_TO_TRITON[elem]
+        return ONNX_TO_TRITON[elem]
 
     first = inputs[spec.input.name].type.tensor_type.shape.dim[0]
     fixed = first.dim_value if first.HasField("dim_value") else None
@@ -375,13 +316,13 @@ def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
 
 def _engine_dtype(dtypes: dict[str, str], tensor: str, engine: Path) -> str:
     name = dtypes.get(tensor, "float32")
-    if name not in _ENGINE_TO_TRITON:
+    if name not in ENGINE_TO_TRITON:
         raise ArtifactError(
             f"tensor '{tensor}' of '{engine}' has dtype {name!r}, which Triton's "
             "tensorrt_plan config here does not map",
             hint="build the engine from a model with float32/float16 I/O",
         )
-    return _ENGINE_TO_TRITON[name]
+    return ENGINE_TO_TRITON[name]
 
 
 def _default_name(source: Path) -> str:

@@ -1,0 +1,76 @@
+"""One Triton model's configuration: :class:`TritonModel` (everything one config.pbtxt says) and
+:func:`render_config` (its protobuf text), plus the dtype names Triton uses. The repository writer
+is :mod:`vggdeploy.serve.triton`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..spec import ModelSpec
+
+INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
+# ONNX TensorProto element type -> Triton data type
+ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
+# an engine's I/O dtype (as its sidecar names it) -> Triton data type
+ENGINE_TO_TRITON = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "bfloat16": "TYPE_BF16"}
+
+
+@dataclass(frozen=True)
+class TritonModel:
+    """Everything one config.pbtxt says, plus the file that goes into the version folder."""
+
+    name: str
+    platform: str  # onnxruntime_onnx | tensorrt_plan
+    artifact: Path
+    filename: str  # model.onnx | model.plan
+    spec: ModelSpec
+    max_batch: int
+    input_dtype: str = "TYPE_FP32"
+    output_dtype: str = "TYPE_FP32"
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 100
+    instances: int = 1
+    instance_kind: str = "KIND_AUTO"
+
+
+def render_config(m: TritonModel) -> str:
+    """config.pbtxt text (protobuf text format of Triton's ModelConfig)."""
+    s = m.spec
+    lines = [
+        f'name: "{m.name}"',
+        f'platform: "{m.platform}"',
+        f"max_batch_size: {m.max_batch}",
+        f'default_model_filename: "{m.filename}"',
+        "input [",
+        "  {",
+        f'    name: "{s.input.name}"',
+        f"    data_type: {m.input_dtype}",
+        f"    dims: [ {s.input.channels}, {s.input.height}, {s.input.width} ]",
+        "  }",
+        "]",
+        "output [",
+        "  {",
+        f'    name: "{s.output_name}"',
+        f"    data_type: {m.output_dtype}",
+        f"    dims: [ {s.num_classes} ]",
+        '    label_filename: "labels.txt"',
+        "  }",
+        "]",
+        "dynamic_batching {",
+    ]
+    if m.preferred_batch_sizes:
+        lines.append(f"  preferred_batch_size: [ {', '.join(map(str, m.preferred_batch_sizes))} ]")
+    lines += [
+        f"  max_queue_delay_microseconds: {m.max_queue_delay_us}",
+        "}",
+        "instance_group [",
+        "  {",
+        f"    count: {m.instances}",
+        f"    kind: {m.instance_kind}",
+        "  }",
+        "]",
+        "version_policy: { latest: { num_versions: 1 } }",
+        "",
+    ]
+    return "\n".join(lines)
