@@ -233,8 +233,9 @@ def test_rebuild_command_is_shell_quoted(tmp_path):
         "opt_level": None,
         "version_compatible": False,
         "hardware_compat": "none",
+        "allow_fallback": True,
     }
     given, out = tmp_path / "my run" / "model.onnx", tmp_path / "it's here" / "m.engine"
     words = shlex.split(_command(given, "fp16", out, opts, None))
     assert words[:4] == ["vggdeploy", "build-engine", str(given), "--fp16"]
-    assert words[-2:] == ["-o", str(out)]
+    assert words[-3:] == ["--allow-fallback", "-o", str(out)]
