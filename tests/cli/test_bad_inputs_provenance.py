@@ -120,11 +120,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def ctx(tmp_path, fake_data, tiny_run):
-    return {"tmp": tmp_path, "fake_data": fake_data, "tiny_run": tiny_run}
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, ctx: dict, capsys) -> None:
     run_case(case, ctx, capsys)
