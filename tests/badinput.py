@@ -78,3 +78,12 @@ def record(case: Case, argv: list[str], code: int, err: str, ctx: dict) -> None:
     }
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
+
+
+def train_argv(ctx: dict, *extra: str, out: str = "out", data: str = "fake_data") -> list[str]:
+    """`vggdeploy train` on 64 images for one epoch. ``out``: "run" is the tiny trained run, else a
+    folder under the case's tmp; ``data``: "copy" is the case's own copy of the dataset."""
+    target = ctx["tiny_run"] if out == "run" else ctx["tmp"] / out
+    source = str(ctx["tmp"] / "data") if data == "copy" else str(ctx[data])
+    return ["train", "--out", str(target), "--data-dir", source, "--epochs", "1",
+            "--limit-train", "64", "--limit-test", "64", *extra]  # fmt: skip

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from train_doubles import StopAfter
 
 from vggdeploy import train as train_mod
-from vggdeploy import train_state
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.train import TrainConfig, train
@@ -48,24 +48,6 @@ def test_train_writes_checkpoint_history_and_metrics(tmp_path, fake_data):
     assert len(list(out.glob("train_state-e*.safetensors"))) == 1
 
 
-class _StopAfter(train_state.StopRequest):
-    """A stop request that 'arrives' after ``n`` checks of the flag (one check per step)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self._left = n
-        self.signal_name = "SIGINT"
-
-    @property
-    def requested(self) -> bool:
-        self._left -= 1
-        return self._left < 0
-
-    @requested.setter
-    def requested(self, value: bool) -> None:
-        pass
-
-
 # 4 steps per epoch; the flag is checked after every step and once at each epoch's end.
 @pytest.mark.parametrize("checks,position", [(7, (1, 3)), (8, (2, 0))])  # mid-epoch / epoch end
 def test_interrupt_and_resume_reach_the_same_weights(
@@ -74,7 +56,7 @@ def test_interrupt_and_resume_reach_the_same_weights(
     cfg = TrainConfig(epochs=3, **FAST)
     train(cfg, tmp_path / "full", data_dir=str(fake_data), log=lambda *_: None)
 
-    monkeypatch.setattr(train_mod, "StopRequest", lambda: _StopAfter(checks))
+    monkeypatch.setattr(train_mod, "StopRequest", lambda: StopAfter(checks))
     with pytest.raises(TrainingInterrupted, match="--resume"):
         train(cfg, tmp_path / "cut", data_dir=str(fake_data), log=lambda *_: None)
     state = json.loads((tmp_path / "cut/train_state.json").read_text())

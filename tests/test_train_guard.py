@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from train_doubles import StopAfter
 
 from vggdeploy import _io, train_state
 from vggdeploy import train as train_mod
@@ -41,22 +42,6 @@ def _cli(out: Path, data: Path, *extra: str) -> list[str]:
     return ["train", "--out", str(out), "--data-dir", str(data), *extra]
 
 
-class _StopAfter(train_state.StopRequest):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self._left = n
-        self.signal_name = "SIGINT"
-
-    @property
-    def requested(self) -> bool:
-        self._left -= 1
-        return self._left < 0
-
-    @requested.setter
-    def requested(self, value: bool) -> None:
-        pass
-
-
 # ---- existing runs, --force ---------------------------------------------------------------------
 def test_train_refuses_a_finished_run(tiny_run, fake_data, capsys):
     before = _digests(tiny_run)
@@ -73,7 +58,7 @@ def test_unfinished_run_hint_resumes_with_the_original_options(
     out = tmp_path / "cut"
     argv = _cli(out, fake_data, "--epochs", "2", "--batch-size", "32", "--lr", "0.03")
     argv += ["--limit-train", "128", "--limit-test", "64", "--no-augment"]
-    monkeypatch.setattr(train_mod, "StopRequest", lambda: _StopAfter(2))  # stop at epoch 1 step 2
+    monkeypatch.setattr(train_mod, "StopRequest", lambda: StopAfter(2))  # stop at epoch 1 step 2
     assert main(argv) == 130
     monkeypatch.undo()
     capsys.readouterr()

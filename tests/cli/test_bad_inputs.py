@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from badinput import Case, run_case
+from badinput import Case, run_case, train_argv
 
 from vggdeploy.data.idx import write_idx
 
@@ -34,24 +34,6 @@ def _labels_short(ctx: dict) -> None:
 
 def _bad_magic(ctx: dict) -> None:
     (_data_copy(ctx) / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x07\x07" * 40))
-
-
-def _train(ctx: dict, *extra: str, data: str = "fake_data") -> list[str]:
-    source = str(ctx["tmp"] / "data") if data == "copy" else str(ctx[data])
-    return [
-        "train",
-        "--out",
-        str(ctx["tmp"] / "out"),
-        "--data-dir",
-        source,
-        "--epochs",
-        "1",
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "64",
-        *extra,
-    ]
 
 
 def _run_files(ctx: dict) -> list[Path]:
@@ -133,7 +115,7 @@ CASES = [
     Case(
         "unknown-preset",
         "unknown preset",
-        lambda c: _train(c, "--preset", "vgg42"),
+        lambda c: train_argv(c, "--preset", "vgg42"),
         2,
         "unknown preset 'vgg42'.*valid presets: vgg-mini",
     ),
@@ -147,49 +129,49 @@ CASES = [
     Case(
         "negative-lr",
         "negative learning rate",
-        lambda c: _train(c, "--lr", "-0.1"),
+        lambda c: train_argv(c, "--lr", "-0.1"),
         2,
         "--lr must be a positive number",
     ),
     Case(
         "zero-batch",
         "zero batch size",
-        lambda c: _train(c, "--batch-size", "0"),
+        lambda c: train_argv(c, "--batch-size", "0"),
         2,
         "--batch-size must be >= 1",
     ),
     Case(
         "zero-epochs",
         "zero epochs",
-        lambda c: _train(c, "--epochs", "0"),
+        lambda c: train_argv(c, "--epochs", "0"),
         2,
         "--epochs must be >= 1",
     ),
     Case(
         "bad-momentum",
         "momentum >= 1",
-        lambda c: _train(c, "--momentum", "1"),
+        lambda c: train_argv(c, "--momentum", "1"),
         2,
         "--momentum must be in",
     ),
     Case(
         "not-a-number",
         "non-numeric learning rate",
-        lambda c: _train(c, "--lr", "fast"),
+        lambda c: train_argv(c, "--lr", "fast"),
         2,
         "'fast' is not a valid float",
     ),
     Case(
         "data-missing",
         "dataset folder without the files",
-        lambda c: _train(c, data="tmp"),
+        lambda c: train_argv(c, data="tmp"),
         3,
         "not found. Looked in.*dataset-fashion-mnist.*--download",
     ),
     Case(
         "idx-truncated-gzip",
         "truncated .gz IDX file",
-        lambda c: _train(c, data="copy"),
+        lambda c: train_argv(c, data="copy"),
         3,
         "corrupt or truncated gzip",
         setup=_truncate_gz,
@@ -197,7 +179,7 @@ CASES = [
     Case(
         "idx-bad-magic",
         "IDX file with a wrong magic number",
-        lambda c: _train(c, data="copy"),
+        lambda c: train_argv(c, data="copy"),
         3,
         "magic number",
         setup=_bad_magic,
@@ -205,7 +187,7 @@ CASES = [
     Case(
         "idx-count-mismatch",
         "5 labels for 256 test images",
-        lambda c: _train(c, data="copy"),
+        lambda c: train_argv(c, data="copy"),
         3,
         "256 images but its labels file has 5",
         setup=_labels_short,
@@ -213,7 +195,7 @@ CASES = [
     Case(
         "output-unwritable",
         "output folder below a regular file",
-        lambda c: _train(c, "--out", str(c["tmp"] / "f" / "x")),
+        lambda c: train_argv(c, "--out", str(c["tmp"] / "f" / "x")),
         8,
         "cannot create output folder",
         setup=lambda c: (c["tmp"] / "f").write_text("file"),
@@ -244,7 +226,7 @@ CASES = [
     Case(
         "cuda-missing",
         "--device cuda on a machine without CUDA",
-        lambda c: _train(c, "--device", "cuda"),
+        lambda c: train_argv(c, "--device", "cuda"),
         6,
         "no CUDA GPU",
     ),

@@ -10,27 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from badinput import Case, run_case
+from badinput import Case, run_case, train_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _train(ctx: dict, *extra: str, out: str = "out") -> list[str]:
-    target = ctx["tiny_run"] if out == "run" else ctx["tmp"] / out
-    return [
-        "train",
-        "--out",
-        str(target),
-        "--data-dir",
-        str(ctx["fake_data"]),
-        "--epochs",
-        "1",
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "64",
-        *extra,
-    ]
 
 
 def _resume(ctx: dict) -> list[str]:
@@ -74,7 +56,7 @@ def _numeric(option: str, value: str, message: str) -> Case:
     return Case(
         f"train{option}={value}",
         f"{option} {value}",
-        lambda c: _train(c, option, value),
+        lambda c: train_argv(c, option, value),
         2,
         message,
     )
@@ -105,7 +87,7 @@ CASES = [
     Case(
         "train-over-finished-run",
         "train --out a folder holding a finished run",
-        lambda c: _train(c, out="run"),
+        lambda c: train_argv(c, out="run"),
         2,
         "already holds a finished run.*--force to replace it \\(removes.*model.safetensors",
         protect=_run_files,
@@ -113,7 +95,7 @@ CASES = [
     Case(
         "train-over-derived-artifacts",
         "train --out a folder holding a model.onnx of another run",
-        lambda c: _train(c),
+        lambda c: train_argv(c),
         2,
         "already holds artifacts of another run.*removes model.onnx",
         setup=_foreign_onnx,
@@ -154,7 +136,7 @@ CASES = [
     Case(
         "run-folder-locked",
         "train --force while another process writes the run folder",
-        lambda c: _train(c, "--force", out="run"),
+        lambda c: train_argv(c, "--force", out="run"),
         8,
         "is in use by PID \\d+ \\(export:.*did not start",
         setup=_hold_lock,
@@ -163,14 +145,14 @@ CASES = [
     Case(
         "training-diverges",
         "a learning rate so large that training diverges (--lr 1e30)",
-        lambda c: _train(c, "--lr", "1e30"),
+        lambda c: train_argv(c, "--lr", "1e30"),
         7,
         "training diverged.*nothing non-finite was saved.*lower --lr",
     ),
     Case(
         "output-below-a-file",
         "--out below a regular file (checked before the data is read)",
-        lambda c: _train(c, "--data-dir", str(c["tmp"] / "no-data"), out="f/x"),
+        lambda c: train_argv(c, "--data-dir", str(c["tmp"] / "no-data"), out="f/x"),
         8,
         "cannot create output folder.*is not a folder",
         setup=lambda c: (c["tmp"] / "f").write_text("file"),
