@@ -18,19 +18,26 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from . import train_guard as guard
 from .checkpoint import save_checkpoint
 from .data.fashion_mnist import Split, load_split
 from .data.preprocess import preprocess
 from .errors import OutputError
-from .models.presets import make_spec
 from .spec import ModelSpec
 from .train_config import TrainConfig, TrainResult
+from .train_data import batches, limit
 from .train_report import progress_bar, write_history
-from .train_state import Position, StopRequest, TrainingInterrupted, load_state, save_state
+from .train_state import (
+    SYNC_EVERY,
+    Position,
+    StopRequest,
+    Tally,
+    TrainingInterrupted,
+    load_state,
+    make_ema,
+    save_state,
+)
 
 
 # ---- distributed helpers -----------------------------------------------------------------------
@@ -55,48 +62,6 @@ def _init_distributed(device: str) -> _Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-# ---- data --------------------------------------------------------------------------------------
-def _augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
-    """Random horizontal flip and translation by up to ``shift`` pixels (zero fill), uint8."""
-    n, h, w = images.shape
-    flip = rng.random(n) < 0.5
-    out = np.where(flip[:, None, None], images[:, :, ::-1], images)
-    padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift)))
-    dy = rng.integers(0, 2 * shift + 1, n)
-    dx = rng.integers(0, 2 * shift + 1, n)
-    rows = dy[:, None] + np.arange(h)[None, :]
-    cols = dx[:, None] + np.arange(w)[None, :]
-    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def _batches(
-    split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: _Dist, skip: int = 0
-):
-    """Yield (x, y) NumPy batches of this rank's shard for ``epoch`` (deterministic).
-
-    The first ``skip`` batches are not produced, but their random draws are, so a run resumed
-    mid-epoch sees exactly the batches the uninterrupted run saw.
-    """
-    rng = np.random.default_rng([cfg.seed, epoch])
-    order = rng.permutation(len(split))
-    per_rank = len(order) // dist.world
-    order = order[dist.rank * per_rank : (dist.rank + 1) * per_rank]
-    batch = max(1, cfg.batch_size // dist.world)
-    for i, start in enumerate(range(0, len(order), batch)):
-        idx = np.sort(order[start : start + batch])
-        imgs = split.images[idx]
-        if cfg.augment:
-            imgs = _augment(imgs, rng)
-        if i >= skip:
-            yield preprocess(imgs, spec), split.labels[idx]
-
-
-def _limit(split: Split, n: int | None) -> Split:
-    if n is None or n >= len(split):
-        return split
-    return Split(split.images[:n], split.labels[:n], split.sha256, split.root)
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
@@ -144,6 +109,7 @@ def _stop_mid_epoch(
     model,
     optimizer,
     scaler,
+    ema,
     cfg: TrainConfig,
     spec: ModelSpec,
     dist: _Dist,
@@ -154,7 +120,7 @@ def _stop_mid_epoch(
     where = f"epoch {pos.epoch + 1}, step {pos.step}"
     if dist.world == 1:
         guard.check_finite_weights(model, where, cfg, out, pos.epoch)
-        save_state(out, model, optimizer, scaler, asdict(cfg), pos, spec)
+        save_state(out, model, optimizer, scaler, asdict(cfg), pos, spec, ema=ema)
         saved = f"the state at {where} is saved in '{out}'"
     else:  # ranks cannot agree on a mid-epoch position cheaply; the last epoch state stands
         saved = f"the last completed epoch's state in '{out}' stands"
@@ -163,6 +129,15 @@ def _stop_mid_epoch(
         hint=f"continue with `{resume_hint}`",
         signal_name=stop.signal_name,
     )
+
+
+def _check_losses(tally: Tally, cfg: TrainConfig, out: Path, kept: int) -> None:
+    """The loop's host sync (every SYNC_EVERY steps): exit 7 naming a non-finite loss's step."""
+    bad = tally.first_nonfinite()
+    if bad is not None:
+        step, value = bad
+        where = f"epoch {tally.epoch + 1}, step {step + 1}"
+        guard.check_finite_loss(value, where, cfg, out, kept)
 
 
 # ---- the loop ------------------------------------------------------------------------------------
@@ -181,8 +156,9 @@ def train(
     old run's files and every artifact derived from it). The folder is locked while training."""
     import torch
 
+    t0 = time.perf_counter()  # wall clock from here: data loading, training, evaluation, saving
     cfg.validate()
-    make_spec(cfg.preset, input_size=cfg.input_size)  # fail fast on a bad preset
+    spec = cfg.spec()  # fails fast on a bad preset
     out_dir = Path(out)
     guard.check_before_work(out_dir, cfg, resume=resume, force=force, data_dir=data_dir)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -196,17 +172,15 @@ def train(
     device = cfg.device
     if device.startswith("cuda") and dist.world > 1:
         device = f"cuda:{dist.local_rank}"
-    spec = make_spec(cfg.preset, input_size=cfg.input_size)
-    train_split = _limit(load_split("train", data_dir, download=download), cfg.limit_train)
-    test_split = _limit(load_split("test", data_dir, download=download), cfg.limit_test)
+    train_split = limit(load_split("train", data_dir, download=download), cfg.limit_train)
+    test_split = limit(load_split("test", data_dir, download=download), cfg.limit_test)
     resume_hint = guard.resume_command(cfg, out_dir, data_dir)
     # only now, so that bad input leaves no empty run folder behind; DDP: rank 0 writes
     claim = dict(resume=resume, force=force, data_dir=data_dir, log=log, writer=dist.main)
     with guard.claimed(out_dir, cfg, **claim):
         try:
-            return _fit(
-                cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log
-            )
+            data = (train_split, test_split)
+            return _fit(cfg, out_dir, dist, device, spec, *data, resume, resume_hint, log, t0)
         except OutputError as exc:  # e.g. the disk filled up: the last complete save stands
             if (out_dir / "train_state.json").is_file():
                 exc.hint = (
@@ -215,7 +189,7 @@ def train(
             raise
 
 
-def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log):
+def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resume_hint, log, t0):
     import torch
     import torch.nn.functional as F
 
@@ -239,15 +213,23 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
     )
     use_amp = cfg.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    autocast = (
+        torch.autocast("cuda", dtype=torch.float16)
+        if use_amp
+        else torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.cpu_bf16 and device == "cpu")
+    )
+    ema = make_ema(model, cfg.ema)
+    saved = ema.module if ema is not None else model  # the weights evaluated and saved
     pos = Position(epoch=0)
     if resume:
-        pos = load_state(out_dir, model, optimizer, scaler, spec)
+        pos = load_state(out_dir, model, optimizer, scaler, spec, ema=ema)
         where = f"epoch {pos.epoch + 1}, step {pos.step}" if pos.step else f"epoch {pos.epoch}"
         if pos.epoch >= cfg.epochs:
             log(f"{out_dir} has already finished {pos.epoch} of {cfg.epochs} epochs: nothing to do")
         else:
             log(f"resuming {out_dir} after {where} of {cfg.epochs}")
     history = pos.history
+    wall0 = history[-1].get("wall_seconds", 0.0) if history else 0.0
     net = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -274,7 +256,6 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
         },
         "data": data_info,
     }
-    t_start = time.perf_counter()
     stop = StopRequest()
     kept = pos.epoch  # the last epoch whose checkpoint is on disk
     if resume and pos.epoch < cfg.epochs and dist.main:
@@ -284,25 +265,26 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
             mid = pos.step if epoch == pos.epoch else 0
             if mid and pos.torch_rng is not None:
                 torch.set_rng_state(pos.torch_rng)
-                seen, loss_sum, correct, spent = pos.seen, pos.loss_sum, pos.correct, pos.seconds
+                tally = Tally(epoch, pos.seen, pos.loss_sum, pos.correct, pos.seconds)
             else:
                 torch.manual_seed(cfg.seed * 100003 + epoch)  # dropout: same stream on resume
-                seen, loss_sum, correct, spent = 0, 0.0, 0.0, 0.0
+                tally = Tally(epoch)
             net.train()
             task = progress.add_task(
                 f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch, completed=mid, status=""
             )
-            t0 = time.perf_counter()
-            batches = _batches(train_split, spec, cfg, epoch, dist, skip=mid)
-            for i, (xb, yb) in enumerate(batches, start=mid):
+            t_epoch = time.perf_counter()
+
+            epoch_batches = batches(train_split, spec, cfg, epoch, dist, skip=mid)
+            for i, (xb, yb) in enumerate(epoch_batches, start=mid):
                 lr = cfg.lr_at(epoch * steps_per_epoch + i, steps_per_epoch)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 x = torch.from_numpy(xb).to(device).contiguous(memory_format=memory_format)
                 y = torch.from_numpy(yb).to(device)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with autocast:
                     logits = net(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -311,52 +293,41 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
                 else:
                     loss.backward()
                     optimizer.step()
-                seen += len(yb)
-                loss_value = loss.item()  # the loop's one host sync per step
-                guard.check_finite_loss(
-                    loss_value, f"epoch {epoch + 1}, step {i + 1}", cfg, out_dir, kept
-                )
-                loss_sum += loss_value * len(yb)
-                correct += (logits.argmax(1) == y).sum().item()
-                progress.update(task, advance=1, status=f"loss {loss_sum / seen:.4f} lr {lr:.4f}")
-                if stop.requested and i + 1 < steps_per_epoch:
+                if ema is not None:
+                    ema.update_parameters(model)
+                tally.add(i, loss.detach(), logits.detach(), y)
+                last, stopping = i + 1 == steps_per_epoch, stop.requested  # one flag read a step
+                if (i + 1) % SYNC_EVERY == 0 or last or stopping:
+                    _check_losses(tally, cfg, out_dir, kept)
+                    status = f"loss {tally.mean_loss():.4f} lr {lr:.4f}"
+                    progress.update(task, advance=1, status=status)
+                else:
+                    progress.update(task, advance=1)
+                if stopping and not last:
+                    at = tally.position(i + 1, time.perf_counter() - t_epoch, history)
                     _stop_mid_epoch(
-                        stop,
-                        out_dir,
-                        model,
-                        optimizer,
-                        scaler,
-                        cfg,
-                        spec,
-                        dist,
-                        Position(
-                            epoch,
-                            i + 1,
-                            seen,
-                            loss_sum,
-                            correct,
-                            spent + time.perf_counter() - t0,
-                            history,
-                            torch.get_rng_state(),
-                        ),
+                        stop, out_dir, model, optimizer, scaler, ema, cfg, spec, dist, at,
                         resume_hint,
-                    )
-            train_time = spent + time.perf_counter() - t0
+                    )  # fmt: skip
+            train_time = tally.seconds + time.perf_counter() - t_epoch
             progress.remove_task(task)
-            guard.check_finite_weights(model, f"end of epoch {epoch + 1}", cfg, out_dir, kept)
+            for weights in {id(m): m for m in (model, saved)}.values():
+                guard.check_finite_weights(weights, f"end of epoch {epoch + 1}", cfg, out_dir, kept)
             metrics = evaluate(
-                net, test_split, spec, device=device, dist=dist, channels_last=cfg.channels_last
+                saved, test_split, spec, device=device, dist=dist, channels_last=cfg.channels_last
             )
             guard.check_finite_loss(
                 metrics["test_loss"], f"test, epoch {epoch + 1}", cfg, out_dir, kept
             )
+            seen = max(1, tally.seen)
             row = {
                 "epoch": epoch + 1,
-                "train_loss": loss_sum / max(1, seen),
-                "train_accuracy": correct / max(1, seen),
+                "train_loss": tally.mean_loss(),
+                "train_accuracy": float(tally.correct) / seen,
                 **metrics,
                 "epoch_seconds": train_time,
-                "images_per_second": seen * dist.world / train_time,
+                "images_per_second": tally.seen * dist.world / train_time,
+                "wall_seconds": wall0 + time.perf_counter() - t0,
             }
             history.append(row)
             if dist.main:
@@ -366,16 +337,9 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
                     f"test acc {row['test_accuracy']:.4f}  {row['images_per_second']:.0f} img/s"
                 )
                 done = {**metrics, "epochs_done": epoch + 1, "complete": epoch + 1 == cfg.epochs}
-                save_checkpoint(out_dir, model, spec.with_provenance(metrics=done, **provenance))
-                save_state(
-                    out_dir,
-                    model,
-                    optimizer,
-                    scaler,
-                    asdict(cfg),
-                    Position(epoch + 1, history=history),
-                    spec,
-                )
+                save_checkpoint(out_dir, saved, spec.with_provenance(metrics=done, **provenance))
+                at = Position(epoch + 1, history=history)
+                save_state(out_dir, model, optimizer, scaler, asdict(cfg), at, spec, ema=ema)
                 write_history(out_dir, history)
             kept = epoch + 1
             if stop.requested:
@@ -386,7 +350,7 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
                     signal_name=stop.signal_name,
                 )
     if dist.main and history and pos.epoch < cfg.epochs:
-        log(f"trained {cfg.preset} in {time.perf_counter() - t_start:.1f} s -> {out_dir}")
+        log(f"trained {cfg.preset} in {time.perf_counter() - t0:.1f} s -> {out_dir}")
     if dist.world > 1:
         import torch.distributed as tdist
 

@@ -10,32 +10,77 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
-from .models.presets import DEFAULT_PRESET
+from .models.presets import DEFAULT_PRESET, make_spec
 from .spec import ModelSpec
 
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("onecycle", "cosine", "step", "constant")
+
+# Options a recipe sets; every other field keeps its dataclass default. "default" is the dataclass
+# itself (measured in benchmarks/TRAINING.md); "d2l" is the seeds' recipe (d2l.ai, chapter "VGG"):
+# plain SGD at lr 0.05, batch 128, 10 epochs, Xavier init, no augmentation or regularisation.
+RECIPES: dict[str, dict[str, object]] = {
+    "default": {},
+    "d2l": dict(
+        epochs=10,
+        batch_size=128,
+        lr=0.05,
+        momentum=0.0,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=0.0,
+        label_smoothing=0.0,
+        augment=False,
+        erase=0.0,
+        ema=0.0,
+        init="xavier",
+    ),
+}
 
 
 @dataclass
 class TrainConfig:
     preset: str = DEFAULT_PRESET
+    recipe: str = "default"  # a name from RECIPES (recorded; see TrainConfig.from_recipe)
     epochs: int = 12
     batch_size: int = 128
     lr: float = 0.05
-    momentum: float = 0.9
+    momentum: float = 0.9  # Nesterov whenever momentum > 0
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
+    schedule: str = "onecycle"
+    warmup_epochs: float | None = None  # None: 20 % of the run (so it scales with --epochs)
     label_smoothing: float = 0.1
-    augment: bool = True
+    augment: bool = True  # random horizontal flip + translation by up to 2 pixels
+    erase: float = 0.5  # probability of random erasing per training image (needs augment)
+    ema: float = 0.999  # decay of the weight average that is evaluated and saved; 0 turns it off
+    init: str | None = None  # weight init; None keeps the preset's
     seed: int = 0
     device: str = "cpu"
-    amp: bool = True  # only used on CUDA
+    amp: bool = True  # float16 autocast, only used on CUDA
+    cpu_bf16: bool = False  # bfloat16 autocast on CPU (pays only on CPUs with avx512_bf16)
     workers: int = 0
     channels_last: bool = True
     limit_train: int | None = None  # use the first N training images (tests, smoke runs)
     limit_test: int | None = None
     input_size: int | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: str = "default", **options) -> TrainConfig:
+        """The recipe's settings, then ``options`` on top (an option given always wins)."""
+        if recipe not in RECIPES:
+            raise UsageError(
+                f"unknown --recipe '{recipe}'", hint=f"valid recipes: {', '.join(RECIPES)}"
+            )
+        return cls(**{**RECIPES[recipe], **options, "recipe": recipe})
+
+    def spec(self) -> ModelSpec:
+        """The network this run trains: the preset at --input-size, with --init if given."""
+        arch = {"init": self.init} if self.init else {}
+        return make_spec(self.preset, input_size=self.input_size, **arch)
+
+    @property
+    def warmup(self) -> float:
+        """Warm-up length in epochs: the option, or 20 % of the run."""
+        return 0.2 * self.epochs if self.warmup_epochs is None else self.warmup_epochs
 
     def validate(self) -> TrainConfig:
         """UsageError naming the first option out of range (NaN and inf fail every check)."""
@@ -50,9 +95,13 @@ class TrainConfig:
                 "--weight-decay must be a finite number >= 0",
             ),
             (
-                fin(self.warmup_epochs) and self.warmup_epochs >= 0,
+                self.warmup_epochs is None or (fin(self.warmup_epochs) and self.warmup_epochs >= 0),
                 "--warmup-epochs must be a finite number >= 0",
             ),
+            (0 <= self.erase <= 1, "--erase must be in [0, 1]"),
+            (0 <= self.ema < 1, "--ema must be in [0, 1) (0 turns the weight average off)"),
+            (self.init in (None, "xavier", "kaiming"), "--init must be xavier or kaiming"),
+            (self.recipe in RECIPES, f"--recipe must be one of {', '.join(RECIPES)}"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (0 <= self.seed < 2**32, "--seed must be in [0, 2**32)"),
             (self.workers >= 0, "--workers must be >= 0"),
@@ -69,12 +118,14 @@ class TrainConfig:
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         """Learning rate as a pure function of the global step (no scheduler state to save)."""
         total = self.epochs * steps_per_epoch
-        warm = int(self.warmup_epochs * steps_per_epoch)
+        warm = min(int(self.warmup * steps_per_epoch), total - 1)
         if step < warm:
             return self.lr * (step + 1) / warm
         if self.schedule == "constant":
             return self.lr
         progress = (step - warm) / max(1, total - warm)
+        if self.schedule == "onecycle":  # triangular: linear up, then linear down to zero
+            return self.lr * (total - step) / max(1, total - warm)
         if self.schedule == "step":
             return self.lr * (0.1 ** int(progress * 3))
         return 0.5 * self.lr * (1 + math.cos(math.pi * progress))

@@ -36,6 +36,9 @@ DERIVED = ("*.onnx", "*.onnx.data", "*.report.json", "*.pt2", "*.engine", "*.eng
 DERIVED_DIRS = ("bench",)
 # Options that do not change which weights a run produces; --resume may give other values.
 MAY_CHANGE = frozenset({"device", "amp", "workers", "channels_last"})
+# Options added after runs were already being saved: a saved config without one gets the value
+# that reproduces how such a run was trained (so --resume of an older run does not change recipe).
+LEGACY = {"recipe": "default", "erase": 0.0, "ema": 0.0, "init": None, "cpu_bf16": False}
 
 
 def option_name(field: str) -> str:
@@ -64,7 +67,7 @@ def _read_json(path: Path) -> dict:
 def saved_config(out: Path) -> dict[str, Any] | None:
     """The options the run in ``out`` was started with (from train_state.json), if readable."""
     config = _read_json(out / "train_state.json").get("config")
-    return config if isinstance(config, dict) else None
+    return {**LEGACY, **config} if isinstance(config, dict) else None
 
 
 def describe_run(out: Path) -> str:
@@ -242,5 +245,5 @@ def _diverged(what: str, cfg: Any, out: Path, kept: int) -> TrainingDivergedErro
     return TrainingDivergedError(
         f"training diverged: {what}; nothing non-finite was saved ({saved})",
         hint=f"lower --lr (was {cfg.lr}) or --weight-decay (was {cfg.weight_decay}), or use a "
-        f"longer --warmup-epochs (was {cfg.warmup_epochs}); then {again}",
+        f"longer --warmup-epochs (was {cfg.warmup:g}); then {again}",
     )

@@ -22,6 +22,7 @@ from .checkpoint import bytes_to_state_dict, state_dict_to_bytes
 from .errors import ArtifactError, VggDeployError
 from .spec import ModelSpec
 
+SYNC_EVERY = 50  # steps between the loop's host syncs (finite-loss check, progress text)
 STATE_JSON = "train_state.json"
 STATE_FORMAT = "vggdeploy.train_state"
 
@@ -51,12 +52,89 @@ class Position:
     torch_rng: Any = None
 
 
+class Tally:
+    """Running statistics of one epoch kept on the device: no host sync per step. The losses since
+    the last :meth:`first_nonfinite` are kept so that a non-finite one is named by its step."""
+
+    def __init__(self, epoch: int, seen=0, loss_sum=0.0, correct=0.0, seconds=0.0) -> None:
+        self.epoch, self.seen, self.seconds = epoch, seen, seconds
+        self.loss_sum, self.correct = loss_sum, correct
+        self.pending: list[tuple[int, Any]] = []
+
+    def add(self, step: int, loss, logits, y) -> None:
+        self.seen += len(y)
+        self.loss_sum = self.loss_sum + loss * len(y)
+        self.correct = self.correct + (logits.argmax(1) == y).sum()
+        self.pending.append((step, loss))
+
+    def first_nonfinite(self) -> tuple[int, float] | None:
+        """(step, loss) of the first non-finite loss since the last call; one host sync."""
+        import torch
+
+        if not self.pending:
+            return None
+        losses = torch.stack([loss for _, loss in self.pending])
+        finite = torch.isfinite(losses)
+        steps = [step for step, _ in self.pending]
+        self.pending = []
+        if bool(finite.all()):
+            return None
+        k = int((~finite).nonzero()[0])
+        return steps[k], float(losses[k])
+
+    def mean_loss(self) -> float:
+        return float(self.loss_sum) / max(1, self.seen)
+
+    def position(self, step: int, seconds: float, history: list) -> Position:
+        import torch
+
+        return Position(
+            self.epoch,
+            step,
+            self.seen,
+            float(self.loss_sum),
+            float(self.correct),
+            self.seconds + seconds,
+            history,
+            torch.get_rng_state(),
+        )
+
+
+def make_ema(model, decay: float):
+    """An exponential moving average of ``model``'s weights and batch-norm statistics
+    (``torch.optim.swa_utils.AveragedModel``), or None for ``decay == 0``. The decay warms up as
+    ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so short runs average short spans."""
+    if decay <= 0:
+        return None
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    def update(averaged: list, current: list, n) -> None:
+        if not averaged[0].is_floating_point():  # num_batches_tracked
+            torch._foreach_copy_(averaged, current)
+            return
+        k = float(n)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + k) / (10.0 + k)))
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
 def save_state(
-    out: Path, model, optimizer, scaler, config: dict, pos: Position, spec: ModelSpec
+    out: Path,
+    model,
+    optimizer,
+    scaler,
+    config: dict,
+    pos: Position,
+    spec: ModelSpec,
+    *,
+    ema=None,
 ) -> None:
     import torch
 
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for i, p in enumerate(params):
         buf = optimizer.state.get(p, {}).get("momentum_buffer")
@@ -90,7 +168,7 @@ def save_state(
             old.unlink(missing_ok=True)
 
 
-def load_state(out: Path, model, optimizer, scaler, spec: ModelSpec) -> Position:
+def load_state(out: Path, model, optimizer, scaler, spec: ModelSpec, *, ema=None) -> Position:
     path = out / STATE_JSON
     if not path.is_file():
         raise ArtifactError(
@@ -119,6 +197,14 @@ def load_state(out: Path, model, optimizer, scaler, spec: ModelSpec) -> Position
         )
     tensors = bytes_to_state_dict(blob, source=str(blob_path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:
+        averaged = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        if not averaged:
+            raise ArtifactError(
+                f"cannot resume: '{blob_path}' holds no weight average (--ema) to continue",
+                hint="resume with the options the run was started with",
+            )
+        ema.load_state_dict(averaged)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for i, p in enumerate(params):
         key = f"optim.{i}.momentum_buffer"

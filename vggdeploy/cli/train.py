@@ -5,23 +5,67 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
+from ..train_config import RECIPES, SCHEDULES, TrainConfig
 from . import options
+
+_D = TrainConfig()  # the default recipe; help texts quote it, so there is one home for it
 
 
 @click.command()
 @options.preset
-@click.option("--epochs", type=int, default=None, help="Epochs (default 12).")
-@click.option("--batch-size", type=int, default=None, help="Global batch size (default 128).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate (default 0.05).")
-@click.option("--momentum", type=float, default=None, help="SGD momentum (default 0.9).")
-@click.option("--weight-decay", type=float, default=None, help="Weight decay (default 5e-4).")
-@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None)
-@click.option("--warmup-epochs", type=float, default=None, help="Linear warm-up (default 1).")
-@click.option("--label-smoothing", type=float, default=None, help="Default 0.1.")
+@click.option(
+    "--recipe",
+    type=click.Choice(list(RECIPES)),
+    default=None,
+    help="Option defaults: 'default' (below) or 'd2l', the seeds' recipe: plain SGD, lr 0.05, "
+    "batch 128, 10 epochs, Xavier init, no augmentation. Options given override the recipe.",
+)
+@click.option("--epochs", type=int, default=None, help=f"Epochs (default {_D.epochs}).")
+@click.option("--batch-size", type=int, default=None, help=f"Batch (default {_D.batch_size}).")
+@click.option("--lr", type=float, default=None, help=f"Peak learning rate (default {_D.lr}).")
+@click.option(
+    "--momentum", type=float, default=None, help=f"Nesterov momentum (default {_D.momentum})."
+)
+@click.option(
+    "--weight-decay", type=float, default=None, help=f"Weight decay (default {_D.weight_decay})."
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(list(SCHEDULES)),
+    default=None,
+    help=f"Learning-rate schedule after the warm-up (default {_D.schedule}: linear to zero).",
+)
+@click.option(
+    "--warmup-epochs", type=float, default=None, help="Linear warm-up (default 20% of the run)."
+)
+@click.option(
+    "--label-smoothing", type=float, default=None, help=f"Default {_D.label_smoothing}."
+)
 @click.option("--augment/--no-augment", default=None, help="Random flip + 2 px shift (default on).")
+@click.option(
+    "--erase",
+    type=float,
+    default=None,
+    help=f"Random-erasing probability per image, with --augment (default {_D.erase}).",
+)
+@click.option(
+    "--ema",
+    type=float,
+    default=None,
+    help=f"Decay of the weight average that is evaluated and saved; 0 = off (default {_D.ema}).",
+)
+@click.option(
+    "--init", type=click.Choice(["xavier", "kaiming"]), default=None, help="Default: the preset's."
+)
 @click.option("--seed", type=int, default=None, help="Random seed in [0, 2**32) (default 0).")
 @click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
-@click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA (default on).")
+@click.option("--amp/--no-amp", default=None, help="float16 autocast on CUDA (default on).")
+@click.option(
+    "--cpu-bf16/--no-cpu-bf16",
+    default=None,
+    help="bfloat16 autocast on CPU (default off: it pays only on CPUs with avx512_bf16; "
+    "see benchmarks/TRAINING.md).",
+)
 @click.option("--workers", type=int, default=None, help="Data loader workers (default 0).")
 @click.option("--channels-last/--no-channels-last", default=None, help="Default on.")
 @click.option("--input-size", type=int, default=None, help="Override the preset's input size.")
@@ -63,7 +107,6 @@ def train(
     A folder that already holds a run is refused: --resume continues it, --force replaces it."""
     from pathlib import Path
 
-    from ..train import TrainConfig
     from ..train import train as run_train
     from ..train_guard import check_resume_options, saved_config
 
@@ -72,13 +115,13 @@ def train(
         for k, v in kw.items()
         if v is not None and ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE
     }
-    settings = given
     saved = saved_config(Path(out)) if resume else None
     if saved is not None:  # continue with the saved options; a contradicting one is an error
         check_resume_options(saved, given, Path(out))
         known = set(TrainConfig.__dataclass_fields__)
-        settings = {**{k: v for k, v in saved.items() if k in known}, **given}
-    cfg = TrainConfig(**settings)
+        cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **given})
+    else:
+        cfg = TrainConfig.from_recipe(**given)
     result = run_train(
         cfg, out, data_dir=data_dir, download=download, resume=resume, force=force, log=click.echo
     )
