@@ -71,7 +71,13 @@ def _trained_run(tmp_path_factory: pytest.TempPathFactory, fake_data: Path) -> P
     from vggdeploy.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.05, seed=0, warmup_epochs=0.5)
+    # the recipe these export/debug fixtures were calibrated on (pinned: the default's EMA and
+    # random erasing change a 16-step model enough to move the tiny INT8 thresholds; tests count
+    # vgg-mini's layers)
+    cfg = TrainConfig(
+        preset="vgg-mini", epochs=2, batch_size=64, lr=0.05, seed=0, warmup_epochs=0.5,
+        schedule="cosine", erase=0.0, ema=0.0,
+    )  # fmt: skip
     train(cfg, out, data_dir=str(fake_data), log=lambda *_: None)
     return out
 

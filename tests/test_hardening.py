@@ -148,7 +148,7 @@ def test_damaged_sidecar_is_refused_or_fully_usable(tmp_path, data):
         pass
 
 
-INPUT_SPEC = make_spec()
+INPUT_SPEC = make_spec("vgg-mini")  # 1 x 32 x 32
 
 
 @settings(max_examples=150, deadline=None)

@@ -24,7 +24,8 @@ def test_onecycle_warmup_is_a_fifth_of_the_run_and_ends_at_zero(epochs):
     assert lrs.index(max(lrs)) == int(0.2 * epochs * per) - 1
     assert max(lrs) == pytest.approx(cfg.lr)
     assert all(lr > 0 for lr in lrs) and lrs[-1] <= cfg.lr / (0.8 * epochs * per) + 1e-12
-    assert all(b <= a for a, b in zip(lrs[lrs.index(max(lrs)) :], lrs[lrs.index(max(lrs)) + 1 :]))
+    decay = lrs[lrs.index(max(lrs)) :]
+    assert all(b <= a for a, b in zip(decay, decay[1:], strict=False))
 
 
 def test_explicit_warmup_and_a_warmup_longer_than_the_run():

@@ -226,7 +226,10 @@ def quantize_int8(
                 str(tmp_out),
                 calibration_data_reader=None,
                 per_channel=True,
-                reduce_range=False,
+                # 7-bit weights for the CPU form: ONNX Runtime's u8s8 kernels on x86 CPUs without
+                # VNNI (AVX2 only) saturate 16-bit pair sums with 8-bit weights. Measured on the
+                # default model, AMD EPYC (Zen 3, AVX2): agreement with FP32 98.70 % -> 99.79 %.
+                reduce_range=(target == "cpu"),
                 calibrate_method=_method(method),
                 calibration_cache_path=str(ranges_path),
                 nodes_to_exclude=list(keep_fp32),

@@ -41,7 +41,7 @@ RECIPES: dict[str, dict[str, object]] = {
 class TrainConfig:
     preset: str = DEFAULT_PRESET
     recipe: str = "default"  # a name from RECIPES (recorded; see TrainConfig.from_recipe)
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9  # Nesterov whenever momentum > 0
@@ -50,7 +50,7 @@ class TrainConfig:
     warmup_epochs: float | None = None  # None: 20 % of the run (so it scales with --epochs)
     label_smoothing: float = 0.1
     augment: bool = True  # random horizontal flip + translation by up to 2 pixels
-    erase: float = 0.5  # probability of random erasing per training image (needs augment)
+    erase: float = 0.0  # probability of random erasing per training image (needs augment)
     ema: float = 0.999  # decay of the weight average that is evaluated and saved; 0 turns it off
     init: str | None = None  # weight init; None keeps the preset's
     seed: int = 0

@@ -160,7 +160,7 @@ def test_preprocess_pad_and_resize_match_torch():
     import torch.nn.functional as F
 
     images, _ = make_images(4, 0)
-    spec = make_spec()  # pad 28 -> 32
+    spec = make_spec("vgg-mini")  # pad 28 -> 32
     x = preprocess(images, spec)
     assert x.shape == (4, 1, 32, 32) and x.dtype == np.float32
     bg = (0 - 0.2860) / 0.3530

@@ -22,7 +22,7 @@ from vggdeploy.serve.inputs import MIN_SIDE, fit_to, preprocessed_range, scale_1
 
 from conftest import make_images
 
-SPEC = make_spec()  # vgg-mini: 1 x 32 x 32, 28x28 padded
+SPEC = make_spec("vgg-mini")  # 1 x 32 x 32, 28x28 padded
 
 
 @pytest.fixture(scope="module")

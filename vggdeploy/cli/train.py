@@ -38,9 +38,7 @@ _D = TrainConfig()  # the default recipe; help texts quote it, so there is one h
 @click.option(
     "--warmup-epochs", type=float, default=None, help="Linear warm-up (default 20% of the run)."
 )
-@click.option(
-    "--label-smoothing", type=float, default=None, help=f"Default {_D.label_smoothing}."
-)
+@click.option("--label-smoothing", type=float, default=None, help=f"Default {_D.label_smoothing}.")
 @click.option("--augment/--no-augment", default=None, help="Random flip + 2 px shift (default on).")
 @click.option(
     "--erase",
