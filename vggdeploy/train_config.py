@@ -102,6 +102,14 @@ class TrainConfig:
             (0 <= self.ema < 1, "--ema must be in [0, 1) (0 turns the weight average off)"),
             (self.init in (None, "xavier", "kaiming"), "--init must be xavier or kaiming"),
             (self.recipe in RECIPES, f"--recipe must be one of {', '.join(RECIPES)}"),
+            (
+                self.augment or self.erase == 0,
+                "--erase needs --augment (random erasing is part of the augmentation)",
+            ),
+            (
+                not (self.cpu_bf16 and self.device != "cpu"),
+                f"--cpu-bf16 is for --device cpu (got {self.device}; CUDA uses --amp)",
+            ),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (0 <= self.seed < 2**32, "--seed must be in [0, 2**32)"),
             (self.workers >= 0, "--workers must be >= 0"),
