@@ -68,6 +68,13 @@ def _predict(ctx: dict, *inputs: str, model: str | None = None) -> list[str]:
     return ["predict", model or str(ctx["tiny_run"]), *inputs]
 
 
+def _normalised(images: np.ndarray) -> np.ndarray:
+    from vggdeploy.data import preprocess
+    from vggdeploy.models import make_spec
+
+    return preprocess(images, make_spec("vgg-mini"))  # the tiny run's preset
+
+
 def _good(ctx: dict) -> str:
     return _npy(ctx, "good.npy", make_images(2, seed=4)[0])
 
@@ -96,12 +103,12 @@ CASES = [
     ),
     Case(
         "predict-raw-floats",
-        "predict on float 0..255 pixels passed as a preprocessed batch",
+        "predict on float 0..255 pixels (floats are intensities in 0..1)",
         lambda c: _predict(
             c, _npy(c, "raw.npy", np.pad(make_images(2, seed=5)[0], 2)[1:3, None] * 1.0)
         ),
         2,
-        "raw.npy.*look like raw pixels.*uint8",
+        "raw.npy.*intensities in 0..1.*divide 0..255 values by 255",
     ),
     Case(
         "predict-decompression-bomb",
@@ -126,10 +133,56 @@ CASES = [
     ),
     Case(
         "predict-int-pixels",
-        "predict on int64 pixels",
-        lambda c: _predict(c, _npy(c, "int.npy", make_images(2, seed=6)[0].astype(np.int64))),
+        "predict on int32 pixels holding 16-bit values",
+        lambda c: _predict(c, _npy(c, "int.npy", make_images(2, seed=6)[0].astype(np.int32) * 257)),
         2,
-        "int.npy.*dtype int64.*astype",
+        "int.npy.*int32 pixels span.*astype\\(numpy.uint16\\)",
+    ),
+    Case(
+        "predict-normalised-unstated",
+        "predict on a normalised float tensor without --preprocessed (floats are never guessed)",
+        lambda c: _predict(c, _npy(c, "norm.npy", _normalised(make_images(2, seed=7)[0]))),
+        2,
+        "norm.npy.*values below 0.*--preprocessed",
+    ),
+    Case(
+        "predict-preprocessed-totensor",
+        "predict --preprocessed on 0..1 ToTensor floats padded to the model's 32x32 input",
+        lambda c: _predict(
+            c,
+            _npy(c, "tt.npy", np.pad(make_images(2, seed=8)[0], 2)[1:3, None] / np.float32(255)),
+            "--preprocessed",
+        ),
+        2,
+        "tt.npy.*not normalised black.*vggdeploy.data.preprocess",
+    ),
+    Case(
+        "predict-preprocessed-pixels",
+        "predict --preprocessed on uint8 pixels",
+        lambda c: _predict(c, _good(c), "--preprocessed"),
+        2,
+        "good.npy.*preprocessed=True takes float",
+    ),
+    Case(
+        "predict-chw-or-nhw",
+        "predict on a 3 x 28 x 28 uint8 array (one RGB image channels-first, or 3 images?)",
+        lambda c: _predict(c, _npy(c, "three.npy", make_images(3, seed=9)[0])),
+        2,
+        r"three.npy.*ambiguous.*x\[:, None\]",
+    ),
+    Case(
+        "predict-uint16-8bit-values",
+        "predict on a uint16 array holding 8-bit values (read as 16-bit: near black)",
+        lambda c: _predict(c, _npy(c, "u16.npy", make_images(2, seed=10)[0].astype(np.uint16))),
+        2,
+        r"u16.npy.*brightest value is 1 of 255.*astype\(numpy.uint8\)",
+    ),
+    Case(
+        "predict-onnxruntime-run-without-onnx",
+        "predict --backend onnxruntime on a run folder with no model.onnx",
+        lambda c: _predict(c, _good(c), "--backend", "onnxruntime"),
+        4,
+        "model.onnx is missing.*vggdeploy export",
     ),
     Case(
         "predict-nan-model",

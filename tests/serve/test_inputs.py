@@ -31,7 +31,7 @@ def gray() -> np.ndarray:
 
 
 def batch(x) -> np.ndarray:
-    return to_batch(x, SPEC)[0]
+    return to_batch(x, SPEC).tensor
 
 
 def png_bytes(img: Image.Image, **save) -> bytes:
@@ -43,8 +43,9 @@ def png_bytes(img: Image.Image, **save) -> bytes:
 # ---- colour and channels -------------------------------------------------------------------------
 def test_rgb_array_is_one_grayscale_image(gray: np.ndarray) -> None:
     rgb = np.repeat(gray[0][..., None], 3, axis=2)  # 28 x 28 x 3: ONE image, not 28
-    out, sources = to_batch(rgb, SPEC)
-    assert out.shape == (1, 1, 32, 32) and sources == ["images"]
+    read = to_batch(rgb, SPEC)
+    out = read.tensor
+    assert out.shape == (1, 1, 32, 32) and read.sources == ("images",)
     np.testing.assert_array_equal(out, batch(gray[0]))
     # colours become ITU-R 601 luma, exactly as Pillow's "L" conversion
     rng = np.random.default_rng(0)
@@ -70,8 +71,8 @@ def test_channel_first_and_pil_images(gray: np.ndarray) -> None:
     pil = Image.fromarray(gray[2])
     np.testing.assert_array_equal(batch(pil), batch(gray[2]))
     np.testing.assert_array_equal(batch(pil.convert("RGB")), batch(gray[2]))
-    both, sources = to_batch([pil, gray[3]], SPEC)
-    assert both.shape[0] == 2 and sources == ["images[0]", "images[1]"]
+    both = to_batch([pil, gray[3]], SPEC)
+    assert both.tensor.shape[0] == 2 and both.sources == ("images[0]", "images[1]")
 
 
 def test_palette_and_transparent_palette_files(gray: np.ndarray, tmp_path: Path) -> None:
@@ -133,13 +134,14 @@ def test_other_sizes_take_the_native_image_path(gray: np.ndarray) -> None:
     ("bad", "match"),
     [
         (np.full((28, 28), 128, np.uint8), "no visible content"),
-        (np.zeros((3, 28, 28), np.uint8), r"images\[0\]: the image has no visible content"),
+        (np.zeros((2, 28, 28), np.uint8), r"images\[0\]: the image has no visible content"),
         (np.zeros((1, 1, 32, 32), np.float32), "no visible content"),
         (np.full((1, 1), 200, np.uint8), "1x1 image is too small"),
         (np.zeros((2, MIN_SIDE - 1, 20), np.uint8), "too small"),
-        (np.full((1, 1, 32, 32), 255.0, np.float32), "look like raw pixels"),
+        (np.full((1, 1, 32, 32), 255.0, np.float32), "read as intensities in 0..1"),
         (np.zeros((2, 28, 28, 5), np.uint8), "5 channels"),
-        (np.zeros((2, 28, 28), np.int64), "dtype int64"),
+        (np.full((2, 28, 28), 300, np.int64), "int64 pixels span 300..300"),
+        (np.zeros((2, 28, 28), np.complex64), "dtype complex64"),
         (b"not an image", "cannot read image"),
     ],
 )
@@ -148,15 +150,20 @@ def test_refused(bad, match: str) -> None:
         to_batch(bad, SPEC)
 
 
-def test_float_input_in_the_preprocessed_range_is_taken_as_is(gray: np.ndarray) -> None:
+def test_stated_preprocessed_input_is_taken_as_is(gray: np.ndarray) -> None:
     pre = preprocess(gray, SPEC)
-    out = batch(pre)
+    out = to_batch(pre, SPEC, preprocessed=True).tensor
     np.testing.assert_array_equal(out, pre)
     lo, hi = preprocessed_range(SPEC)
     assert pre.min() >= lo - 1e-6 and pre.max() <= hi + 1e-6
+    with pytest.raises(UsageError, match="preprocessed=True") as info:  # never guessed
+        batch(pre)
+    assert "normalised tensor" in info.value.hint
     raw = gray[:, None].astype(np.float32)  # 0..255 floats of the right shape
-    with pytest.raises(UsageError, match="raw pixels"):
+    with pytest.raises(UsageError, match="intensities in 0..1"):
         batch(np.pad(raw, ((0, 0), (0, 0), (2, 2), (2, 2))))
+    with pytest.raises(UsageError, match="preprocessing gives"):
+        to_batch(np.pad(raw, ((0, 0), (0, 0), (2, 2), (2, 2))), SPEC, preprocessed=True)
 
 
 # ---- files, pipes, stdin, bytes ------------------------------------------------------------------
@@ -169,9 +176,9 @@ def test_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_stdin_and_bytes(gray: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     data = png_bytes(Image.fromarray(gray[0]))
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    out, sources = to_batch("-", SPEC)
-    np.testing.assert_array_equal(out, batch(gray[0]))
-    assert sources == ["<stdin>"]
+    read = to_batch("-", SPEC)
+    np.testing.assert_array_equal(read.tensor, batch(gray[0]))
+    assert read.sources == ("<stdin>",)
     np.testing.assert_array_equal(batch(data), batch(gray[0]))  # encoded bytes
     npy = io.BytesIO()
     np.save(npy, gray[:2])

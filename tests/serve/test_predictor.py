@@ -89,12 +89,13 @@ def test_input_forms_agree(double: None, tiny_run: Path, images: np.ndarray, tmp
     predictor = load(tiny_run)
     base = predictor.predict(images).logits
     pre = preprocess(images, predictor.spec)
-    np.testing.assert_allclose(predictor.predict(pre).logits, base, rtol=1e-6)  # float32 NCHW
+    stated = predictor.predict(pre, preprocessed=True).logits  # float32 NCHW, said to be so
+    np.testing.assert_allclose(stated, base, rtol=1e-6)
     single = predictor.predict(images[3]).logits  # H x W
     np.testing.assert_allclose(single, base[3:4], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predictor.predict(images[..., None]).logits, base, rtol=1e-6)
     np.testing.assert_allclose(  # list of arrays
-        predictor.predict([images[0], images[1:4]]).logits, base[:4], rtol=1e-5, atol=1e-6
+        predictor.predict([images[0], images[1:6]]).logits, base[:6], rtol=1e-5, atol=1e-6
     )
     paths = []
     for i in range(3):
@@ -210,7 +211,7 @@ def test_minimum_batch_pads_only_to_the_minimum(monkeypatch, tiny_run: Path, ima
 
 
 def test_non_thread_safe_backends_are_locked(monkeypatch, tiny_run: Path, images) -> None:
-    register(monkeypatch, "tensorrt", OverlapDetector)
+    register(monkeypatch, "torch", OverlapDetector)  # kind "tensorrt": not thread-safe
 
     def hammer(predictor: Predictor) -> None:
         threads = [
@@ -222,12 +223,12 @@ def test_non_thread_safe_backends_are_locked(monkeypatch, tiny_run: Path, images
         for t in threads:
             t.join()
 
-    locked = load(tiny_run, backend="tensorrt")
+    locked = load(tiny_run)
     assert not locked.thread_safe
     hammer(locked)
     assert locked.runner.max_inside == 1
     # The same runner without the lock does overlap: the detector can see it.
-    unlocked = load(tiny_run, backend="tensorrt", thread_safe=True)
+    unlocked = load(tiny_run, thread_safe=True)
     hammer(unlocked)
     assert unlocked.runner.max_inside > 1
 
@@ -240,10 +241,10 @@ def test_non_thread_safe_backends_are_locked(monkeypatch, tiny_run: Path, images
         ([], "no images"),
         (np.zeros((0, 1, 32, 32), np.float32), "no images"),
         (np.full((2, 1, 32, 32), np.nan, np.float32), "NaN"),
-        (np.zeros((2, 3, 32, 32), np.float32), "not a preprocessed batch"),
-        (np.zeros((2, 32, 32), np.float32), "not a preprocessed batch"),
-        (np.zeros((2, 28, 28, 2), np.uint8), "2 channels"),
-        (np.zeros((2, 28, 28), np.int64), "dtype int64"),
+        (np.zeros((2, 3, 32, 32), np.float32), "no visible content"),
+        (np.full((2, 32, 32), 0.5, np.float32), "no visible content"),
+        (np.zeros((2, 28, 28, 5), np.uint8), "5 channels"),
+        (np.full((2, 28, 28), 256, np.int64), "int64 pixels span"),
         ({"not": "an image"}, "cannot predict on a dict"),
     ],
 )
@@ -268,8 +269,8 @@ def test_non_finite_outputs_are_an_artifact_error(monkeypatch, tiny_run: Path, i
     register(monkeypatch, "torch", NaNDouble)
     predictor = load(tiny_run)
     assert predictor.predict(images[:1]).logits.shape == (1, 10)  # finite: fine
-    with pytest.raises(ArtifactError, match=r"non-finite.*2 of 4 images \(first: images\[1\]\)"):
-        predictor.predict(images[:4])
+    with pytest.raises(ArtifactError, match=r"non-finite.*2 of 5 images \(first: images\[1\]\)"):
+        predictor.predict(images[:5])
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:", "cpu0", -1, 1.5, True])

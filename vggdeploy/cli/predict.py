@@ -23,6 +23,12 @@ BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
 @click.option(
     "--max-batch", default=None, type=click.IntRange(min=1), help="Images per inference call."
 )
+@click.option(
+    "--preprocessed",
+    is_flag=True,
+    help="The .npy inputs are already the model's normalised float N x C x H x W tensors "
+    "(without it, float arrays are pixel intensities in 0..1).",
+)
 def predict(
     model: str,
     images: tuple[str, ...],
@@ -30,17 +36,25 @@ def predict(
     backend: str | None,
     top_k: int,
     max_batch: int | None,
+    preprocessed: bool,
 ) -> None:
     """Classify IMAGE files (PNG/JPEG/...), .npy arrays or '-' (one image or .npy on stdin).
 
     Images of any size and colour become one grayscale image of the model's native size
     (README "Accepted inputs"). MODEL is a run folder, model.onnx, NAME.engine or NAME.pt2; its
-    ModelSpec sets the preprocessing and class names.
+    ModelSpec sets the preprocessing and class names. Doubtful inputs (a light background) are
+    answered with a warning on stderr.
     """
-    from ..serve.predictor import load
+    import warnings
+
+    from vggdeploy.serve.predictor import InputQualityWarning, load
 
     with load(model, backend=backend, max_batch=max_batch) as predictor:
-        result = predictor.predict(list(images))
+        with warnings.catch_warnings():  # said per image below instead
+            warnings.simplefilter("ignore", InputQualityWarning)
+            result = predictor.predict(list(images), preprocessed=preprocessed)
+    for note in result.warnings:
+        click.echo(f"warning: {note}", err=True)
     records = result.to_records(top_k=top_k)
     if as_json:
         # strict JSON: probabilities are finite (the Predictor refuses NaN/Inf outputs)

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..backends.base import Runner, infer_fitted, open_runner, parse_device
-from ..backends.registry import backend_for_path, backend_info, supported_artifacts
-from ..errors import ArtifactError, UsageError
-from ..provenance import check_fresh
-from ..spec import ModelSpec
-from .inputs import to_batch
+from vggdeploy.backends.base import Runner, infer_fitted, open_runner, parse_device
+from vggdeploy.backends.registry import (
+    BackendInfo,
+    backend_for_path,
+    backend_info,
+    supported_artifacts,
+)
+from vggdeploy.errors import ArtifactError, UsageError
+from vggdeploy.provenance import check_fresh
+from vggdeploy.serve.inputs import InputWarning, to_batch
+from vggdeploy.spec import ModelSpec
 
 # Chunk size when the backend accepts any batch size: bounds peak memory for large inputs.
 DEFAULT_MAX_CHUNK = 256
@@ -58,6 +64,8 @@ class Predictions:
     logits: np.ndarray  # float32 (N, num_classes)
     labels: tuple[str, ...]  # all class names of the model, index = class id
     sources: tuple[str, ...] = ()  # where each row came from (file name, array index)
+    # doubts about single inputs (a light background), each naming its row; empty when none
+    warnings: tuple[InputWarning, ...] = ()
 
     def __len__(self) -> int:
         return int(self.class_ids.shape[0])
@@ -86,6 +94,7 @@ class Predictions:
                 "class_name": self.class_names[i],
                 "probability": float(self.confidences[i]),
                 "top": [{"class_id": c, "class_name": n, "probability": p} for c, n, p in tops[i]],
+                "warnings": [w.message for w in self.warnings if w.row == i],
             }
             for i in range(len(self))
         ]
@@ -138,6 +147,7 @@ class Predictor:
         self.max_batch = limit
         self.thread_safe = bool(runner.thread_safe if thread_safe is None else thread_safe)
         self._lock = threading.Lock()
+        self._closed = False
         labels = self.spec.class_names or tuple(str(i) for i in range(self.spec.num_classes))
         self.labels: tuple[str, ...] = tuple(labels)
 
@@ -146,25 +156,39 @@ class Predictor:
         return self.runner.kind
 
     # ---- inference -------------------------------------------------------------------------------
-    def predict(self, images: Any) -> Predictions:
-        """Predict classes for uint8 images, preprocessed float32 batches or image file paths."""
-        batch, sources = to_batch(images, self.spec)
-        logits = self.logits(batch)
-        check_finite_logits(logits, sources, self.runner.source)
+    def predict(self, images: Any, *, preprocessed: bool = False) -> Predictions:
+        """Predict classes for images: arrays, tensors, PIL images, bytes or file paths, read as
+        README "Accepted inputs" says. ``preprocessed=True`` states that float arrays are
+        already the model's normalised N x C x H x W input (never guessed from the values)."""
+        self._check_open()
+        batch = to_batch(images, self.spec, preprocessed=preprocessed)
+        logits = self.logits(batch.tensor)
+        check_finite_logits(logits, list(batch.sources), self.runner.source)
         ids = logits.argmax(axis=1).astype(np.int64)
+        if batch.warnings:
+            # one line on stderr (Python's default filter shows it once per call site); each
+            # row's reason is in Predictions.warnings
+            warnings.warn(
+                "some images have a light background, unlike the model's training data: their "
+                "answers are unreliable (see Predictions.warnings)",
+                InputQualityWarning,
+                stacklevel=2,
+            )
         return Predictions(
             class_ids=ids,
             probabilities=softmax(logits),
             class_names=tuple(self.labels[i] for i in ids),
             logits=logits,
             labels=self.labels,
-            sources=tuple(sources),
+            sources=batch.sources,
+            warnings=batch.warnings,
         )
 
     __call__ = predict
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 N x num_classes logits for a preprocessed float32 N x C x H x W batch."""
+        self._check_open()
         if batch.shape[0] == 0:
             raise UsageError("no images given (empty batch)")
         return infer_fitted(self.runner, batch, max_batch=self.max_batch, call=self._call)
@@ -178,7 +202,20 @@ class Predictor:
     # ---- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self.runner.deactivate()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError(
+                f"the model is closed: this {self.backend} Predictor of {self.runner.source} was "
+                "closed (close() or the end of its `with` block)",
+                hint="load it again with vggdeploy.load(...), or predict inside the `with` block",
+            )
 
     def __enter__(self) -> Predictor:
         return self
@@ -207,13 +244,14 @@ def load(
     ``backend`` overrides the kind chosen from the artifact; ``options`` go to the runner
     (e.g. ``device="cuda"`` for torch, provider settings for onnxruntime).
     """
-    if backend is not None:
-        backend_info(backend)  # UsageError naming the valid backends
+    info = backend_info(backend) if backend is not None else None  # names the valid ones
     if options.get("device") is not None:
         parse_device(options["device"])  # refuse a malformed device before a backend starts
     kind, source = artifact_backend(path)
+    if info is not None and source.is_dir() and not info.opens_folders:
+        kind, source = info.name, run_artifact(info, source)
     check_fresh(source)  # an artifact older than the checkpoint beside it is refused (exit 4)
-    runner = open_runner(backend or kind, source, **options)
+    runner = open_runner(info.name if info else kind, source, **options)
     try:
         return Predictor(runner, max_batch=max_batch, thread_safe=thread_safe)
     except BaseException:
@@ -221,18 +259,52 @@ def load(
         raise
 
 
+def run_artifact(info: BackendInfo, run: Path) -> Path:
+    """The artifact of backend ``info`` in the run folder ``run`` (``--backend onnxruntime RUN``
+    opens RUN/model.onnx): the backend's usual file where it has one (never a variant in its
+    place), else its only artifact there; refused when it is missing or the choice ambiguous."""
+    found = info.discover(run)
+    others = ", ".join(str(p.relative_to(run)) for p in found)
+    if info.run_files:
+        usual = run / info.run_files[0]
+        if usual.is_file():
+            return usual
+        also = f"; or pass one of {others}" if found else ""
+        raise ArtifactError(
+            f"no {info.name} model in the run folder '{run}': {usual.name} is missing",
+            hint=info.how_to_make.replace("RUN", str(run)) + also,
+        )
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"the run folder '{run}' holds {len(found)} {info.name} artifacts ({others})",
+            hint=f"pass the one to use instead of the folder, e.g. {found[0]}",
+        )
+    raise ArtifactError(
+        f"no {info.name} model ({info.label}) in the run folder '{run}'",
+        hint=info.how_to_make.replace("RUN", str(run)),
+    )
+
+
+class InputQualityWarning(UserWarning):
+    """Inputs answered although unlike the training data (details: Predictions.warnings)."""
+
+
 __all__ = [
     "DEFAULT_MAX_CHUNK",
+    "InputQualityWarning",
     "Predictions",
     "Predictor",
     "artifact_backend",
     "load",
+    "run_artifact",
     "softmax",
 ]
 
 
 def _larger_batch_hint(kind: str) -> str:
-    from ..backends.registry import BACKENDS
+    from vggdeploy.backends.registry import BACKENDS
 
     info = BACKENDS.get(kind)
     return info.larger_batch if info and info.larger_batch else "use a smaller max_batch"
