@@ -56,7 +56,6 @@ def test_predict_after_close_says_the_model_is_closed(kind, tiny_run, request) -
     with load(path) as predictor:
         assert predictor.backend == kind
         assert predictor.predict(images).class_ids.shape == (2,)
-    assert predictor.closed
     for call in (
         lambda: predictor.predict(images),
         lambda: predictor.logits(np.zeros((1, 1, 32, 32), np.float32)),
@@ -64,6 +63,7 @@ def test_predict_after_close_says_the_model_is_closed(kind, tiny_run, request) -
         with pytest.raises(UsageError, match="the model is closed") as info:
             call()
         assert info.value.exit_code == 2 and "vggdeploy.load" in info.value.hint
+    assert predictor.closed
     predictor.close()  # closing twice is harmless
 
 
