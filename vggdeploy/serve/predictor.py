@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vggdeploy.backends.base import Runner, infer_fitted, open_runner, parse_device
+from vggdeploy.backends.freshness import check_fresh
 from vggdeploy.backends.registry import (
     BackendInfo,
     backend_for_path,
@@ -31,7 +32,6 @@ from vggdeploy.backends.registry import (
     supported_artifacts,
 )
 from vggdeploy.errors import ArtifactError, UsageError
-from vggdeploy.provenance import check_fresh
 from vggdeploy.serve.inputs import InputWarning, to_batch
 from vggdeploy.spec import ModelSpec
 

@@ -127,10 +127,28 @@ def gray_of(image: np.ndarray) -> np.ndarray:
     channels = image.shape[-1]
     if channels == 1:
         return np.ascontiguousarray(image[..., 0])
-    from vggdeploy.serve.inputs.decode import pil_module, pil_to_gray
-
     mode = {2: "LA", 3: "RGB", 4: "RGBA"}[channels]
     return pil_to_gray(pil_module().fromarray(np.ascontiguousarray(image), mode))
+
+
+def pil_module() -> Any:
+    from vggdeploy._optional import require
+
+    return require("PIL.Image", extra="vision", purpose="reading image files")
+
+
+def pil_to_gray(img: Any) -> np.ndarray:
+    """An 8-bit-mode PIL image -> uint8 H x W: transparency onto black, then Pillow's luma."""
+    image_mod = pil_module()
+    if img.mode == "La":  # premultiplied; Pillow converts it only to LA
+        img = img.convert("LA")
+    if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        black = image_mod.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = image_mod.alpha_composite(black, rgba)
+    if img.mode not in ("L", "RGB", "RGBA"):
+        img = img.convert("RGB")  # palette, CMYK, YCbCr, HSV, LAB, RGBX
+    return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
 def array_images(arr: np.ndarray, source: str) -> list[np.ndarray]:
@@ -152,4 +170,13 @@ def array_images(arr: np.ndarray, source: str) -> list[np.ndarray]:
     return [gray_of(im) for im in pixels]
 
 
-__all__ = ["array_images", "as_array", "gray_of", "layout_of", "read_values", "scale_16bit"]
+__all__ = [
+    "array_images",
+    "as_array",
+    "gray_of",
+    "layout_of",
+    "pil_module",
+    "pil_to_gray",
+    "read_values",
+    "scale_16bit",
+]

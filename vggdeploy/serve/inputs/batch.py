@@ -25,7 +25,7 @@ import numpy as np
 
 from vggdeploy.data.preprocess import preprocess
 from vggdeploy.errors import UsageError
-from vggdeploy.serve.inputs.arrays import array_images, as_array
+from vggdeploy.serve.inputs.arrays import array_images, as_array, pil_module
 from vggdeploy.serve.inputs.contract import (
     DIM_LIMIT,
     LIGHT_BORDER,
@@ -41,7 +41,6 @@ from vggdeploy.serve.inputs.decode import (
     label,
     load_npy,
     pil_gray,
-    pil_module,
     read_bytes,
 )
 from vggdeploy.spec import ModelSpec

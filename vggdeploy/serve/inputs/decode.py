@@ -19,17 +19,11 @@ from typing import Any
 import numpy as np
 
 from vggdeploy.errors import UsageError
-from vggdeploy.serve.inputs.arrays import read_values
+from vggdeploy.serve.inputs.arrays import pil_module, pil_to_gray, read_values
 from vggdeploy.serve.inputs.contract import EIGHT_BIT_MODES, SIXTEEN_BIT_MODES, refuse
 
 STDIN = "-"
 NPY_MAGIC = b"\x93NUMPY"
-
-
-def pil_module() -> Any:
-    from vggdeploy._optional import require
-
-    return require("PIL.Image", extra="vision", purpose="reading image files")
 
 
 def is_pil_image(item: Any) -> bool:
@@ -84,20 +78,6 @@ def pil_gray(img: Any, *, source: str) -> np.ndarray:
     raise refuse("other-dtype", f"{source}: Pillow image mode {mode!r} is not read")
 
 
-def pil_to_gray(img: Any) -> np.ndarray:
-    """An 8-bit-mode PIL image -> uint8 H x W: transparency onto black, then Pillow's luma."""
-    image_mod = pil_module()
-    if img.mode == "La":  # premultiplied; Pillow converts it only to LA
-        img = img.convert("LA")
-    if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        black = image_mod.new("RGBA", rgba.size, (0, 0, 0, 255))
-        img = image_mod.alpha_composite(black, rgba)
-    if img.mode not in ("L", "RGB", "RGBA"):
-        img = img.convert("RGB")  # palette, CMYK, YCbCr, HSV, LAB, RGBX
-    return np.asarray(img.convert("L"), dtype=np.uint8)
-
-
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of an input file, a pipe, or stdin for ``-``; a clear error for the rest."""
     if str(path) == STDIN:
@@ -144,6 +124,5 @@ __all__ = [
     "label",
     "load_npy",
     "pil_gray",
-    "pil_to_gray",
     "read_bytes",
 ]
