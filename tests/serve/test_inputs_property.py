@@ -10,8 +10,8 @@ F), files (PNG, TIFF, BMP, GIF, WebP, JPEG; 8 and 16 bit), encoded bytes, .npy b
 (2x, 3x, padded to 32×32). The builders (tests/input_encodings.py) say from how they built an
 encoding which README rows apply; the expected outcome is read from README.md's table, not from
 the code. A read must give the canonical reading's classes (and a light-background warning for
-exactly the inverted images); a refusal must be exit 2 naming the input, with the row's fix as
-its hint. Never a different class with exit 0.
+the inverted images not framed in black); a refusal must be exit 2 naming the input, with the
+row's fix as its hint. Never a different class with exit 0.
 
 Examples and time: the API property draws 400 examples, the CLI property (`vggdeploy predict
 FILE --json`, one process-like call per file) 40, on the trained default model opened once per
