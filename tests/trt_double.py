@@ -314,6 +314,9 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
             rec.call("profile.set_shape", input, tuple(min), tuple(opt), tuple(max))
             self._shapes[input] = (tuple(min), tuple(opt), tuple(max))
 
+        def get_shape(self, input: str) -> list[tuple[int, ...]]:
+            return list(self._shapes.get(input, ()))
+
     class TimingCache(_Recorded):
         _real = "ITimingCache"
 
@@ -364,6 +367,13 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
             rec.call("config.set_memory_pool_limit", pool, pool_size)
             self._pools[pool] = pool_size
+
+        def get_memory_pool_limit(self, pool: Any) -> int:
+            return self._pools.get(pool, 0)  # the real default is the device's memory
+
+        @property
+        def num_optimization_profiles(self) -> int:
+            return len(self._profiles)
 
         def add_optimization_profile(self, profile: OptimizationProfile) -> int:
             rec.call("config.add_optimization_profile", profile)
