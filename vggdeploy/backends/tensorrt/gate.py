@@ -15,7 +15,7 @@ from typing import Any
 from ...debug.keep import recorded as keep_fp32_of
 from ...errors import VerificationError
 from . import env
-from .layer_precision import fallback_message, gate_record
+from .layer_precision import ONNX_COMPUTE_OPS, fallback_message, gate_record
 
 
 def _engine_information(
@@ -55,6 +55,7 @@ def precision_gate(
         text,
         precision,
         keep_fp32=keep_fp32_of(model),
+        compute_nodes=[n.name for n in model.graph.node if n.op_type in ONNX_COMPUTE_OPS],
         allow_fallback=allow_fallback,
         unavailable=why,
     )
@@ -71,7 +72,7 @@ def precision_gate(
                 "--allow-fallback (the sidecar records the fallback)",
             )
         env.log.warning("accepted (--allow-fallback): %s layers fell back: %s", precision, layers)
-    elif record["status"] == "unknown":
+    elif record["status"] == "unknown":  # not refused: no layer is known to have fallen back
         env.log.warning(
             "could not check that the engine's layers run in %s: %s; recorded as unknown",
             precision,
