@@ -222,7 +222,7 @@ _tensor = st.dictionaries(
 _layer = st.dictionaries(_keys, _json | st.lists(_tensor, max_size=3))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     layers=st.lists(_layer | _json, max_size=5),
     io=st.sampled_from(["Bindings", "I/O Tensors", None]),
