@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 from trt_recording import PACKAGE_DIR, Recorder, _enum, _Module, _overrides, _Recorded
 
+from vggdeploy.artifacts.onnx_meta import META_PRECISION, metadata
+
 __all__ = [
     "INSPECTOR_FIXTURES",
     "PACKAGE_DIR",
@@ -125,12 +127,11 @@ INSPECTOR_FIXTURES = {
     "fp16": FIXTURES / "trt8-a100-resnet18-fp16.trex.json",
     "int8": FIXTURES / "trt8-mobilenetv2-qat-int8.trex.json",
 }
-_META_PRECISION = "vggdeploy.precision"  # what the export stage writes into every ONNX it makes
 
 
 def declared_precision(model: Any) -> str:
-    props = {p.key: p.value for p in model.metadata_props}
-    return props.get(_META_PRECISION, "fp32")
+    """The precision the export stage recorded in the ONNX (fp32 when none is)."""
+    return metadata(model).get(META_PRECISION, "fp32")
 
 
 def names_only(info: str) -> str:

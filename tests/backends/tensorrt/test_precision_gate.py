@@ -130,7 +130,7 @@ def test_gate_gets_the_onnx_keep_list_and_compute_nodes(trt, run, tmp_path, fake
     """--keep-fp32 through the real export stage: the gate judges with the ONNX's recorded list
     and the ONNX's own Conv/Gemm nodes (whose matching on real names test_layer_precision.py
     covers - the replayed engines' layer names are not this model's)."""
-    from vggdeploy.precision import export_variants
+    from vggdeploy.export.pipeline import export_variants
 
     fp32 = onnx.load(str(run / "model.onnx"))
     convs = [n.name for n in fp32.graph.node if n.op_type == "Conv"]

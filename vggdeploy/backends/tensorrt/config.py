@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ...errors import UsageError
-from . import env
+from vggdeploy.backends.tensorrt import env
+from vggdeploy.errors import UsageError
 
 _HW_LEVEL = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 
