@@ -114,6 +114,9 @@ def test_build_load_run_against_onnxruntime(gpu_run, tmp_path, precision):
             assert agreement >= agree_min, (precision, n, agreement)
             if max_diff is not None:
                 assert np.abs(got - reference[:n]).max() <= max_diff
+    # the precision gate on a real engine of this model: every compute layer in `precision`
+    record = sidecar["layer_precision"]
+    assert record["status"] == "ok" and record["compute_layers"] >= 1, record
 
 
 def test_cuda_graph_gives_the_same_logits(gpu_run, tmp_path):
