@@ -9,6 +9,7 @@ the end are hand-written after NVIDIA's migration page and are marked as such.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def _read(path: Path) -> str:
 )
 def test_dtype_of(text, dtype):
     assert dtype_of(text) == dtype
+
+
+def test_untrimmed_fixture_is_the_cited_file():
+    """fixtures/README.md cites this file byte for byte (sha256 there)."""
+    digest = hashlib.sha256(MNIST_FP32.read_bytes()).hexdigest()
+    assert digest == "5325208236eb1b077a9487ead92536dc724cf02d40d11a7752f40143702dd9a7"
+    assert digest in (FIXTURES / "README.md").read_text()
 
 
 def test_every_fixture_type_string_is_understood():
