@@ -207,8 +207,9 @@ def _unchecked(
     summary: dict[str, Any], requested: str, keep: set[str], compute_nodes: set[str]
 ) -> list[dict[str, Any]]:
     """Layers the inspector does not type as compute (Myelin ``kgen``, ...) that carry the only
-    trace of some ONNX compute node and read another precision than ``requested``: whether they
-    are that node's arithmetic or an epilogue next to it, the inspector does not say."""
+    trace of some ONNX compute node and read (first input) another precision than ``requested``:
+    whether they are that node's arithmetic or an epilogue next to it, the inspector does not
+    say."""
     rows = summary["layers"]
     covered = {p for r in rows if r["compute"] for p in _parts(r)}
     out = []
@@ -216,7 +217,8 @@ def _unchecked(
         nodes = [n for n in r["onnx_nodes"] if n in compute_nodes and n not in covered]
         if r["compute"] or not nodes or all(n in keep for n in nodes):
             continue
-        if any(d is not None and d not in EXPECTED[requested] for d in r["inputs"]):
+        first = r["inputs"][0] if r["inputs"] else None  # the activation, as for compute layers
+        if first is not None and first not in EXPECTED[requested]:
             out.append({"name": r["name"], "onnx_nodes": nodes, "inputs": r["inputs"]})
     return out
 
