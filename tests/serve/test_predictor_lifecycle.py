@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import export_fp32
+from onnx_artifacts import export_fp32
 
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.cli import main
