@@ -73,12 +73,28 @@ def artifact_files(source: Path) -> list[Path]:
     return files
 
 
-class ArtifactWatch:
-    """sha256 of the served files at load; :meth:`check` refuses requests once they changed.
+def checkpoint_files(source: Path) -> list[Path]:
+    """The checkpoint an artifact file was made from, where its run folder keeps one (the folder
+    holding it, or the one above its ``engines/``): its provenance is judged against these."""
+    if source.is_dir():
+        return []
+    return [
+        p
+        for folder in (source.parent, source.parent.parent)
+        for p in (folder / "model.safetensors", folder / "model.json")
+        if p.exists()
+    ]
 
-    The served model stays the one in memory, but answering from it after the file changed would
-    report a model the artifact no longer is. The check is a ``stat`` per batch; a file whose
-    size/mtime/inode moved is hashed again (a ``touch`` alone is not a change).
+
+class ArtifactWatch:
+    """sha256 of the served files at load; :meth:`check` refuses requests once the artifact is
+    stale: its own files changed, or the checkpoint it was made from changed so that it is no
+    longer what the run's checkpoint makes (the provenance verdict ``load`` applies at start).
+
+    The served model stays the one in memory, but answering from it then would report a model the
+    artifact no longer is. The check is a ``stat`` per batch; a served file whose size/mtime/inode
+    moved is hashed again (a ``touch`` alone is not a change); a moved checkpoint file makes the
+    provenance be judged again.
     """
 
     def __init__(self, source: Path) -> None:
@@ -86,6 +102,8 @@ class ArtifactWatch:
         self.files = artifact_files(source)
         self.sha256 = {p: sha256_file(p) for p in self.files}
         self._stat = {p: _stat_key(p) for p in self.files}
+        self.checkpoint = checkpoint_files(source)
+        self._checkpoint_stat = {p: _stat_key(p) for p in self.checkpoint}
         self._lock = threading.Lock()
 
     @property
@@ -108,6 +126,23 @@ class ArtifactWatch:
                         "serve the new file)"
                     )
                 self._stat[p] = key
+            now_stat = {p: _stat_key(p) for p in self.checkpoint}
+            if now_stat != self._checkpoint_stat:
+                _check_provenance(self.source)
+                self._checkpoint_stat = now_stat
+
+
+def _check_provenance(source: Path) -> None:
+    from vggdeploy.provenance import check_fresh
+
+    try:
+        check_fresh(source)
+    except VggDeployError as exc:
+        raise RequestError(
+            f"{error_text(exc)}; this server still holds the model it loaded, but will not "
+            "answer for an artifact its run no longer makes (hint: re-make it, then restart "
+            "`vggdeploy serve`)"
+        ) from exc
 
 
 def _stat_key(p: Path) -> tuple[int, int, int] | None:
