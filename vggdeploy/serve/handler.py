@@ -133,7 +133,7 @@ class ArtifactWatch:
 
 
 def _check_provenance(source: Path) -> None:
-    from vggdeploy.provenance import check_fresh
+    from vggdeploy.backends.freshness import check_fresh
 
     try:
         check_fresh(source)

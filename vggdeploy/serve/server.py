@@ -85,8 +85,9 @@ class Server:
     def __init__(self, artifact: str | os.PathLike[str], options: ServeOptions) -> None:
         require("pytriton", extra="serve", purpose="vggdeploy serve")
         require("tritonclient.http", extra="serve", purpose="vggdeploy serve")
-        from vggdeploy import __version__, load
+        from vggdeploy._version import __version__
         from vggdeploy.serve.handler import ArtifactWatch, InferenceCallable
+        from vggdeploy.serve.predictor import load
 
         self.options = options
         self.artifact = Path(artifact)
