@@ -308,6 +308,9 @@ def serve_forever(
     or ``stop_event``; always stop. A second signal while draining does not cut the drain."""
     server = Server(artifact, options)
     stop = stop_event or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops the server even where SIGINT came ignored (a shell's background job)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         ends = server.start()
         spec = server.predictor.spec
