@@ -192,7 +192,10 @@ def report(result: dict, md: Path) -> None:
         f"torch {m['torch']} ({m['torch_threads']} threads), nvidia-pytriton "
         f"{m['nvidia-pytriton']} (tritonserver 2.51, Python backend), tritonclient "
         f"{m['tritonclient']}, numpy {m['numpy']}; vggdeploy at {m['vggdeploy_commit']}; "
-        f"{result['date']}. Model: {result['model']} (torch backend), served with "
+        f"{result['date']}. Load average (1/5/15 min) {_load(result['load_average_before_1_5_15'])}"
+        f" before and {_load(m['load_average_1_5_15'])} after the run: other jobs shared the 2 "
+        "cores, so absolute numbers are pessimistic; the same-run ratios are what to read. "
+        f"Model: {result['model']} (torch backend), served with "
         "`vggdeploy serve` defaults (max batch 64, 1 ms queue delay) and with `--max-batch 1`.",
         "",
         "Each request is one real Fashion-MNIST test image as PNG bytes (`image` input; the "
@@ -213,6 +216,10 @@ def report(result: dict, md: Path) -> None:
     lines += ["", "## What the numbers say (from the table above)", ""]
     lines += summary(rows, base)
     md.write_text("\n".join(lines) + "\n")
+
+
+def _load(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
 
 
 def summary(rows: list[dict], base: dict) -> list[str]:
@@ -268,12 +275,14 @@ def main() -> None:
             for name in ("model.json", "model.safetensors"):
                 shutil.copy2(args.model / name, model_dir / name)
             started = time.time()
+            load_before = os.getloadavg()
             rows = measure(model_dir, payloads)
         result = {
             "command": ".venv/bin/python benchmarks/serving_bench.py",
             "date": datetime.date.today().isoformat(),
             "seconds": round(time.time() - started, 1),
             "machine": machine(),
+            "load_average_before_1_5_15": load_before,
             "model": f"{args.model.relative_to(ROOT)} (vgg-mini, 92.88 % top-1)",
             "images": len(payloads),
             "median_p50_in_process_ms": statistics.median(
