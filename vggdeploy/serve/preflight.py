@@ -48,7 +48,7 @@ def check_ports(host: str, ports: dict[str, int]) -> None:
         if not 1 <= port <= 65535:
             raise UsageError(f"{option} {port} is not a TCP port (1..65535)")
         if port in seen:
-            raise UsageError(f"{option} and {seen[port]} are both {port}: give each its own port")
+            raise UsageError(f"{seen[port]} and {option} are both {port}: give each its own port")
         seen[port] = option
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
