@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vggdeploy.artifacts.run_folder import report_path_for
 from vggdeploy.artifacts.variants import ONNX_VARIANTS
 
 
@@ -184,6 +185,21 @@ def backend_for_path(path: str | os.PathLike[str]) -> tuple[BackendInfo, Path] |
     return None
 
 
+def run_artifacts(run: Path) -> list[Path]:
+    """Every artifact of every backend in the run folder ``run`` (what ``discover`` finds), each
+    with the files that belong to it: its companion (an engine's sidecar) and the export stage's
+    report (``NAME.report.json``); sorted. The checkpoint itself is not among them."""
+    found: set[Path] = set()
+    for b in BACKENDS.values():
+        for p in b.discover(run):
+            found.add(p)
+            extra = [report_path_for(p)] + (
+                [p.with_name(p.name + b.companion)] if b.companion else []
+            )
+            found.update(e for e in extra if e.is_file())
+    return sorted(found)
+
+
 def supported_artifacts() -> str:
     """'a run folder / model.json / model.safetensors (torch); .onnx (onnxruntime); ...'."""
     return "; ".join(f"{b.label} ({b.name})" for b in BACKENDS.values())
@@ -200,6 +216,7 @@ __all__ = [
     "BackendInfo",
     "backend_for_path",
     "backend_info",
+    "run_artifacts",
     "supported_artifacts",
     "thread_safe_default",
 ]
