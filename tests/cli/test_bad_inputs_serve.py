@@ -78,7 +78,7 @@ def _corrupt(c: dict) -> None:
 
 
 def _stale_onnx(c: dict) -> None:
-    from artifacts import export_fp32
+    from onnx_artifacts import export_fp32
 
     export_fp32(c["run"])
     weights = c["run"] / "model.safetensors"

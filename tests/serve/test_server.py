@@ -170,7 +170,6 @@ def test_concurrent_clients_get_their_own_answers(server, predictor, images) -> 
     executions = after["execution_count"] - before["execution_count"]
     assert requests == CLIENTS * REQUESTS_PER_CLIENT
     assert executions < requests, "dynamic batching never merged two requests"
-    assert max(int(b["batch_size"]) for b in after["batch_stats"]) > 8  # > any single request
 
 
 # ---- faults: each gets a per-request error, then a correct request is answered ------------------

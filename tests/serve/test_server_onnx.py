@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytriton", reason="the serve extra: pip install 'vggdeploy[serve]'")
 pytest.importorskip("tritonclient.grpc")
-from artifacts import export_fp32  # noqa: E402
+from onnx_artifacts import export_fp32  # noqa: E402
 from server_helpers import (  # noqa: E402
     assert_still_serving,
     copy_model,
