@@ -43,6 +43,7 @@ class BackendInfo:
     provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
+    # (None: what the source artifact records)
     larger_batch: str | None = None  # how to make an artifact that takes larger batches
 
     def batch_hint(self) -> str:
@@ -132,7 +133,8 @@ BACKENDS: dict[str, BackendInfo] = {
             precision_of="vggdeploy.backends.tensorrt.describe:engine_precision",
             provenance="vggdeploy.backends.tensorrt.describe:engine_provenance",
             needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
-            default_max_batch=128,
+            # no default of its own: an engine's profile ends where its ONNX was verified
+            # (artifacts/onnx_meta.py:verified_max_batch)
             larger_batch="rebuild the engine with a larger --max-batch "
             "(`vggdeploy build-engine MODEL.onnx --max-batch N`)",
         ),

@@ -17,6 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 from trt_double import INSPECTOR_FIXTURES, REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
 
@@ -359,9 +360,21 @@ def test_library_defaults_are_the_clis(trt, run, tmp_path):
     sidecar = build_engine(run / "model.onnx", tmp_path / "py.engine", max_batch=16)
     assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 16, 16]
     sidecar = build_engine(run / "model.onnx", tmp_path / "d.engine", device="cuda:0")
-    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 32, 128]
+    # the default profile ends where the ONNX was verified: what it records, one fact
+    props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    verified = int(props["vggdeploy.max_batch"])
+    want = [1, min(32, verified), verified]
+    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == want
     with pytest.raises(UsageError, match="CUDA devices"):
         build_engine(run / "model.onnx", tmp_path / "c.engine", device="cpu")
+
+
+def test_a_profile_beyond_the_verified_batch_is_said(trt, run, tmp_path, caplog):
+    props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    beyond = int(props["vggdeploy.max_batch"]) + 1
+    sidecar = build_engine(run / "model.onnx", tmp_path / "big.engine", max_batch=beyond)
+    assert sidecar["profile"]["max"][0] == beyond
+    assert "larger batches are unverified" in caplog.text
 
 
 def test_engine_facts_come_from_the_backend(trt, run, tmp_path):

@@ -24,10 +24,9 @@ from types import ModuleType
 from typing import Any
 
 from vggdeploy._io import sha256_file, write_bytes
-from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
+from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model, verified_max_batch
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
 from vggdeploy.backends.freshness import check_fresh
-from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.backends.tensorrt import env
 from vggdeploy.backends.tensorrt.config import ProgressCallback, create_config
 from vggdeploy.backends.tensorrt.gate import precision_gate
@@ -49,7 +48,6 @@ _DTYPE_NAMES = {
 
 
 #: the profile's largest batch unless --max-batch says otherwise
-DEFAULT_ENGINE_MAX_BATCH: int = BACKENDS["tensorrt"].default_max_batch or 128
 #: the batch TensorRT tunes tactics for, clipped into min..max
 DEFAULT_OPT_BATCH = 32
 
@@ -201,7 +199,7 @@ def build_engine(
     precision: str | None = None,
     min_batch: int = 1,
     opt_batch: int | None = None,
-    max_batch: int = DEFAULT_ENGINE_MAX_BATCH,
+    max_batch: int | None = None,
     workspace: int | None = None,
     timing_cache: str | os.PathLike[str] | None = None,
     opt_level: int | None = None,
@@ -216,15 +214,20 @@ def build_engine(
     ``precision`` None takes it from the file name (model.fp16.onnx -> fp16); "fp16"/"int8" with
     ``model.onnx`` picks the sibling model.fp16.onnx / model.int8.onnx from the export stage.
     ``workspace`` is the builder's workspace memory-pool limit in bytes (None: TensorRT's default).
-    ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is "cuda[:N]" or N.
+    ``max_batch`` None ends the profile at the largest batch the ONNX was verified at (what it
+    records: ``export --max-batch``); a larger one is built, with a warning that the batches above
+    were never verified. ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is
+    "cuda[:N]" or N.
     The engine inspector's per-layer precision is recorded in the sidecar; when a compute layer
     fell back from ``precision`` (and the ONNX does not keep it FP32 deliberately) the build is
     refused (VerificationError, nothing written) unless ``allow_fallback``.
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
-    if opt_batch is None:
-        opt_batch = default_opt_batch(min_batch, max_batch)
-    check_batch_bounds(min_batch, opt_batch, max_batch)
+    if max_batch is not None:
+        check_batch_bounds(
+            min_batch, default_opt_batch(min_batch, max_batch) if opt_batch is None else opt_batch,
+            max_batch,
+        )  # fmt: skip
     device_index = env.cuda_index(device)
     if precision is not None and precision not in EXPORT_PRECISIONS:
         raise UsageError(
@@ -249,6 +252,17 @@ def build_engine(
     model = load_onnx(onnx_file, load_external_data=False)
     spec = spec_from_model(model, source=str(onnx_file))
     check_precision_content(model, onnx_file, precision)
+    verified = verified_max_batch(model)
+    if max_batch is None:
+        max_batch = verified
+    elif max_batch > verified:
+        env.log.warning(
+            "--max-batch %d: %s was verified up to batch %d only; larger batches are unverified",
+            max_batch, onnx_file.name, verified,
+        )  # fmt: skip
+    if opt_batch is None:
+        opt_batch = default_opt_batch(min_batch, max_batch)
+    check_batch_bounds(min_batch, opt_batch, max_batch)
     onnx_sha = sha256_file(onnx_file)
     out = Path(out_path) if out_path is not None else default_engine_path(given, precision)
     cache_path = Path(timing_cache) if timing_cache is not None else None
