@@ -76,7 +76,7 @@ def test_real_images_match_predictor(server, predictor, images, protocol, form) 
         if form == "png":
             got = infer(server, protocol, image=[png_bytes(im) for im in part])
         else:
-            got = infer(server, protocol, tensor=to_batch(part, predictor.spec)[0])
+            got = infer(server, protocol, tensor=to_batch(part[:, None], predictor.spec)[0])
         rows = slice(start, start + len(part))
         np.testing.assert_array_equal(got["class_id"][:, 0], want.class_ids[rows])
         np.testing.assert_allclose(got["logits"], want.logits[rows], rtol=0, atol=1e-5)
@@ -176,7 +176,7 @@ def test_concurrent_clients_get_their_own_answers(server, predictor, images) -> 
 def test_more_images_than_max_batch(server, predictor, images) -> None:
     from vggdeploy.serve.inputs import to_batch
 
-    batch, _ = to_batch(np.repeat(images[:1], MAX_BATCH + 1, axis=0), predictor.spec)
+    batch, _ = to_batch(np.repeat(images[:1, None], MAX_BATCH + 1, axis=0), predictor.spec)
     for protocol in ("http", "grpc"):
         expect_refused(server, protocol, {"tensor": batch}, f"must be <= {MAX_BATCH}")
         assert_still_serving(server, protocol, predictor, images)

@@ -47,7 +47,7 @@ BAD = {
 
 def _good(rows: list[int], form: str, spec) -> dict:
     if form == "tensor":
-        return {spec.input.name: to_batch(IMAGES[rows], spec)[0]}
+        return {spec.input.name: to_batch(IMAGES[rows][:, None], spec)[0]}  # N x 1 x H x W
     return {"image": np.array([[png_bytes(IMAGES[i])] for i in rows], dtype=np.object_)}
 
 

@@ -231,8 +231,8 @@ class InferenceCallable:
     def _decode(self, name: str, arr: np.ndarray) -> np.ndarray:
         if arr.shape[:1] == (0,) or arr.size == 0:
             raise RequestError(f"input '{name}' holds no images (empty batch, shape {arr.shape})")
-        if name == self.interface.tensor_input:
-            batch, _ = to_batch(arr, self.predictor.spec)
+        if name == self.interface.tensor_input:  # stated: never guessed from the values
+            batch, _ = to_batch(arr, self.predictor.spec, preprocessed=True)
             return batch
         if arr.ndim != 2 or arr.shape[1] != 1:
             raise RequestError(f"input '{name}' must have shape [N, 1], got {list(arr.shape)}")

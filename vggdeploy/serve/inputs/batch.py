@@ -64,8 +64,12 @@ class Batch:
     sources: tuple[str, ...]  # where each row came from (file name, array index)
     warnings: tuple[InputWarning, ...] = ()
 
-    def __iter__(self):  # ``tensor, sources = to_batch(...)``, as before warnings existed
+    # ``tensor, sources = to_batch(...)`` and ``to_batch(...)[0]``, as before warnings existed
+    def __iter__(self):
         return iter((self.tensor, self.sources))
+
+    def __getitem__(self, index: int):
+        return (self.tensor, self.sources)[index]
 
 
 def to_batch(images: Any, spec: ModelSpec, *, preprocessed: bool = False) -> Batch:
