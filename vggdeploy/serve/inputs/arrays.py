@@ -57,8 +57,7 @@ def read_values(arr: np.ndarray, source: str) -> np.ndarray:
     if kind == "f":
         wide = arr.astype(np.float64)
         if not np.isfinite(wide).all():
-            bad = int((~np.isfinite(wide)).sum())
-            raise refuse("not-finite", f"{source}: {bad} NaN or Inf values in a {arr.dtype} array")
+            raise refuse("not-finite", non_finite_message(wide, source, arr.dtype))
         lo, hi = float(wide.min()), float(wide.max())
         if lo < -FLOAT_TOLERANCE:
             raise refuse(
@@ -74,6 +73,18 @@ def read_values(arr: np.ndarray, source: str) -> np.ndarray:
             )
         return np.rint(np.clip(wide, 0.0, 1.0) * 255.0).astype(np.uint8)
     raise refuse("other-dtype", f"{source}: unsupported array dtype {arr.dtype}")
+
+
+def non_finite_message(values: np.ndarray, source: str, dtype: Any) -> str:
+    """Names the first image holding NaN/Inf (axis 0 of a batch) and how many do."""
+    if values.ndim == 4 and len(values) > 1:
+        bad = ~np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        first = int(np.flatnonzero(bad)[0])
+        return (
+            f"{source}[{first}]: NaN or Inf values in a {dtype} array ({int(bad.sum())} of "
+            f"{len(values)} images hold some)"
+        )
+    return f"{source}: NaN or Inf values in a {dtype} array"
 
 
 def scale_16bit(pixels: np.ndarray) -> np.ndarray:
@@ -172,6 +183,7 @@ def array_images(arr: np.ndarray, source: str) -> list[np.ndarray]:
 
 __all__ = [
     "array_images",
+    "non_finite_message",
     "as_array",
     "gray_of",
     "layout_of",

@@ -25,7 +25,7 @@ import numpy as np
 
 from vggdeploy.data.preprocess import preprocess
 from vggdeploy.errors import UsageError
-from vggdeploy.serve.inputs.arrays import array_images, as_array, pil_module
+from vggdeploy.serve.inputs.arrays import array_images, as_array, non_finite_message, pil_module
 from vggdeploy.serve.inputs.contract import (
     DIM_LIMIT,
     LIGHT_BORDER,
@@ -219,7 +219,7 @@ def _stated(value: Any, spec: ModelSpec, *, where: str, name: str):
             f"{value.shape}",
         )
     if not np.isfinite(value).all():
-        raise refuse("not-finite", f"{where}: the preprocessed batch holds NaN or Inf values")
+        raise refuse("not-finite", non_finite_message(value, where, value.dtype))
     tensor = np.ascontiguousarray(value, dtype=np.float32)
     pixels = _unnormalised(tensor, spec, where)
     notes = []
@@ -253,10 +253,11 @@ def _unnormalised(tensor: np.ndarray, spec: ModelSpec, where: str) -> np.ndarray
     slack = PREPROCESSED_SLACK * (hi - lo)
     vmin, vmax = float(tensor.min()), float(tensor.max())
     if vmin < lo - slack or vmax > hi + slack:
+        raw = "; these look like raw pixels" if vmax > hi + slack else ""
         raise refuse(
             "preprocessed-mismatch",
             f"{where}: values span {vmin:.4g}..{vmax:.4g}, but this model's preprocessing gives "
-            f"{lo:.3f}..{hi:.3f}",
+            f"{lo:.3f}..{hi:.3f}{raw}",
         )
     pixels = ((tensor.astype(np.float64) * std + mean) / p.scale).mean(axis=1)
     sh, sw = p.source_size
