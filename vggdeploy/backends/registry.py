@@ -151,6 +151,23 @@ BACKENDS: dict[str, BackendInfo] = {
             larger_batch="rebuild the .pt2 package with a larger --max-batch "
             "(`vggdeploy build-engine RUN --backend inductor --max-batch N`)",
         ),
+        BackendInfo(
+            name="openvino",
+            runner="vggdeploy.backends.openvino:OpenVINORunner",
+            suffixes=(".xml",),  # + NAME.bin beside it (the weights); the XML is the artifact
+            # A compiled model is shared and thread-safe; infer requests are not, so the runner
+            # keeps one set of requests per calling thread.
+            thread_safe=True,
+            how_to_make="build one with `vggdeploy build-engine RUN --backend openvino "
+            "--precision fp32|bf16|int8`",
+            artifact_text=".xml + .bin (OpenVINO IR)",
+            run_globs=("*.xml", "openvino/*.xml"),
+            describe="vggdeploy.backends.openvino:describe_ir",
+            render="vggdeploy.backends.openvino:ir_lines",
+            precision_of="vggdeploy.backends.openvino:ir_precision",
+            provenance="vggdeploy.backends.openvino:ir_provenance",
+            larger_batch=None,  # converted with ONNX's dynamic batch: no maximum
+        ),
     )
 }
 
