@@ -1,7 +1,8 @@
 """Build an OpenVINO IR (``NAME.xml`` + ``NAME.bin``) from a run's ``model.onnx``, judged like
 every other precision variant.
 
-* ``fp32``: ``openvino.convert_model(model.onnx)``, run with ``inference_precision=f32``.
+* ``fp32``: ``model.onnx`` through OpenVINO's ONNX frontend (``Core.read_model``, what
+  ``convert_model`` runs, minus its telemetry), run with ``inference_precision=f32``.
 * ``bf16``: the same graph with FP32 weights, run with ``inference_precision=bf16`` (refused on a
   CPU without native BF16: there it would be emulated and slow).
 * ``int8``: NNCF post-training quantization (``nncf.quantize`` over ``nncf.Dataset``) calibrated on
@@ -11,7 +12,7 @@ every other precision variant.
 Every IR is judged before it is written, through the Runner contract, by the export stage's own
 rule (:func:`vggdeploy.variant_check.assess_runner`): parity with PyTorch at the verification
 batches and test-set accuracy against the FP32 ONNX model within ``TOLERANCES`` (FP32: the FP32
-export tolerances). A loss beyond the tolerance is refused (exit 6) and nothing is written. The
+export tolerances). A loss beyond the tolerance is refused (exit 7) and nothing is written. The
 ModelSpec, what the IR was made from and the verdict go into the IR's runtime info.
 """
 
@@ -108,7 +109,10 @@ def build_openvino(
 
     spec = read_onnx_spec(source)
     say(f"converting {source.name} with openvino {ov.__version__}")
-    model = ov.convert_model(str(source))
+    # Core.read_model runs the same ONNX frontend as openvino.convert_model, without the model
+    # converter's usage telemetry: that forks processes which try to reach the network and
+    # inherit this process's descriptors (the run lock stayed held after the build).
+    model = ov.Core().read_model(str(source))
     facts: dict[str, Any] = {
         "format": IR_FORMAT,
         "version": IR_VERSION,
@@ -182,6 +186,8 @@ def _nncf_int8(model: Any, spec: Any, data_dir: Any, calib_size: int, say: Log) 
     from ._optional import require
     from .quantize import calibration_images
 
+    # NNCF sends usage telemetry from forked processes unless it runs "in CI" (read at import)
+    os.environ.setdefault("NNCF_CI", "1")
     nncf = require("nncf", extra="openvino", purpose="INT8 OpenVINO IRs (NNCF)")
     calib = calibration_images(spec, data_dir, calib_size)  # TRAIN split, fixed seed
     say(f"NNCF INT8: calibrating on {len(calib)} train images")

@@ -30,6 +30,7 @@ from ..errors import ArtifactError, BackendUnavailableError, UsageError
 from ..spec import ModelSpec, check_graph_shapes
 from .base import Runner, parse_device
 from .cpu_features import cpu_features
+from .registry import BACKENDS
 
 RT_SECTION = "vggdeploy"  # our section of the IR's runtime info
 RT_SPEC = (RT_SECTION, "modelspec")  # the ModelSpec JSON
@@ -46,8 +47,8 @@ _REBUILD = "vggdeploy build-engine RUN --backend openvino"
 
 
 def bin_path(xml: Path) -> Path:
-    """The weights file OpenVINO reads beside ``NAME.xml``."""
-    return xml.with_suffix(".bin")
+    """The weights file OpenVINO reads beside ``NAME.xml`` (NAME.bin)."""
+    return xml.with_suffix(BACKENDS["openvino"].weights_suffix or "")
 
 
 def read_ir_info(path: str | os.PathLike[str]) -> tuple[ModelSpec, dict[str, Any]]:
@@ -98,7 +99,8 @@ def ir_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     p = Path(path)
     _, facts = read_ir_info(p)
     cmd = ["vggdeploy", "build-engine", str(run), "--backend", "openvino"]
-    cmd += ["--precision", str(facts.get("precision", "fp32"))]
+    if facts.get("precision") in ("bf16", "int8"):
+        cmd.append(f"--{facts['precision']}")
     if facts.get("int8_source") == "qdq":
         cmd += ["--int8-source", "qdq"]
     return Recorded(
@@ -206,8 +208,7 @@ class OpenVINORunner(Runner):
             if refusal:
                 raise BackendUnavailableError(
                     f"'{path}' runs in BF16, but {refusal}",
-                    hint="build an fp32 or int8 IR for this CPU "
-                    f"(`{_REBUILD} --precision fp32|int8`)",
+                    hint=f"build an fp32 or int8 IR for this CPU (`{_REBUILD} [--int8]`)",
                 )
         if not bin_path(path).is_file():
             raise ArtifactError(
@@ -242,6 +243,14 @@ class OpenVINORunner(Runner):
         threads = self.options.get("threads")
         return compile_config(self._precision, self._facts, hint or self.hint, threads)
 
+    def settings(self, batch: int) -> dict[str, Any]:
+        """What a call of ``batch`` images runs with (bench's ``runner_settings``): the hint, the
+        compile properties and the infer requests the batch is split across."""
+        hint = self.hint_for(batch)
+        requests = len(self._requests(hint))
+        split = requests > 1 and batch >= requests and self._bounds[1] is None
+        return {"hint": hint, "requests": requests if split else 1, **self.config(hint)}
+
     def hint_for(self, batch: int) -> str:
         if self.hint != "auto":
             return self.hint
@@ -255,10 +264,9 @@ class OpenVINORunner(Runner):
                         self._model, "CPU", self.config(hint)
                     )
                 except Exception as exc:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise BackendUnavailableError(
-                        f"OpenVINO cannot compile '{self.source}' for this CPU ({exc})".splitlines()[
-                            0
-                        ],
+                        f"OpenVINO cannot compile '{self.source}' for this CPU ({reason})",
                         hint=f"rebuild the IR with `{_REBUILD}` on this machine",
                     ) from exc
             return self._compiled[hint]

@@ -34,6 +34,7 @@ class BackendInfo:
     artifact_text: str = ""  # how messages name its artifacts (default: its suffixes)
     opens_folders: bool = False  # a run folder (checkpoint) is this backend's artifact
     companion: str | None = None  # NAME<suffix><companion> (a sidecar) opens NAME<suffix>
+    weights_suffix: str | None = None  # NAME<weights_suffix> beside NAME<suffix> holds the weights
     run_files: tuple[str, ...] = ()  # fixed file names in a run folder, in report order
     run_globs: tuple[str, ...] = ()  # patterns of freely named artifacts in a run folder
     describe: str | None = None  # "module:function": path -> dict, for `vggdeploy inspect`
@@ -159,8 +160,9 @@ BACKENDS: dict[str, BackendInfo] = {
             # keeps one set of requests per calling thread.
             thread_safe=True,
             how_to_make="build one with `vggdeploy build-engine RUN --backend openvino "
-            "--precision fp32|bf16|int8`",
+            "[--bf16|--int8]`",
             artifact_text=".xml + .bin (OpenVINO IR)",
+            weights_suffix=".bin",
             run_globs=("*.xml", "openvino/*.xml"),
             describe="vggdeploy.backends.openvino:describe_ir",
             render="vggdeploy.backends.openvino:ir_lines",
