@@ -31,7 +31,7 @@ from vggdeploy.errors import (  # noqa: E402
     UsageError,
     VerificationError,
 )
-from vggdeploy.openvino_ir import build_openvino  # noqa: E402
+from vggdeploy.export.openvino import build_openvino  # noqa: E402
 
 ZEN3_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse4_2 avx avx2 fma f16c\n"  # no BF16, no VNNI
 
@@ -52,7 +52,7 @@ def fp32_ir(ov_run: Path, fake_data: Path) -> Path:
 def _torch_logits(run: Path, x: np.ndarray) -> np.ndarray:
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(run)
     with torch.inference_mode():
@@ -174,7 +174,7 @@ def test_bf16_ir_is_judged_and_refused_on_a_cpu_without_bf16(
 
 def test_int8_nncf_is_calibrated_on_the_train_split_and_judged(ov_run, fake_data, monkeypatch):
     import vggdeploy.data as data_mod
-    from vggdeploy.quantize import DEFAULT_CALIB_SIZE
+    from vggdeploy.export.quantize import DEFAULT_CALIB_SIZE
 
     splits: list[str] = []
     real = data_mod.load_split
@@ -202,7 +202,7 @@ def test_int8_that_loses_accuracy_is_refused_and_nothing_is_written(
     retrain(other, seed=7)
     (other / "model.onnx").unlink()
     damaged = ov.Core().read_model(str(export_fp32(other)))
-    monkeypatch.setattr("vggdeploy.openvino_ir._nncf_int8", lambda *a, **k: damaged)
+    monkeypatch.setattr("vggdeploy.export.openvino._nncf_int8", lambda *a, **k: damaged)
     out = tmp_path / "out" / "model.int8.xml"
     with pytest.raises(VerificationError) as info:
         build_openvino(ov_run, out, precision="int8", data_dir=fake_data)
@@ -211,7 +211,7 @@ def test_int8_that_loses_accuracy_is_refused_and_nothing_is_written(
 
 
 def test_ir_is_stale_when_the_checkpoint_changes(ov_run, fake_data, tmp_path):
-    from vggdeploy.provenance import check_fresh, verdict
+    from vggdeploy.backends.freshness import check_fresh, verdict
 
     run = tmp_path / "run"
     shutil.copytree(ov_run, run, ignore=shutil.ignore_patterns("openvino"))

@@ -31,7 +31,7 @@ def reference(_trained_run: Path):
     """torch fp32 logits for a fixed batch of 5 preprocessed images, computed without a runner."""
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint
 
     model, spec = load_checkpoint(_trained_run)
     x = calibration_batch(spec, 5, seed=3)
@@ -48,7 +48,7 @@ def _artifact(kind: str, request: pytest.FixtureRequest, run: Path) -> Path:
         return request.getfixturevalue("tiny_pt2")
     if kind == "openvino":
         pytest.importorskip("openvino", reason="openvino is not installed (vggdeploy[openvino])")
-        from vggdeploy.openvino_ir import build_openvino
+        from vggdeploy.export.openvino import build_openvino
 
         export_fp32(run)  # run/model.onnx, made from run's checkpoint
         return build_openvino(run, precision="fp32", verify=False)

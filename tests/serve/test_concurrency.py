@@ -18,7 +18,7 @@ import pytest
 from artifacts import export_fp32 as export_onnx
 from serve_doubles import CheckpointDouble, register
 
-from vggdeploy.checkpoint import save_checkpoint
+from vggdeploy.artifacts.checkpoint import save_checkpoint
 from vggdeploy.models import build_model, make_spec
 from vggdeploy.serve.predictor import Predictor, load
 from vggdeploy.spec import Architecture
@@ -86,7 +86,7 @@ def test_concurrent_requests_real_backend(kind, micro_run: Path, tmp_path: Path,
     path = micro_run if kind == "torch" else export_onnx(micro_run, tmp_path / "model.onnx")
     if kind == "openvino":  # an IR converted from the run's model.onnx
         pytest.importorskip("openvino", reason="openvino is not installed (vggdeploy[openvino])")
-        from vggdeploy.openvino_ir import build_openvino
+        from vggdeploy.export.openvino import build_openvino
 
         run = tmp_path / "run"
         shutil.copytree(micro_run, run)

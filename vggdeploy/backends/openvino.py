@@ -1,7 +1,7 @@
 """OpenVINO backend: run an OpenVINO IR (``NAME.xml`` + ``NAME.bin``) on the CPU.
 
 The IR is written by ``vggdeploy build-engine RUN --backend openvino``
-(``vggdeploy/openvino_ir.py``) from ``model.onnx``. Its ModelSpec and build facts (precision,
+(``vggdeploy/export/openvino.py``) from ``model.onnx``. Its ModelSpec and build facts (precision,
 what it was made from, the inference precision it was judged with) live in the IR's own runtime
 info, section ``vggdeploy`` (``<rt_info><vggdeploy><modelspec value=.../><build value=.../>``),
 so an IR needs no sidecar and ``inspect`` / bench read them from the XML without OpenVINO.
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .._io import sha256_file
-from .._optional import require
-from ..errors import ArtifactError, BackendUnavailableError, UsageError
-from ..spec import ModelSpec, check_graph_shapes
-from .base import Runner, parse_device
-from .cpu_features import cpu_features
-from .registry import BACKENDS
+from vggdeploy._io import sha256_file
+from vggdeploy._optional import require
+from vggdeploy.backends.base import Runner, parse_device
+from vggdeploy.backends.cpu_features import cpu_features
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
+from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 RT_SECTION = "vggdeploy"  # our section of the IR's runtime info
 RT_SPEC = (RT_SECTION, "modelspec")  # the ModelSpec JSON
@@ -94,7 +94,7 @@ def ir_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     weights sha256 and the ONNX file it was converted from."""
     import shlex
 
-    from ..provenance import Recorded
+    from vggdeploy.artifacts.provenance import Recorded
 
     p = Path(path)
     _, facts = read_ir_info(p)

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._io import write_json
-from ..backends.cpu_features import cpu_features
+from vggdeploy._io import write_json
+from vggdeploy.backends.cpu_features import cpu_features
 
 CEILING_PRECISIONS = ("fp32", "bf16", "int8")
 GEMM_SIZE = 1024  # 2.1 GFLOP per call: long enough to time, short enough for a 2-core machine

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..backends.cpu_features import cpu_features
+from vggdeploy.backends.cpu_features import cpu_features
 
 LIBRARIES = (
     "vggdeploy",

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from ..backends.registry import BACKENDS
-from ..errors import UsageError
-from . import options
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.cli import options
+from vggdeploy.errors import UsageError
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
 _TRT_ONLY += ("allow_fallback",)
@@ -109,7 +109,7 @@ def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None
     openvino an OpenVINO IR (.xml + .bin) from MODEL's model.onnx (fp32, --bf16, --int8)."""
     import contextlib
 
-    from ..runlock import run_lock
+    from vggdeploy.runlock import run_lock
 
     # The run folder the build reads (model.onnx, the checkpoint) has one writer at a time: an
     # export rewriting model.onnx mid-build is refused, and so is this build during an export.
@@ -134,7 +134,7 @@ def _refuse_options(kw: dict[str, Any], names: tuple[str, ...], backend: str) ->
 
 
 def _build_openvino(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from ..openvino_ir import build_openvino
+    from vggdeploy.export.openvino import build_openvino
 
     _refuse_options(kw, tuple(k for k in _TRT_ONLY if k != "precision"), "tensorrt")
     _refuse_options(kw, ("opt_batch", "max_batch"), "tensorrt/inductor")
@@ -159,7 +159,7 @@ def _build_openvino(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
 
 
 def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from ..backends.inductor import build_inductor
+    from vggdeploy.backends.inductor import build_inductor
 
     _refuse_options(kw, _OPENVINO_ONLY, "openvino")
     given = [k for k in _TRT_ONLY if kw.get(k)] + (
@@ -194,9 +194,9 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from .._io import ensure_writable_dir
-    from ..backends.tensorrt import build_engine, build_summary, parse_size
-    from ..backends.tensorrt.build import default_engine_path
+    from vggdeploy._io import ensure_writable_dir
+    from vggdeploy.backends.tensorrt import build_engine, build_summary, parse_size
+    from vggdeploy.backends.tensorrt.build import default_engine_path
 
     _refuse_options(kw, _OPENVINO_ONLY, "openvino")
     if kw["precision"] == "bf16":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..data.fashion_mnist import ENV_VAR
+from vggdeploy.data.fashion_mnist import ENV_VAR
 
 data_dir = click.option(
     "--data-dir",

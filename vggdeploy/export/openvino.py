@@ -6,11 +6,11 @@ every other precision variant.
 * ``bf16``: the same graph with FP32 weights, run with ``inference_precision=bf16`` (refused on a
   CPU without native BF16: there it would be emulated and slow).
 * ``int8``: NNCF post-training quantization (``nncf.quantize`` over ``nncf.Dataset``) calibrated on
-  the TRAIN split with the export stage's calibration size (``quantize.DEFAULT_CALIB_SIZE``), or
-  (``int8_source="qdq"``) the export stage's Q/DQ ``model.int8.onnx`` converted as it is.
+  the TRAIN split with the export stage's calibration size (``quantize.DEFAULT_CALIB_SIZE``),
+  or (``int8_source="qdq"``) the export stage's Q/DQ ``model.int8.onnx`` converted as it is.
 
 Every IR is judged before it is written, through the Runner contract, by the export stage's own
-rule (:func:`vggdeploy.variant_check.assess_runner`): parity with PyTorch at the verification
+rule (:func:`vggdeploy.export.judge.assess_runner`): parity with PyTorch at the verification
 batches and test-set accuracy against the FP32 ONNX model within ``TOLERANCES`` (FP32: the FP32
 export tolerances). A loss beyond the tolerance is refused (exit 7) and nothing is written. The
 ModelSpec, what the IR was made from and the verdict go into the IR's runtime info.
@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from ._io import ensure_writable_dir, sha256_file, staged_files
-from .backends.cpu_features import cpu_features
-from .backends.openvino import (
+from vggdeploy._io import ensure_writable_dir, sha256_file, staged_files
+from vggdeploy._version import __version__
+from vggdeploy.artifacts.variants import Log, split_variant, variant_path
+from vggdeploy.backends.cpu_features import cpu_features
+from vggdeploy.backends.openvino import (
     INFERENCE_PRECISION,
     IR_FORMAT,
     IR_VERSION,
@@ -37,9 +38,8 @@ from .backends.openvino import (
     RT_SPEC,
     import_openvino,
 )
-from .backends.registry import BACKENDS
-from .errors import BackendUnavailableError, UsageError, VerificationError
-from .variants import Log, split_variant, variant_path
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.errors import BackendUnavailableError, UsageError, VerificationError
 
 IR_PRECISIONS = ("fp32", "bf16", "int8")
 INT8_SOURCES = ("nncf", "qdq")  # NNCF on model.onnx, or the export stage's Q/DQ model.int8.onnx
@@ -73,7 +73,7 @@ def build_openvino(
 ) -> Path:
     """Convert RUN/model.onnx (fresh: made from RUN's checkpoint) to an IR of ``precision``,
     judge it, and write ``out`` (+ its .bin); returns the .xml path."""
-    from .quantize import DEFAULT_CALIB_SIZE
+    from vggdeploy.export.quantize import DEFAULT_CALIB_SIZE
 
     say = log or (lambda _msg: None)
     run = Path(run)
@@ -105,7 +105,7 @@ def build_openvino(
     ov = import_openvino("building an OpenVINO IR")
     ensure_writable_dir(target.parent, "IR folder")  # before the calibration and the judging
     t0 = time.perf_counter()
-    from .onnxmeta import read_onnx_spec
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 
     spec = read_onnx_spec(source)
     say(f"converting {source.name} with openvino {ov.__version__}")
@@ -148,7 +148,7 @@ def build_openvino(
 
 def _check_sources(run: Path, base: Path, source: Path) -> None:
     """model.onnx (and the Q/DQ source) exist and are made from RUN's checkpoint."""
-    from .provenance import check_fresh
+    from vggdeploy.backends.freshness import check_fresh
 
     for path in dict.fromkeys((base, source)):
         if not path.is_file():
@@ -161,8 +161,7 @@ def _check_sources(run: Path, base: Path, source: Path) -> None:
 
 
 def _onnx_checkpoint_sha(path: Path) -> str | None:
-    from .export import META_CHECKPOINT
-    from .onnxmeta import load_onnx
+    from vggdeploy.artifacts.onnx_meta import META_CHECKPOINT, load_onnx
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
     return props.get(META_CHECKPOINT)
@@ -183,8 +182,8 @@ def _save(ov: Any, model: Any, facts: dict[str, Any], path: Path) -> None:
 
 
 def _nncf_int8(model: Any, spec: Any, data_dir: Any, calib_size: int, say: Log) -> Any:
-    from ._optional import require
-    from .quantize import calibration_images
+    from vggdeploy._optional import require
+    from vggdeploy.export.quantize import calibration_images
 
     # NNCF sends usage telemetry from forked processes unless it runs "in CI" (read at import)
     os.environ.setdefault("NNCF_CI", "1")
@@ -205,11 +204,11 @@ def _judge(
     draft: Path, run: Path, spec: Any, precision: str, data_dir: Any, limit: int | None, say: Log
 ) -> dict[str, Any]:
     """The IR at ``draft`` through its runner, judged by the export stage's rule."""
-    from .backends.base import open_runner
-    from .checkpoint import read_checkpoint
-    from .export import DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
-    from .variant_check import TOLERANCES, Tolerance, assess_runner, fp32_reference
-    from .verify import load_test_split
+    from vggdeploy.artifacts.checkpoint import read_checkpoint
+    from vggdeploy.backends.base import open_runner
+    from vggdeploy.export.judge import TOLERANCES, Tolerance, assess_runner, fp32_reference
+    from vggdeploy.export.onnx import DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
+    from vggdeploy.export.verify import load_test_split
 
     tol = TOLERANCES.get(precision) or Tolerance(FP32_ATOL, FP32_RTOL, 0.0)
     ckpt = read_checkpoint(run, expect=spec)
