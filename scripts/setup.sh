@@ -33,8 +33,9 @@ fi
 stamp="$VENV/.vggdeploy-installed"
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing vggdeploy[dev] (editable)"
-  "${PIP[@]}" install -e ".[dev]"
+  echo "setup: installing vggdeploy[dev,openvino] (editable)"
+  # torch pinned in the same resolve: no extra may move it (nncf 3.4 does not ask for torch)
+  "${PIP[@]}" install -e ".[dev,openvino]" "torch==$TORCH_VERSION"
   echo "$want" > "$stamp"
 fi
 
