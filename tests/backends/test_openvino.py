@@ -264,3 +264,27 @@ def test_bench_reports_hints_and_ceiling_shares(ov_run, fp32_ir, fake_data, tmp_
     assert set(env["ceilings"]["precisions"]) == {"fp32", "bf16", "int8"}
     assert env["ceilings_vs_formula"]["measured_fp32_flops"] > 0
     assert "native_bf16" in env["cpu"]["features"]
+
+
+def test_triton_repo_serves_an_ir_through_the_openvino_backend(fp32_ir: Path, tmp_path: Path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from vggdeploy.serve.triton import build_triton_repo
+
+    (folder,) = build_triton_repo(fp32_ir, tmp_path / "repo")
+    assert folder.name.endswith("_openvino_fp32")
+    assert (folder / "1" / "model.xml").read_bytes() == fp32_ir.read_bytes()
+    assert (folder / "1" / "model.bin").read_bytes() == fp32_ir.with_suffix(".bin").read_bytes()
+    config = text_format.Parse(
+        (folder / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
+    assert config.backend == "openvino" and not config.platform
+    assert config.default_model_filename == "model.xml"
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+    params = {k: v.string_value for k, v in config.parameters.items()}
+    assert params["INFERENCE_PRECISION_HINT"] == "f32"  # not OpenVINO's BF16 default
+    with pytest.raises(UsageError, match="alone"):
+        build_triton_repo(fp32_ir, tmp_path / "repo2", onnx=fp32_ir)
+    with pytest.raises(UsageError, match="gpu"):
+        build_triton_repo(fp32_ir, tmp_path / "repo3", kind="gpu")
