@@ -74,3 +74,21 @@ def test_this_machine_reads_its_own_flags() -> None:
     if not flags:
         pytest.skip("no /proc/cpuinfo flags line here (not Linux x86)")
     assert cpu_features().flags == flags
+
+
+@pytest.mark.parametrize("name", sorted(CPUS))
+def test_training_bf16_default_follows_the_cpu(name: str, monkeypatch, tmp_path) -> None:
+    """--cpu-bf16 unset: resolved from the CPU's flags at validation (and recorded resolved);
+    on only with AMX-BF16; an explicit value always wins; never on for CUDA."""
+    from vggdeploy.backends import cpu_features as cpu_mod
+    from vggdeploy.train.config import TrainConfig, cpu_bf16_pays
+
+    line, _, amx, _ = CPUS[name]
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(f"processor : 0\nflags : {line}\n")
+    monkeypatch.setattr(cpu_mod, "CPUINFO", fake)
+    assert cpu_bf16_pays() is amx
+    assert TrainConfig().validate().cpu_bf16 is amx
+    assert TrainConfig(cpu_bf16=False).validate().cpu_bf16 is False
+    assert TrainConfig(cpu_bf16=True).validate().cpu_bf16 is True
+    assert TrainConfig(device="cuda").validate().cpu_bf16 is False
