@@ -377,10 +377,18 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"| {p['name']} | {p['ms']:.3f} | {s['peer_over_vggdeploy']:.2f} | "
                 f"{'yes' if s['within_5pct'] else '**no**'} |"
             )
+    missing = [m for m in MODELS if m not in {r["model"] for r in doc["models"]}]
+    if missing:
+        lines += ["", f"Not measured yet: {', '.join(missing)} (see the notes below)."]
     for res in doc["models"]:
+        mm = res.get("machine", m)
         lines += [
             "",
             f"## {res['model']}: every case (median of per-round medians, ms)",
+            "",
+            f"Measured {res.get('date', doc['date'])} on {mm['cpu']['model']}, "
+            f"{res.get('rounds', doc['rounds'])} rounds, load average before / after "
+            f"{mm['load_before']:.1f} / {mm['load_after']:.1f}.",
             "",
             "| side | case | precision | "
             + " | ".join(f"b{b}" for b in BATCHES)
@@ -403,6 +411,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "`runner_settings` per batch for vggdeploy's OpenVINO rows).",
         "",
     ]
+    notes = MARKDOWN.with_suffix(".notes.md")
+    if notes.is_file():  # the hand-written reading, kept beside the generated tables
+        lines += [notes.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -441,6 +452,12 @@ def main() -> None:
         "rounds": args.rounds,
         "models": models,
     }
+    for m in models:  # each model's entry records its own run (models run separately merge)
+        m.update({k: doc[k] for k in ("date", "command", "machine", "versions", "rounds")})
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        kept = [m for m in json.loads(args.out.read_text())["models"] if m["model"] not in
+                {n["model"] for n in models}]  # fmt: skip
+        doc["models"] = kept + models
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1))
     args.markdown.write_text(markdown(doc))

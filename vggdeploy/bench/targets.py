@@ -3,7 +3,7 @@
 * best backend >= 4x PyTorch eager FP32 at batch 1, >= 3x at batch 64;
 * INT8 >= 1.5x ONNX Runtime FP32 at batch 64 with <= 0.3 point top-1 drop (224 preset);
 * each precision's best row as a share of the measured GEMM ceiling of that precision
-  (bench/ceilings.py), and the fp32 formula peak (sysinfo.cpu_peak) checked against the measured one.
+  (bench/ceilings.py), and the fp32 formula peak (sysinfo.cpu_peak) against the measured one.
 """
 
 from __future__ import annotations
