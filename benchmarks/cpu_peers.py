@@ -77,7 +77,8 @@ def prepare(model: str, work: Path, data_dir: str | None, log: Callable[[str], N
 
             shutil.copytree(HERE.parent / opts["copy"], run, dirs_exist_ok=True)
         elif opts["train_epochs"]:
-            from vggdeploy.train import TrainConfig, train
+            from vggdeploy.train.config import TrainConfig
+            from vggdeploy.train.loop import train
 
             cfg = TrainConfig(preset=model, epochs=opts["train_epochs"])
             log(f"{model}: training {opts['train_epochs']} epoch(s)")

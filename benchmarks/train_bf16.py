@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def one_run(cpu_bf16: bool, images: int, data_dir: str | None) -> float:
-    from vggdeploy.train import TrainConfig, train
+    from vggdeploy.train.config import TrainConfig
+    from vggdeploy.train.loop import train
 
     cfg = TrainConfig(epochs=1, limit_train=images, limit_test=256, cpu_bf16=cpu_bf16)
     with tempfile.TemporaryDirectory(prefix="bf16-probe.") as work:
