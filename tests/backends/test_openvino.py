@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import calibration_batch, export_fp32, retrain
+from onnx_artifacts import calibration_batch, export_fp32, retrain
 
 pytest.importorskip(
     "openvino", reason="openvino is not installed (pip install 'vggdeploy[openvino]')"

@@ -137,6 +137,7 @@ def build_openvino(
         _save(ov, model, facts, draft)
         if verify:
             facts["verification"] = _judge(draft, run, spec, precision, data_dir, limit_test, say)
+            facts["verified_max_batch"] = max(r["batch"] for r in facts["verification"]["batches"])
         else:
             facts["verification"] = None
             say("not verified (--no-verify)")

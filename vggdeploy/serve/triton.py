@@ -338,7 +338,9 @@ def _openvino_model(
     if not bin_path(ir).is_file():
         raise ArtifactError(f"'{ir}' has no weights file '{bin_path(ir).name}' beside it")
     config = compile_config(str(facts.get("precision")), facts, "latency", None)
-    mb = max_batch or DEFAULT_ONNX_MAX_BATCH
+    from vggdeploy.export.onnx import DEFAULT_VERIFIED_MAX_BATCH
+
+    mb = max_batch or int(facts.get("verified_max_batch") or DEFAULT_VERIFIED_MAX_BATCH)
     if name is None:  # RUN/openvino/model.int8.xml -> RUN_openvino_int8; mini.xml -> mini_openvino
         in_run = ir.parent.name == "openvino"
         name = _default_name(ir.parent.parent if in_run else ir) + "_openvino"

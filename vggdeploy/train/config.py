@@ -41,8 +41,8 @@ def cpu_bf16_pays(features=None) -> bool:
     """Whether bfloat16 autocast speeds CPU training up on this CPU (``--cpu-bf16``'s automatic
     default). Yes with AMX-BF16 tiles (BF16 GEMM ~5.8x FP32 on a 2-core AMX Xeon, issue 21's
     measured ceilings; training itself not measured on AMX). No without native BF16 (emulated,
-    10.6x slower, benchmarks/TRAINING.md) and no with AVX512_BF16 alone (AMD Zen 4: measured by
-    benchmarks/train_bf16.py, see TRAINING.md)."""
+    10.6x slower, benchmarks/TRAINING.md) and not yet with AVX512_BF16 alone (AMD Zen 4: 1.4x in
+    benchmarks/train_bf16.py on a loaded machine, pairs 0.97-2.04x: unconfirmed, TRAINING.md)."""
     from vggdeploy.backends.cpu_features import cpu_features
 
     f = features if features is not None else cpu_features()
