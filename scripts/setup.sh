@@ -34,9 +34,11 @@ fi
 stamp="$VENV/.vggdeploy-installed"
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing vggdeploy[dev,serve] (editable)"
-  # serve: `vggdeploy serve` (pytriton's tritonserver) and its tests need it
-  "${PIP[@]}" install -e ".[dev,serve]"
+  echo "setup: installing vggdeploy[dev,serve,openvino] (editable)"
+  # serve: `vggdeploy serve` (pytriton's tritonserver) and its tests need it; openvino: the
+  # OpenVINO backend. torch pinned in the same resolve: no extra may move it (nncf 3.4 and
+  # pytriton 0.7 do not ask for torch)
+  "${PIP[@]}" install -e ".[dev,serve,openvino]" "torch==$TORCH_VERSION"
   echo "$want" > "$stamp"
 fi
 
