@@ -40,6 +40,13 @@ def _artifact(kind: str, run: Path, request: pytest.FixtureRequest) -> Path:
         out = run / "tiny.engine"
         assert main(["build-engine", str(run / "model.onnx"), "-o", str(out)]) == 0
         return out
+    if kind == "openvino":
+        pytest.importorskip("openvino", reason="OpenVINO is not installed (the openvino extra)")
+        export_fp32(run)
+        data = str(request.getfixturevalue("fake_data"))
+        assert main(["build-engine", str(run), "--backend", "openvino", "--data-dir", data]) == 0
+        (xml,) = BACKENDS["openvino"].discover(run)
+        return xml
     pytest.fail(f"no artifact recipe for the registry's backend {kind!r}: add one here")
 
 
