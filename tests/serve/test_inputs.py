@@ -231,3 +231,18 @@ def test_animations_are_refused(gray: np.ndarray, tmp_path: Path) -> None:
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
     with pytest.raises(UsageError, match="2 frames"):
         to_batch(tmp_path / "a.gif", SPEC)
+
+
+def test_totensor_output_stated_preprocessed_is_caught_without_padding(gray: np.ndarray) -> None:
+    """A 28x28-input model has no padding ring to check: 0..1 ToTensor floats stated
+    preprocessed=True are refused because they never reach the normalised black."""
+    spec28 = make_spec("vgg-mini28")
+    assert (spec28.input.height, spec28.input.width) == (28, 28)
+    tensor = gray[:, None].astype(np.float32) / 255
+    with pytest.raises(UsageError, match="no black at all"):
+        to_batch(tensor, spec28, preprocessed=True)
+    np.testing.assert_array_equal(
+        to_batch(preprocess(gray, spec28), spec28, preprocessed=True).tensor,
+        preprocess(gray, spec28),
+    )
+    np.testing.assert_array_equal(to_batch(tensor, spec28).tensor, preprocess(gray, spec28))
