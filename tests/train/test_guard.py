@@ -21,7 +21,6 @@ from vggdeploy.artifacts.checkpoint import load_checkpoint
 from vggdeploy.artifacts.run_folder import (
     CALIBRATION_PATTERN,
     DERIVED_DIRS,
-    ENGINES_DIR,
     report_path_for,
 )
 from vggdeploy.backends.registry import BACKENDS
@@ -96,6 +95,8 @@ def _derived_names() -> list[str]:
             names.append(report_path_for(Path(name)).as_posix())
             if info.companion:
                 names.append(name + info.companion)
+            if info.weights_suffix:
+                names.append(Path(name).with_suffix(info.weights_suffix).as_posix())
     names.append(CALIBRATION_PATTERN.replace("*", "percentile"))
     names += [f"{d}/old-report.json" for d in DERIVED_DIRS]
     return sorted(set(names))
@@ -106,11 +107,12 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     companions and reports, calibration caches, bench/ and debug/; files vggdeploy did not
     write (notes.txt, a .onnx of another name, a file in engines/) stay."""
     derived = _derived_names()
-    assert any(n.startswith(ENGINES_DIR + "/") for n in derived)
+    engines = "engines"  # a folder the registry's globs name (ENGINES keep their user files)
+    assert any(n.startswith(engines + "/") for n in derived)
     for name in derived:
         (tiny_run / name).parent.mkdir(parents=True, exist_ok=True)
         (tiny_run / name).write_bytes(b"derived from the old weights")
-    mine = ["notes.txt", "my-own-model.onnx.bak", f"{ENGINES_DIR}/README.mine"]
+    mine = ["notes.txt", "my-own-model.onnx.bak", f"{engines}/README.mine"]
     for name in mine:
         (tiny_run / name).write_text("mine")
     old_weights = (tiny_run / "model.safetensors").read_bytes()
@@ -127,7 +129,7 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     assert left == sorted(
         [
             LOCK_NAME,
-            ENGINES_DIR,
+            engines,
             "curves.png",
             "history.csv",
             "history.json",
@@ -144,13 +146,15 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     load_checkpoint(tiny_run)
 
 
-def test_force_removes_an_engines_folder_it_emptied(tiny_run, fake_data):
-    (tiny_run / ENGINES_DIR).mkdir()
-    (tiny_run / ENGINES_DIR / "old.fp16.engine").write_bytes(b"plan")
-    (tiny_run / ENGINES_DIR / "old.fp16.engine.json").write_text("{}")
-    (tiny_run / ENGINES_DIR / "old.cpu.pt2").write_bytes(b"pk")
+def test_force_removes_the_artifact_folders_it_emptied(tiny_run, fake_data):
+    folders = {d for info in BACKENDS.values() for d in info.artifact_dirs()}
+    assert "engines" in folders
+    for name in _derived_names():
+        if Path(name).parent.as_posix() in folders:
+            (tiny_run / name).parent.mkdir(parents=True, exist_ok=True)
+            (tiny_run / name).write_bytes(b"old")
     assert main(_cli(tiny_run, fake_data, *SMALL, "--force")) == 0
-    assert not (tiny_run / ENGINES_DIR).exists()
+    assert not any((tiny_run / d).exists() for d in folders)
 
 
 # ---- --resume options ---------------------------------------------------------------------------

@@ -67,6 +67,20 @@ class BackendInfo:
         free = sorted({p for pattern in self.run_globs for p in run.glob(pattern)})
         return fixed + free
 
+    def files_of(self, path: Path) -> list[Path]:
+        """The files that make the artifact ``path`` of this backend, as they exist: the file
+        itself, its companion (an engine's sidecar) and its weights file (an IR's NAME.bin)."""
+        files = [path]
+        if self.companion:
+            files.append(path.with_name(path.name + self.companion))
+        if self.weights_suffix:
+            files.append(path.with_suffix(self.weights_suffix))
+        return [f for f in files if f.is_file()]
+
+    def artifact_dirs(self) -> tuple[str, ...]:
+        """The sub-folders of a run folder its ``run_globs`` name (``engines``, ``openvino``)."""
+        return tuple(dict.fromkeys(str(Path(g).parent) for g in self.run_globs if "/" in g))
+
     def describe_file(self, path: Path) -> dict[str, Any] | None:
         """What ``vggdeploy inspect`` shows for ``path``; None when the backend has no describer."""
         return dict(_attr(self.describe)(path)) if self.describe else None
@@ -208,16 +222,14 @@ def backend_for_path(path: str | os.PathLike[str]) -> tuple[BackendInfo, Path] |
 
 def run_artifacts(run: Path) -> list[Path]:
     """Every artifact of every backend in the run folder ``run`` (what ``discover`` finds), each
-    with the files that belong to it: its companion (an engine's sidecar) and the export stage's
+    with the files that belong to it (``files_of``: sidecar, weights) and the export stage's
     report (``NAME.report.json``); sorted. The checkpoint itself is not among them."""
     found: set[Path] = set()
     for b in BACKENDS.values():
         for p in b.discover(run):
-            found.add(p)
-            extra = [report_path_for(p)] + (
-                [p.with_name(p.name + b.companion)] if b.companion else []
-            )
-            found.update(e for e in extra if e.is_file())
+            found.update(b.files_of(p))
+            if report_path_for(p).is_file():
+                found.add(report_path_for(p))
     return sorted(found)
 
 

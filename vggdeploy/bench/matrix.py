@@ -60,11 +60,10 @@ class Case:
         if self.artifact is None:
             return None
         path = self.artifact / WEIGHTS_NAME if self.artifact.is_dir() else self.artifact
-        extra = [Path(f"{path}.data")]  # ONNX external data, if the exporter split it out
         found = backend_for_path(path)
-        if found is not None and found[0].weights_suffix:  # an OpenVINO IR's NAME.bin
-            extra.append(path.with_suffix(found[0].weights_suffix))
-        size = sum(p.stat().st_size for p in (path, *extra) if p.is_file())
+        files = found[0].files_of(path) if found is not None else [path]  # + an IR's NAME.bin
+        files.append(Path(f"{path}.data"))  # ONNX external data, if the exporter split it out
+        size = sum(p.stat().st_size for p in files if p.is_file())
         return round(size / 1e6, 3) if size else None
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import ensure_dir
-from vggdeploy.artifacts.run_folder import CALIBRATION_PATTERN, DERIVED_DIRS, ENGINES_DIR
-from vggdeploy.backends.registry import run_artifacts
+from vggdeploy.artifacts.run_folder import CALIBRATION_PATTERN, DERIVED_DIRS
+from vggdeploy.backends.registry import BACKENDS, run_artifacts
 from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import run_lock
 
@@ -192,8 +192,9 @@ def clear_for_force(out: Path, log) -> None:
                 f"--force cannot remove '{p}': {exc.strerror or exc}",
                 hint="fix the folder's permissions, or train into another --out",
             ) from exc
-    with contextlib.suppress(OSError):  # only when nothing of the user's is left in it
-        (out / ENGINES_DIR).rmdir()
+    for folder in {d for info in BACKENDS.values() for d in info.artifact_dirs()}:
+        with contextlib.suppress(OSError):  # only when nothing of the user's is left in it
+            (out / folder).rmdir()
 
 
 def note_stale_derived(out: Path, log) -> None:
