@@ -105,17 +105,27 @@ def checkpoint_provenance(path: Path, run: Path) -> Recorded:
 
 
 def onnx_provenance(path: Path, run: Path) -> Recorded:
-    """An ONNX model records the checkpoint's sha256; a variant also its model.onnx's sha256."""
-    from vggdeploy.artifacts.onnx_meta import META_CHECKPOINT, META_SOURCE_ONNX, load_onnx
+    """An ONNX model records the checkpoint's sha256; a variant also its model.onnx's sha256.
+    Which variant it is comes from its recorded tag, never from its file name."""
+    from vggdeploy.artifacts.onnx_meta import (
+        META_CHECKPOINT,
+        META_PRECISION,
+        META_SOURCE_ONNX,
+        load_onnx,
+    )
     from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
-    tag, stem = split_variant(path) or ("fp32", path.stem)
+    tag = props.get(META_PRECISION) or "fp32"
+    named = split_variant(path)
+    # the FP32 model it was derived from sits beside it: NAME.onnx when the name is NAME.<tag>.onnx
+    base = f"{named[1]}.onnx" if named and named[0] == tag else VARIANTS_BY_TAG["fp32"].filename
     cmd = ["vggdeploy", "export", str(run)]
     source = None
-    if tag != "fp32":
-        cmd += ["--precision", VARIANTS_BY_TAG[tag].precision]
-        source = (f"{stem}.onnx", props.get(META_SOURCE_ONNX))
+    if tag != "fp32" or META_SOURCE_ONNX in props:
+        if tag in VARIANTS_BY_TAG:
+            cmd += ["--precision", VARIANTS_BY_TAG[tag].precision]
+        source = (base, props.get(META_SOURCE_ONNX))
     return Recorded(props.get(META_CHECKPOINT), source, f"re-export: {shlex.join(cmd)}")
 
 

@@ -94,7 +94,12 @@ def _judge(target: Path, rec: Recorded, home: Path, runs: list[Path]) -> Verdict
 def check_fresh(
     path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None
 ) -> Verdict:
-    """The verdict of ``path``; ArtifactError (exit 4) naming what to do when it is stale."""
+    """The verdict of ``path``; ArtifactError (exit 4) naming what to do when it is stale, or
+    when its file name contradicts what it is (``identity.check_identity``)."""
+    from vggdeploy.backends.identity import check_identity
+
+    if Path(path).is_file():  # a missing file is reported by its loader, with its own hint
+        check_identity(path)
     v = verdict(path, run=run)
     if v.stale:
         raise ArtifactError(

@@ -61,6 +61,14 @@ def describe_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
         "parameters": int(sum(int(np.prod(i.dims)) for i in graph.initializer)),
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+    from vggdeploy.artifacts.identity import identity_of_model, name_contradiction
+
+    ident = identity_of_model(model, source=str(p))  # refuses a tag its graph contradicts
+    info["identity"] = {  # what the file is, from its content; its name is only compared
+        "precision": ident.precision,
+        "variant tag": ident.tag or "none recorded",
+        "file name": name_contradiction(p, ident) or "agrees with the content",
+    }
     props = {m.key: m.value for m in model.metadata_props}
     if ONNX_METADATA_KEY in props:
         spec = spec_from_model(model, source=str(p))

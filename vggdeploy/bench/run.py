@@ -107,6 +107,8 @@ def _open(case: Case, reference_spec: Any) -> _Active:
 
     if case.skip:
         return _Active(case, error=("skipped", case.skip))
+    if case.failed:  # its identity is unreadable (matrix._content_case)
+        return _Active(case, error=("failed", case.failed))
     if case.stale:  # not made from the reference checkpoint: never measured (matrix._mark_stale)
         return _Active(case, error=("stale", case.stale))
     opts = {k: v for k, v in case.options.items() if v is not None}
@@ -143,7 +145,7 @@ def _row(case: Case, batch: int, device: str, **fields: Any) -> dict[str, Any]:
         "device": device,
         "batch": batch,
         "status": "ok",
-        "reason": None,
+        "reason": case.note,  # an ok row's note, e.g. a file name that contradicts its content
         "artifact": str(case.artifact) if case.artifact else None,
         "artifact_mb": case.artifact_mb(),
         "latency_ms": None,
@@ -352,15 +354,16 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
         own_ref = open_runner("torch", cfg.run, device=cfg.device, threads=cfg.threads)
         ref_runner = own_ref.activate()
     size = max(cfg.batch_sizes)
-    logits: dict[str, list[np.ndarray]] = {a.case.key: [] for a in ok}
+    # keyed by the opened case itself, not its label: two cases never share a list
+    logits: dict[int, list[np.ndarray]] = {id(a): [] for a in ok}
     reference: list[np.ndarray] = []
-    errors: dict[str, str] = {}
+    errors: dict[int, str] = {}
     try:
         for lo, hi in chunks(len(images), size):
             x = preprocess(images[lo:hi], spec)
             reference.append(ref_runner.infer(x))
             for a in ok:
-                key = a.case.key
+                key = id(a)
                 if key in errors:
                     continue
                 try:
@@ -379,13 +382,13 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
         entry = {"backend": c.backend, "precision": c.precision, "variant": c.variant}
         if a.error:
             entry.update(status=a.error[0], reason=a.error[1])
-        elif c.key in errors:
-            entry.update(status="failed", reason=errors[c.key])
+        elif id(a) in errors:
+            entry.update(status="failed", reason=errors[id(a)])
         else:
             entry.update(
                 status="ok",
                 reason=None,
-                **logit_metrics(np.concatenate(logits[c.key]), labels, ref),
+                **logit_metrics(np.concatenate(logits[id(a)]), labels, ref),
             )
         out.append(entry)
     return out
