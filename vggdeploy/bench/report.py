@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import atomic_path, staged_files, write_json, write_text
+from vggdeploy._io import atomic_path, write_json, write_text
 from vggdeploy.bench.latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
@@ -290,13 +290,17 @@ def output_dir(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] | No
 
 
 def write_outputs(
-    results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None
+    results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None, *, force: bool = False
 ) -> dict[str, Path]:
     """results.json, results.csv, plots and report.md (which links the plots) in ``out_dir``
     (default: RUN/bench of the measured run), all or nothing: every file is staged first and the
-    set is published together, so a full disk never leaves new JSON beside old plots."""
+    set is published together, so a full disk never leaves new JSON beside old plots. Only files
+    bench wrote are replaced (``artifacts.written``): one of these names that the user made or
+    edited is refused unless ``force``."""
+    from vggdeploy.artifacts.written import owned_outputs
+
     out = output_dir(results["run"], out_dir)
-    with staged_files(out, replaces=OUTPUT_FILES) as stage:
+    with owned_outputs(out, OUTPUT_FILES, command="bench", force=force, what="bench") as stage:
         write_json(stage / "results.json", results)
         write_text(stage / "results.csv", to_csv(results))
         plots = write_plots(results, stage)

@@ -134,18 +134,28 @@ def sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[s
     return lines
 
 
-def write_reports(result: dict[str, Any], out_dir: Path, tag: str) -> dict[str, str]:
-    """Write ``out_dir/<tag>.{json,md,png}``; returns their paths."""
-    paths = {k: out_dir / f"{tag}.{k}" for k in ("json", "md", "png")}
-    write_json(paths["json"], _strict(json.loads(json.dumps(result, default=str))))
+def write_reports(
+    result: dict[str, Any], out_dir: Path, tag: str, *, force: bool = False
+) -> dict[str, str]:
+    """Write ``out_dir/<tag>.{json,md,png}`` all-or-nothing (a full disk leaves the previous
+    reports exactly as they were, exit 8) and record them (``artifacts.written``): a file of those
+    names that vggdeploy did not write, or that was edited since, is refused unless ``force``.
+    Returns their paths."""
+    from vggdeploy.artifacts.written import owned_outputs
+
+    names = {k: f"{tag}.{k}" for k in ("json", "md", "png")}
     md = [f"# Precision debug: {result['variant']}", "", *summary_lines(result), ""]
     md += layer_table(result, markdown=True)
     if result.get("sensitivity"):
         md += ["", *sensitivity_lines(result["sensitivity"], markdown=True)]
-    write_text(paths["md"], "\n".join(md) + "\n")
-    if not _plot(result, paths["png"]):
-        paths.pop("png")
-    return {k: str(v) for k, v in paths.items()}
+    with owned_outputs(
+        out_dir, names.values(), command="debug-precision", force=force, what="debug-precision"
+    ) as stage:
+        write_json(stage / names["json"], _strict(json.loads(json.dumps(result, default=str))))
+        write_text(stage / names["md"], "\n".join(md) + "\n")
+        if not _plot(result, stage / names["png"]):
+            names.pop("png")  # no matplotlib: an older plot is removed, not left beside these
+    return {k: str(out_dir / v) for k, v in names.items()}
 
 
 def _strict(obj: Any) -> Any:
