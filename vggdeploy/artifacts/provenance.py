@@ -1,6 +1,9 @@
 """Provenance records: what a derived artifact records about the checkpoint (and file) it was
 made from, and the one comparison of a recorded hash with a current one (:func:`mismatch`).
 
+Every artifact records where it came from, and what its outputs mean: the ModelSpec it carries
+(class names, preprocessing, input) must be the one in its run's ``model.json`` - an edited
+model.json makes every artifact made before it stale, as retrained weights do.
 Every artifact records where it came from: an ONNX model the sha256 of the checkpoint's weights
 (``vggdeploy.checkpoint_sha256``), a variant also the sha256 of the ``model.onnx`` it was derived
 from (``vggdeploy.source_onnx_sha256``), an engine its source ONNX (file name and sha256, sidecar)
@@ -46,6 +49,7 @@ class Recorded:
     source: tuple[str, str | None] | None = None  # (file name in the run, its recorded sha256)
     action: str = ""  # what makes it again, e.g. "re-export: vggdeploy export RUN"
     is_checkpoint: bool = False  # the artifact is the checkpoint itself (a run folder)
+    spec: Any = None  # the ModelSpec it carries (classes, preprocessing): what its outputs mean
 
 
 @dataclass(frozen=True)
@@ -111,11 +115,14 @@ def onnx_provenance(path: Path, run: Path) -> Recorded:
         META_CHECKPOINT,
         META_PRECISION,
         META_SOURCE_ONNX,
+        ONNX_METADATA_KEY,
         load_onnx,
+        spec_from_props,
     )
     from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
+    spec = spec_from_props(props, source=str(path)) if ONNX_METADATA_KEY in props else None
     tag = props.get(META_PRECISION) or "fp32"
     named = split_variant(path)
     # the FP32 model it was derived from sits beside it: NAME.onnx when the name is NAME.<tag>.onnx
@@ -126,7 +133,7 @@ def onnx_provenance(path: Path, run: Path) -> Recorded:
         if tag in VARIANTS_BY_TAG:
             cmd += ["--precision", VARIANTS_BY_TAG[tag].precision]
         source = (base, props.get(META_SOURCE_ONNX))
-    return Recorded(props.get(META_CHECKPOINT), source, f"re-export: {shlex.join(cmd)}")
+    return Recorded(props.get(META_CHECKPOINT), source, f"re-export: {shlex.join(cmd)}", spec=spec)
 
 
 def weights_sha256_of(spec: Any) -> str | None:

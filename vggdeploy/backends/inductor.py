@@ -201,12 +201,13 @@ def package_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     from vggdeploy.artifacts.provenance import Recorded
 
     p = Path(path)
-    _, facts = _spec_and_facts(_package_metadata(p), p)
+    spec, facts = _spec_and_facts(_package_metadata(p), p)
     device = facts.get("device", "cpu")
     cmd = ["vggdeploy", "build-engine", str(run), "--backend", "inductor", "--device", str(device)]
     return Recorded(
         checkpoint_sha256=facts.get("checkpoint_weights_sha256"),
         action=f"rebuild the package: {shlex.join([*cmd, '-o', str(p)])}",
+        spec=spec,
     )
 
 

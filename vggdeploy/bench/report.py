@@ -43,6 +43,18 @@ def _f(value: Any, fmt: str = ".3f", none: str = "") -> str:
     return none if value is None else format(value, fmt)
 
 
+def _data_line(results: dict[str, Any]) -> str:
+    """Which test data the accuracy figures were measured on, against the run's record."""
+    data = results.get("data") or {}
+    sha = data.get("test_sha256") or {}
+    digest = ", ".join(f"{k} {v[:12]}" for k, v in sorted(sha.items())) or "not recorded"
+    said = {
+        "recorded": "the run's own test split (sha256 as model.json records it)",
+        None: "not checked",
+    }.get(data.get("matches_run"), f"**{data.get('note')}**")
+    return f"- Test data: {data.get('images', '?')} images ({digest}): {said}"
+
+
 # ---- CSV ----
 CSV_FIELDS = [
     "backend",
@@ -114,6 +126,7 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
         + (f"{cfg['iters']} timed calls" if cfg.get("iters") else f"{cfg['duration_s']} s")
         + f" per case and batch in {cfg['repeats']} interleaved rounds",
         f"- Model: {model['flops_per_image'] / 1e6:.1f} MFLOP per image",
+        _data_line(results),
         "",
         "Latency in ms (p50 is the median of all timed calls); throughput = batch / p50; "
         "×torch = p50 of PyTorch eager FP32 at the same batch / p50 of the row; "
@@ -377,4 +390,6 @@ def rich_table(results: dict[str, Any], width: int | None = None) -> tuple[Any, 
     t.add_column("status", overflow="fold", min_width=7 if compact else None)
     for cases, numbers, status, style in body:
         t.add_row(*cases, *numbers, status, style=style)
-    return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
+    data_note = (results.get("data") or {}).get("note")
+    tail = [f"accuracy data: {data_note}"] if data_note else []
+    return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)] + tail

@@ -167,7 +167,27 @@ def _load_inputs(cfg: BenchConfig, spec: Any):
     images, labels = test.images, test.labels
     if cfg.limit_test is not None:
         images, labels = images[: cfg.limit_test], labels[: cfg.limit_test]
-    return images, labels
+    return images, labels, test_data_record(test.sha256, spec, len(images))
+
+
+def test_data_record(measured: dict[str, str], spec: Any, n: int) -> dict[str, Any]:
+    """What the accuracy figures were measured on, against what the run recorded training and
+    testing on (model.json ``data.sha256``): files are known by their content, not their names,
+    so a test split of other bytes under the same file names is said, not passed off."""
+    recorded = ((spec.provenance.get("data") or {}).get("sha256")) or {}
+    differ = sorted(k for k, v in measured.items() if k in recorded and recorded[k] != v)
+    unknown = sorted(k for k in measured if k not in recorded)
+    if differ:
+        verdict = "other"
+        note = (
+            f"the test files {', '.join(differ)} are not the data this run recorded (sha256 "
+            "differs): accuracy is measured on other data than the run's own test split"
+        )
+    elif unknown:
+        verdict, note = "unrecorded", "the run records no sha256 of its test data"
+    else:
+        verdict, note = "recorded", None
+    return {"test_sha256": dict(measured), "images": n, "matches_run": verdict, "note": note}
 
 
 def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -200,7 +220,7 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
     tick = progress or (lambda _desc, _n, _total=None: None)
     spec = read_spec(cfg.run)  # the checkpoint is the reference every artifact must match
     check_batch_memory(spec, max(cfg.batch_sizes), "--batch-sizes")
-    images, labels = _load_inputs(cfg, spec)
+    images, labels, data = _load_inputs(cfg, spec)
     cases = plan_cases(
         cfg.run,
         backends=cfg.backends,
@@ -321,8 +341,12 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
             "input": list(spec.input.shape("N")),
             "num_classes": spec.num_classes,
             "flops_per_image": flops,
-            "test_accuracy_recorded": (spec.provenance.get("metrics") or {}).get("test_accuracy"),
+            # the run's own figure only where the bench data is the data it was measured on
+            "test_accuracy_recorded": (spec.provenance.get("metrics") or {}).get("test_accuracy")
+            if data["matches_run"] == "recorded"
+            else None,
         },
+        "data": data,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in _config_dict(cfg).items()},
         "environment": env,
         "method": {

@@ -68,6 +68,7 @@ def engine_provenance(engine: str | os.PathLike[str], run: Any) -> Any:
         source=(str(source["file"]), str(source["sha256"])),
         action=f"re-export if needed (vggdeploy export {shlex.quote(str(run))}), then rebuild "
         f"the engine: {sidecar.rebuild_command}",
+        spec=sidecar.model_spec(),
     )
 
 
