@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vggdeploy._text import escape
 from vggdeploy.backends.registry import BACKENDS, backend_for_path
 from vggdeploy.errors import ArtifactError
 
@@ -113,8 +114,21 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
 def render(path: str | os.PathLike[str], info: dict[str, Any]) -> str:
     """The description as text: the backend's own layout where it has one, else key: value."""
     found = backend_for_path(path)
+    # every value shown comes from the file (names, metadata): escaped before layout, so a
+    # newline or ANSI escape in a class name or metadata value cannot forge or hide a line
+    info = _escaped(info)
     lines = found[0].render_lines(info) if found is not None else None
     return "\n".join(lines) if lines is not None else _render(info)
+
+
+def _escaped(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return escape(obj)
+    if isinstance(obj, dict):
+        return {escape(k): _escaped(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_escaped(v) for v in obj]
+    return obj
 
 
 def _render(info: dict[str, Any], indent: int = 0) -> str:

@@ -9,13 +9,28 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import atomic_path, write_json, write_text
+from vggdeploy._text import escape, md_cell
 from vggdeploy.bench.latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
+
+
+def _escaped(obj: Any, how: Callable[[object], str]) -> Any:
+    """A copy of a results document with every string passed through ``how`` (``_text.escape``
+    or ``md_cell``): file names, variants, reasons and library messages are not vggdeploy's text,
+    and a newline, ANSI escape or ``|`` in one must not shift, forge or colour a row."""
+    if isinstance(obj, str):
+        return how(obj)
+    if isinstance(obj, dict):
+        return {k: _escaped(v, how) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_escaped(v, how) for v in obj]
+    return obj
 
 
 def _accuracy_by_key(results: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -83,6 +98,7 @@ CSV_FIELDS = [
 
 
 def to_csv(results: dict[str, Any]) -> str:
+    results = _escaped(results, escape)  # one line per row: no raw newline in any field
     acc = _accuracy_by_key(results)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -105,6 +121,7 @@ def to_csv(results: dict[str, Any]) -> str:
 
 # ---- Markdown ----
 def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
+    results = _escaped(results, md_cell)  # one table row per case, whatever a file is called
     env, model, cfg = results["environment"], results["model"], results["config"]
     cpu, peak = env["cpu"], env["cpu_peak"]
     gpus = ", ".join(f"{g['name']} (driver {g.get('driver', '?')})" for g in env["gpus"]) or "none"
@@ -334,8 +351,11 @@ def rich_table(results: dict[str, Any], width: int | None = None) -> tuple[Any, 
     table stays narrow. A case skipped or failed at every batch is shown once. ``width`` is the
     terminal's; below :data:`WIDE` columns the compact layout is used."""
     from rich import box
+    from rich.markup import escape as rich_escape
     from rich.table import Table
 
+    # cells are rich markup: a file named '[red]x' must print as such, not colour the row
+    results = _escaped(results, lambda s: rich_escape(escape(s)))
     compact = width is not None and width < WIDE
     acc = _accuracy_by_key(results)
     unmeasured = _unmeasured(results)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import atomic_path, write_json, write_text
+from vggdeploy._text import escape, md_cell
 
 
 def _num(v: float | None, fmt: str) -> str:
@@ -23,14 +24,15 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
     """The per-layer table (depth order); the first divergent layer is marked."""
     first = (result.get("first_divergent") or {}).get("layer")
     head = ["#", "layer", "op", "tensor", "max|Δ|", "rel L2", "cos min", "SNR dB", "growth", ""]
+    cell = md_cell if markdown else escape
     rows = []
     for i, r in enumerate(result["layers"], 1):
         rows.append(
             [
                 str(i),
-                r["layer"],
-                r["op_type"],
-                r["fp32_tensor"],
+                cell(r["layer"]),  # names from the ONNX graph: not ours, escaped
+                cell(r["op_type"]),
+                cell(r["fp32_tensor"]),
                 _num(r["max_abs"], ".3g"),
                 _num(r["rel_l2"], ".4f"),
                 _num(r["cosine_min"], ".5f"),
@@ -41,7 +43,7 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
         )
     if markdown:
         return [
-            "| " + " | ".join(head[:-1]) + " | |",
+            "| " + " | ".join(md_cell(h) for h in head[:-1]) + " | |",  # max|Δ| is one cell
             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head) - 1)) + "|---|",
             *("| " + " | ".join(row) + " |" for row in rows),
         ]
@@ -54,6 +56,11 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The summary in words; names from the model files are escaped (one line stays one)."""
+    return [escape(line) for line in _summary_lines(result)]
+
+
+def _summary_lines(result: dict[str, Any]) -> list[str]:
     out = result["output"]
     lines = [
         f"{result['variant']} vs {Path(result['fp32_model']).name} on {result['images']} test "
@@ -94,6 +101,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[str]:
+    """The sensitivity result; names from the model files are escaped."""
+    return [escape(line) for line in _sensitivity_lines(sens, markdown=markdown)]
+
+
+def _sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[str]:
     b = sens["baseline"]
     lines = [
         f"sensitivity ({sens['n']} images; FP32 accuracy {100 * sens['fp32_accuracy']:.2f}%; "
