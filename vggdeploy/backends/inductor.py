@@ -119,6 +119,9 @@ def build_inductor(
     seconds = time.perf_counter() - start
     blob = buffer.getvalue()
     write_bytes(out, blob)
+    from vggdeploy.artifacts.written import record_written
+
+    record_written(out.parent, out, "build-engine")  # native code vggdeploy built (README)
     if log is not None:
         log(
             f"AOTInductor ({dev.type}) package {out}: {len(blob) / 1e6:.1f} MB, "

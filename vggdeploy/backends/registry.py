@@ -40,6 +40,7 @@ class BackendInfo:
     render: str | None = None  # "module:function": that dict -> text lines (None: generic)
     precision_of: str | None = None  # "module:function": path -> precision it records, or None
     identity: str | None = None  # "module:function": path -> artifacts.identity.Identity
+    native_code: bool = False  # its artifacts hold code that runs when loaded (README "Security")
     provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
@@ -142,6 +143,7 @@ BACKENDS: dict[str, BackendInfo] = {
             # One IExecutionContext holds the bound shapes and device buffers of one call at a
             # time; concurrent calls would overwrite each other's bindings -> lock.
             thread_safe=False,
+            native_code=True,  # a version-compatible plan embeds TensorRT's lean runtime
             how_to_make=f"build one with `{_TRT_REBUILD}` on a machine with TensorRT",
             companion=".json",
             run_globs=("*.engine", "engines/*.engine"),
@@ -161,6 +163,7 @@ BACKENDS: dict[str, BackendInfo] = {
             # The AOTInductor package loader runs a fixed pool of model instances (one by
             # default); we lock rather than rely on its internal queueing.
             thread_safe=False,
+            native_code=True,  # a shared library, loaded with dlopen
             how_to_make="package one with `vggdeploy build-engine RUN --backend inductor`",
             run_globs=("*.pt2", "engines/*.pt2"),
             describe="vggdeploy.backends.inductor:inspect_package",

@@ -184,8 +184,10 @@ def plan_cases(
                     why = f"artifact missing: {name} ({info.how_to_make})"
                     cases.append(Case(backend, str(claim.precision), variant, path, opts, why))
         else:
-            kept = [_content_case(f, info, opts, skip) for f in files or info.discover(run)]
+            found = files or info.discover(run)
+            kept = [_content_case(f, info, opts, skip) for f in found if files or _trusted(f, info)]
             kept = [c for c in kept if c.precision in precisions or c.failed]
+            kept += [_unrecorded(f, info) for f in found if not files and not _trusted(f, info)]
             if not kept and files is None:
                 why = f"artifact missing: no {backend} artifact in the run folder"
                 cases.append(Case(backend, "*", "-", None, skip=f"{why} ({info.how_to_make})"))
@@ -194,6 +196,24 @@ def plan_cases(
             cases += _onnxruntime_extras(cases, precisions, ort_tensorrt)
     cases = _keyed_by_identity(cases)
     return _mark_stale(cases, run)
+
+
+def _trusted(path: Path, info: BackendInfo) -> bool:
+    """May bench load a file it found by itself? Data always; native code (a .pt2 library, a
+    TensorRT plan) only when the folder's record says vggdeploy built it, bytes unchanged."""
+    from vggdeploy.artifacts.written import recorded_as_built
+
+    return not info.native_code or recorded_as_built(path)
+
+
+def _unrecorded(path: Path, info: BackendInfo) -> Case:
+    """The skipped row of native code found in the run folder that vggdeploy did not build (its
+    metadata is not even read)."""
+    why = (
+        f"not loaded: '{path.name}' is native code that vggdeploy did not record building here "
+        '(README "Security"); to run it anyway, name it: --artifacts PATH'
+    )
+    return Case(info.name, "?", path.name, path, skip=why)
 
 
 def _keyed_by_identity(cases: list[Case]) -> list[Case]:

@@ -212,6 +212,12 @@ def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
         version = stage / "1"
         version.mkdir()
         shutil.copyfile(m.artifact, version / m.filename)
+        if m.platform == "onnxruntime_onnx":  # its external data too (contained: load_onnx)
+            from vggdeploy.artifacts.onnx_meta import external_data_files
+
+            for rel in external_data_files(m.artifact):
+                (version / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(m.artifact.parent / rel, version / rel)
         labels = m.spec.class_names or tuple(str(i) for i in range(m.spec.num_classes))
         write_text(stage / "labels.txt", "\n".join(labels) + "\n")
         write_text(stage / "config.pbtxt", render_config(m))
