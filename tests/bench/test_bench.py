@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import calibration_batch, export_fp32, quantize_int8, tag_onnx_file
+from onnx_artifacts import calibration_batch, export_fp32, quantize_int8, tag_onnx_file
 
 from vggdeploy.bench.accuracy import logit_metrics
 from vggdeploy.bench.latency import summarize
@@ -85,7 +85,7 @@ def test_bench_writes_all_outputs_with_schema(bench_run, fake_data, tmp_path):
     assert keys == {
         ("torch", "fp32", "eager"),
         ("onnxruntime", "fp32", "-"),
-        ("onnxruntime", "int8", "qdq"),
+        ("onnxruntime", "int8", "tensorrt"),
         ("onnxruntime", "int8", "cpu"),
     }
     for r in ok:

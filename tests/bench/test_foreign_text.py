@@ -161,7 +161,7 @@ def test_every_bench_output_keeps_one_record_per_item(results, name, tmp_path_fa
 
 @pytest.fixture(scope="module")
 def onnx_file(_trained_run: Path, tmp_path_factory) -> Path:
-    from artifacts import export_fp32
+    from onnx_artifacts import export_fp32
 
     run = tmp_path_factory.mktemp("foreign-onnx") / "run"
     shutil.copytree(_trained_run, run)

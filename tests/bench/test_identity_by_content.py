@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from artifacts import export_fp32, make_variant
+from onnx_artifacts import export_fp32, make_variant
 
 from vggdeploy.artifacts.variants import ONNX_VARIANTS, PRECISIONS, VARIANTS_BY_TAG
 from vggdeploy.errors import ArtifactError
@@ -137,7 +137,7 @@ def test_every_reader_takes_the_content_not_the_name(tag, name, contents, source
 def test_a_recorded_tag_its_graph_contradicts_is_refused(contents, tmp_path):
     """The content itself lies (an FP16 graph tagged int8): refused by every reader, exit 4."""
     import onnx
-    from artifacts import tag_onnx
+    from onnx_artifacts import tag_onnx
 
     from vggdeploy.backends.inspection import describe
     from vggdeploy.bench.matrix import plan_cases

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from artifacts import export_fp32, make_variant
+from onnx_artifacts import export_fp32, make_variant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from artifacts import export_fp32
+from onnx_artifacts import export_fp32
 
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError

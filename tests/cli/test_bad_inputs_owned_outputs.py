@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from artifacts import export_fp32, make_variant
+from onnx_artifacts import export_fp32, make_variant
 
 from vggdeploy.cli import main
 

@@ -36,7 +36,7 @@ class Identity:
     """What an artifact is, from its content."""
 
     precision: str  # one of PRECISIONS
-    variant: str  # bench's variant column ("-", "qdq", "cpu", a free label, or UNTAGGED)
+    variant: str  # bench's variant column ("-", "tensorrt", "cpu", a free label, or UNTAGGED)
     tag: str | None = None  # the recorded ONNX variant tag (None: the file records none)
 
 

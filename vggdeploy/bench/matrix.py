@@ -4,19 +4,21 @@ Where each backend's artifacts live in a run folder, what makes them and what a 
 run are facts of the backend registry (``vggdeploy.backends.registry``); this module turns them
 into table rows:
 
-==============  =========  ========  =================================================
-backend         precision  variant   artifact
-==============  =========  ========  =================================================
-torch           fp32/bf16  eager     RUN (checkpoint); fp16 only on CUDA; ``compile``
-                                     variant with ``torch_compile=True``
-onnxruntime     recorded   -/qdq/cpu the registry's ``run_files`` (the ONNX variants of
-                                     artifacts/variants.py), a skipped row for each missing one
-onnxruntime     any        +trt-ep   the same files through ORT's TensorRT EP
-                                     (``ort_tensorrt=True``, CUDA only)
-tensorrt        recorded   stem      the registry's ``run_globs``; precision as the engine
-                                     records it (its sidecar)
-inductor        recorded   stem      the registry's ``run_globs`` (.pt2 packages)
-==============  =========  ========  =================================================
+==============  =========  ============  ============================================
+backend         precision  variant       artifact
+==============  =========  ============  ============================================
+torch           fp32/bf16  eager         RUN (checkpoint); fp16 only on CUDA; ``compile``
+                                         variant with ``torch_compile=True``
+onnxruntime     recorded   -/tensorrt/   the registry's ``run_files`` (the ONNX variants of
+                           cpu           artifacts/variants.py; the variant column is an
+                                         INT8 form's target), a skipped row for each
+                                         missing one
+onnxruntime     any        +trt-ep       the same files through ORT's TensorRT EP
+                                         (``ort_tensorrt=True``, CUDA only)
+tensorrt        recorded   stem          the registry's ``run_globs``; precision as the
+                                         engine records it (its sidecar)
+inductor        recorded   stem          the registry's ``run_globs`` (.pt2 packages)
+==============  =========  ============  ============================================
 
 Identity by content: a row's precision and variant are what the artifact records about itself
 (``backends.identity.artifact_identity``), never what its file name says; a file whose name
