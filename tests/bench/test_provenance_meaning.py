@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from onnx_artifacts import export_fp32, make_variant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from onnx_artifacts import export_fp32, make_variant
 
 from vggdeploy.errors import ArtifactError
 
