@@ -47,6 +47,12 @@ def escape(text: object) -> str:
     return "".join(out)
 
 
+def escape_lines(text: object) -> str:
+    """:func:`escape` on each line of ``text``, keeping its line breaks (messages of several
+    lines that quote foreign names)."""
+    return "\n".join(escape(line) for line in str(text).split("\n"))
+
+
 def md_cell(text: object) -> str:
     """``text`` safe inside one Markdown table cell."""
     return escape(text).replace("|", "\\|")
@@ -66,4 +72,4 @@ def label_problem(name: str) -> str | None:
     return None
 
 
-__all__ = ["MAX_LABEL_LEN", "escape", "label_problem", "md_cell"]
+__all__ = ["MAX_LABEL_LEN", "escape", "escape_lines", "label_problem", "md_cell"]

@@ -200,3 +200,18 @@ def test_debug_report_and_inspect_escape_names_from_the_model(name, onnx_file, t
     baseline = render(plain, describe(plain))
     assert not non_printing(shown.replace("\n", ""))
     assert len(shown.splitlines()) == len(baseline.splitlines()) + 2  # one line per item
+
+
+@pytest.mark.parametrize("bad", [h for h in HOSTILE if h != "\x00"])  # no file name holds NUL
+def test_error_messages_escape_the_names_they_quote(bad, tmp_path, capsys):
+    """A command's error quotes the file it could not use: the quote cannot drive the terminal.
+    (Messages keep their own line breaks, so a newline in a quoted name still breaks the line;
+    every other control character is escaped.)"""
+    from vggdeploy.cli import main
+
+    missing = tmp_path / f"model{bad}x.onnx"
+    assert main(["inspect", str(missing)]) == 4
+    err = capsys.readouterr().err
+    assert not non_printing(err.replace("\n", ""))
+    if "\n" not in bad:
+        assert err.count("\n") == 2  # the error line and the hint line
