@@ -4,11 +4,12 @@ on its way into an output: one rule to escape it and one rule for names that ent
 * :func:`escape`: every character that could move the cursor, end a record or hide text - the
   Unicode categories Cc (control: newline, tab, ESC of ANSI sequences, ...), Cf (format: bidi
   overrides, zero-width joiners), Zl/Zp (line/paragraph separators) and the unassigned/surrogate
-  ones - becomes a visible ``\\xNN`` / ``\\uNNNN`` escape (backslashes double, so escapes are
-  unambiguous). Terminal tables, CSV, report.md and messages pass foreign text through it, so
-  every machine format keeps one record per item and nothing printed can forge a row.
+  ones - becomes a visible ``\\xNN`` / ``\\uNNNN`` escape. Backslashes stay as they are, so
+  escaping twice changes nothing (a message may quote an already escaped name). Terminal
+  tables, CSV, report.md and messages pass foreign text through it, so every machine format
+  keeps one record per item and nothing printed can forge a row.
 * :func:`md_cell`: :func:`escape` plus the Markdown table separator ``|``.
-* :func:`check_label`: a class name must be printable text a line-based format can hold as is
+* :func:`label_problem`: a class name must be printable text a line-based format can hold as is
   (``labels.txt`` of Triton has one name per line): refused where names enter (ModelSpec).
 """
 
@@ -27,13 +28,11 @@ def _unsafe(ch: str) -> bool:
 def escape(text: object) -> str:
     """``text`` with every unsafe character (see module doc) as a visible escape."""
     s = str(text)
-    if not any(_unsafe(c) or c == "\\" for c in s):
-        return s
+    if not any(_unsafe(c) for c in s):
+        return s  # idempotent: escaping an escaped text changes nothing
     out = []
     for c in s:
-        if c == "\\":
-            out.append("\\\\")
-        elif _unsafe(c):
+        if _unsafe(c):
             code = ord(c)
             out.append(
                 f"\\x{code:02x}"
