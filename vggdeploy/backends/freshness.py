@@ -112,7 +112,8 @@ def _spec_mismatch(target: Path, rec: Recorded, home: Path) -> str | None:
     keys = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     return (
         f"'{target}' carries another ModelSpec than '{home / 'model.json'}' (differs in: "
-        f"{', '.join(keys)}): model.json was changed after the artifact was made"
+        f"{', '.join(keys)}): it was not made from this model.json (edited since, or another "
+        "run's)"
     )
 
 
