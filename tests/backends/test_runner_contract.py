@@ -46,6 +46,12 @@ def _artifact(kind: str, request: pytest.FixtureRequest, run: Path) -> Path:
         return request.getfixturevalue("onnx_fp32")
     if kind == "inductor":
         return request.getfixturevalue("tiny_pt2")
+    if kind == "openvino":
+        pytest.importorskip("openvino", reason="openvino is not installed (vggdeploy[openvino])")
+        from vggdeploy.export.openvino import build_openvino
+
+        export_fp32(run)  # run/model.onnx, made from run's checkpoint
+        return build_openvino(run, precision="fp32", verify=False)
     if kind == "tensorrt":
         from vggdeploy.backends.tensorrt import build_engine
 
@@ -182,7 +188,7 @@ def test_onnxruntime_rejects_foreign_and_missing_files(tmp_path):
 
 def test_unknown_backend_lists_valid_ones(tiny_run):
     with pytest.raises(UsageError) as info:
-        open_runner("openvino", tiny_run)
+        open_runner("tflite", tiny_run)
     assert "torch" in (info.value.hint or "")
 
 
@@ -209,7 +215,8 @@ def test_compiled_torch_runner_is_not_thread_safe(tiny_run):
 
 
 @pytest.mark.parametrize(
-    ("kind", "device"), [("torch", "gpu"), ("onnxruntime", "cuda:x"), ("tensorrt", "cpu")]
+    ("kind", "device"),
+    [("torch", "gpu"), ("onnxruntime", "cuda:x"), ("tensorrt", "cpu"), ("openvino", "cuda")],
 )
 def test_bad_device_is_a_usage_error_in_the_constructor(kind, device, tmp_path):
     with pytest.raises(UsageError, match="device|CUDA devices"):

@@ -242,7 +242,7 @@ def test_batch_outside_a_static_artifact_is_skipped(bench_run, fake_data, tmp_pa
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        ({"backends": ["torch", "openvino"]}, UsageError, "openvino"),
+        ({"backends": ["torch", "tflite"]}, UsageError, "tflite"),
         ({"precisions": ["fp8"]}, UsageError, "fp8"),
         ({"batch_sizes": [0, 8]}, UsageError, "batch sizes"),
         ({"batch_sizes": "1,x"}, UsageError, "integers"),
@@ -350,9 +350,22 @@ def test_targets_table_from_results():
     assert t[1]["met"] is True and "5.00x" in t[1]["measured"]  # int8 is the best at 64
     int8 = next(x for x in t if "int8 (cpu) >=" in x["target"])
     assert int8["measured"] == "2.00x, +0.50 pt drop" and int8["met"] is False
-    shares = [x["measured"] for x in t if "share" in x["target"]]
-    assert shares[0].startswith("50.0%") and shares[1].startswith("25.0%")
+    shares = [x["measured"] for x in t if "share" in x["target"]]  # fp32, bf16, int8
+    assert shares[0].startswith("50.0%") and shares[2].startswith("25.0%")  # the formula
+    assert shares[1] == "no bf16 row measured"
     assert "| **no** |" in targets_markdown(results)
+    # with measured ceilings (bench/ceilings.py) the shares are of those, per precision
+    results["environment"]["ceilings"] = {
+        "precisions": {p: {"ops_per_s": 100e9, "kernel": "k"} for p in ("fp32", "bf16", "int8")}
+    }
+    results["environment"]["ceilings_vs_formula"] = {
+        "formula_fp32_flops": 256e9, "measured_fp32_flops": 100e9,
+        "measured_over_formula": 100 / 256, "formula": "2 x 2 x 16 x 2 x 2",
+    }  # fmt: skip
+    t = check_targets(results)
+    shares = [x["measured"] for x in t if "share" in x["target"]]
+    assert shares[0].startswith("128.0%") and shares[2].startswith("256.0%")
+    assert any("39% of the formula" in x["measured"] for x in t)
 
 
 def test_duration_mode_times_until_the_deadline(bench_run, fake_data):

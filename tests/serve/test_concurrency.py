@@ -8,6 +8,7 @@ modules are merged (skipped with the reason until then).
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -79,9 +80,16 @@ def test_concurrent_requests_torch_double(monkeypatch, micro_run: Path, images) 
         hammer(predictor, images)
 
 
-@pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("kind", ["torch", "onnxruntime", "openvino"])
 def test_concurrent_requests_real_backend(kind, micro_run: Path, tmp_path: Path, images) -> None:
     path = micro_run if kind == "torch" else export_onnx(micro_run, tmp_path / "model.onnx")
+    if kind == "openvino":  # an IR converted from the run's model.onnx
+        pytest.importorskip("openvino", reason="openvino is not installed (vggdeploy[openvino])")
+        from vggdeploy.export.openvino import build_openvino
+
+        run = tmp_path / "run"
+        shutil.copytree(micro_run, run)
+        path = build_openvino(export_onnx(run), precision="fp32", verify=False)
     with load(path) as predictor:
         assert predictor.backend == kind
         hammer(predictor, images)

@@ -35,6 +35,7 @@ class BackendInfo:
     artifact_text: str = ""  # how messages name its artifacts (default: its suffixes)
     opens_folders: bool = False  # a run folder (checkpoint) is this backend's artifact
     companion: str | None = None  # NAME<suffix><companion> (a sidecar) opens NAME<suffix>
+    weights_suffix: str | None = None  # NAME<weights_suffix> beside NAME<suffix> holds the weights
     run_files: tuple[str, ...] = ()  # fixed file names in a run folder, in report order
     run_globs: tuple[str, ...] = ()  # patterns of freely named artifacts in a run folder
     describe: str | None = None  # "module:function": path -> dict, for `vggdeploy inspect`
@@ -176,6 +177,24 @@ BACKENDS: dict[str, BackendInfo] = {
             default_max_batch=1024,
             larger_batch="rebuild the .pt2 package with a larger --max-batch "
             "(`vggdeploy build-engine RUN --backend inductor --max-batch N`)",
+        ),
+        BackendInfo(
+            name="openvino",
+            runner="vggdeploy.backends.openvino:OpenVINORunner",
+            suffixes=(".xml",),  # + NAME.bin beside it (the weights); the XML is the artifact
+            # A compiled model is shared and thread-safe; infer requests are not, so the runner
+            # keeps one set of requests per calling thread.
+            thread_safe=True,
+            how_to_make="build one with `vggdeploy build-engine RUN --backend openvino "
+            "[--bf16|--int8]`",
+            artifact_text=".xml + .bin (OpenVINO IR)",
+            weights_suffix=".bin",
+            run_globs=("*.xml", "openvino/*.xml"),
+            describe="vggdeploy.backends.openvino:describe_ir",
+            render="vggdeploy.backends.openvino:ir_lines",
+            precision_of="vggdeploy.backends.openvino:ir_precision",
+            provenance="vggdeploy.backends.openvino:ir_provenance",
+            larger_batch=None,  # converted with ONNX's dynamic batch: no maximum
         ),
     )
 }

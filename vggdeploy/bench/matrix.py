@@ -69,8 +69,11 @@ class Case:
         if self.artifact is None:
             return None
         path = self.artifact / WEIGHTS_NAME if self.artifact.is_dir() else self.artifact
-        extra = Path(f"{path}.data")  # ONNX external data, if the exporter split it out
-        size = sum(p.stat().st_size for p in (path, extra) if p.is_file())
+        extra = [Path(f"{path}.data")]  # ONNX external data, if the exporter split it out
+        found = backend_for_path(path)
+        if found is not None and found[0].weights_suffix:  # an OpenVINO IR's NAME.bin
+            extra.append(path.with_suffix(found[0].weights_suffix))
+        size = sum(p.stat().st_size for p in (path, *extra) if p.is_file())
         return round(size / 1e6, 3) if size else None
 
 
@@ -303,8 +306,18 @@ def _torch_cases(run, precisions, device, threads, torch_compile) -> list[Case]:
                 skip = "not supported: the torch runner has no int8 path (see onnxruntime int8)"
             elif prec == "fp16" and device == "cpu":
                 skip = "not supported: torch fp16 autocast needs CUDA (bf16 runs on CPU)"
+            elif prec == "bf16" and device == "cpu":
+                skip = _bf16_refusal()
             cases.append(Case("torch", prec, variant, run, opts, skip))
     return cases
+
+
+def _bf16_refusal() -> str | None:
+    """The skip reason of a CPU bf16 row where BF16 would be emulated (None where native)."""
+    from vggdeploy.backends.cpu_features import cpu_features
+
+    refusal = cpu_features().bf16_refusal()
+    return f"not native here: {refusal}" if refusal else None
 
 
 def validate_backends(value: Any) -> list[str]:

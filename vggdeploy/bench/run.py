@@ -26,6 +26,7 @@ import numpy as np
 from vggdeploy.artifacts.variants import PRECISIONS
 from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
 from vggdeploy.bench.accuracy import chunks, logit_metrics
+from vggdeploy.bench.ceilings import ceiling_share
 from vggdeploy.bench.latency import gpu_split, split_iters, summarize, time_calls
 from vggdeploy.bench.matrix import (
     Case,
@@ -154,10 +155,18 @@ def _row(case: Case, batch: int, device: str, **fields: Any) -> dict[str, Any]:
         "speedup_vs_torch_fp32": None,
         "gflops_per_s": None,
         "fp32_peak_share": None,
+        "ceiling_share": None,  # of the measured GEMM ceiling of the row's precision
+        "runner_settings": None,  # what the runner ran with (OpenVINO: hint, threads, precision)
         "gpu_split_ms": None,
     }
     row.update(fields)
     return row
+
+
+def _settings(runner: Any, batch: int) -> dict[str, Any] | None:
+    """The engine settings a runner reports for ``batch`` (runners with a ``settings`` hook)."""
+    hook = getattr(runner, "settings", None)
+    return dict(hook(batch)) if callable(hook) else None
 
 
 def _load_inputs(cfg: BenchConfig, spec: Any):
@@ -240,6 +249,12 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
     torch.set_num_threads(cfg.threads)  # also the pool AOTInductor CPU kernels use
     flops = count_flops(spec)
     peak = env["cpu_peak"]["fp32_flops"] if cfg.device == "cpu" else None
+    ceilings = None
+    if cfg.device == "cpu":  # each row's share of its precision's measured GEMM ceiling
+        from vggdeploy.bench.ceilings import formula_check, machine_ceilings
+
+        ceilings = env["ceilings"] = machine_ceilings(env["cpu"], cfg.threads)
+        env["ceilings_vs_formula"] = formula_check(ceilings, env["cpu_peak"])
 
     max_batch = max(cfg.batch_sizes)
     reps = np.resize(np.arange(len(images)), max_batch)  # tile when the test set is smaller
@@ -316,6 +331,8 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
                     throughput_ips=batch / (stats["p50"] / 1e3),
                     gflops_per_s=achieved / 1e9,
                     fp32_peak_share=achieved / peak if peak else None,
+                    ceiling_share=ceiling_share(ceilings, case.precision, achieved),
+                    runner_settings=_settings(a.runner, batch),
                     gpu_split_ms=gpu_split(a.runner, x) if cfg.device != "cpu" else None,
                 )
             batch_rows[case.key] = row

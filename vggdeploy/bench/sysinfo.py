@@ -29,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vggdeploy.backends.cpu_features import cpu_features
+
 LIBRARIES = (
     "vggdeploy",
     "torch",
@@ -39,6 +41,8 @@ LIBRARIES = (
     "tensorrt",
     "nvidia-modelopt",
     "onnxslim",
+    "openvino",
+    "nncf",
 )
 
 
@@ -97,6 +101,8 @@ def cpu_info() -> dict[str, Any]:
         "simd": sorted(
             f for f in flags if re.fullmatch(r"(avx.*|fma|amx.*|sse4_2|f16c|avx_vnni)", f)
         ),
+        # what runs natively (AMX, AVX512_BF16, VNNI): bench skips what would be emulated
+        "features": cpu_features(flags).as_dict(),
     }
 
 

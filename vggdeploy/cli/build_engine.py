@@ -53,6 +53,9 @@ class _PhaseBars:
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--fp16", "precision", flag_value="fp16", help="Build from model.fp16.onnx.")
 @click.option("--int8", "precision", flag_value="int8", help="Build from model.int8.onnx (Q/DQ).")
+@click.option(
+    "--bf16", "precision", flag_value="bf16", help="openvino: BF16 IR (CPUs with AMX/AVX512_BF16)."
+)
 @click.option("--min-batch", type=options.BATCH, default=1, show_default=True)
 @click.option(
     "--opt-batch", type=options.BATCH, default=None, help="Batch to tune for [32 within min..max]."
@@ -81,13 +84,29 @@ class _PhaseBars:
     help="Keep an engine whose compute layers TensorRT ran in another precision (recorded).",
 )
 @click.option(
-    "--backend", type=click.Choice(["tensorrt", "inductor"]), default="tensorrt", show_default=True
+    "--int8-source",
+    type=click.Choice(["nncf", "qdq"]),
+    default=None,
+    help="openvino --int8: NNCF on model.onnx (calibrated on the train split) [nncf], or the "
+    "export stage's model.int8.onnx (qdq).",
+)
+@click.option(
+    "--calib-size", type=options.POSITIVE_INT, default=None, help="openvino --int8 [512]."
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="openvino: data.")
+@click.option("--no-verify", is_flag=True, help="openvino: write the IR without judging it.")
+@click.option(
+    "--backend",
+    type=click.Choice(["tensorrt", "inductor", "openvino"]),
+    default="tensorrt",
+    show_default=True,
 )
 @click.option("--device", default=None, help="inductor: cpu (default) or cuda; tensorrt: cuda:N.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None:
-    """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), or with
-    --backend inductor an AOTInductor .pt2 package from MODEL (a run folder)."""
+    """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), with
+    --backend inductor an AOTInductor .pt2 package from MODEL (a run folder), or with --backend
+    openvino an OpenVINO IR (.xml + .bin) from MODEL's model.onnx (fp32, --bf16, --int8)."""
     import contextlib
 
     from vggdeploy.runlock import run_lock
@@ -98,13 +117,51 @@ def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None
     with run_lock(source_run, "build-engine") if source_run.is_dir() else contextlib.nullcontext():
         if backend == "inductor":
             _build_inductor(model, out, kw)
+        elif backend == "openvino":
+            _build_openvino(model, out, kw)
         else:
             _build_tensorrt(model, out, kw)
+
+
+_OPENVINO_ONLY = ("int8_source", "calib_size", "data_dir", "no_verify")
+
+
+def _refuse_options(kw: dict[str, Any], names: tuple[str, ...], backend: str) -> None:
+    given = [k for k in names if kw.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"{flags} only apply to --backend {backend}")
+
+
+def _build_openvino(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
+    from vggdeploy.export.openvino import build_openvino
+
+    _refuse_options(kw, tuple(k for k in _TRT_ONLY if k != "precision"), "tensorrt")
+    _refuse_options(kw, ("opt_batch", "max_batch"), "tensorrt/inductor")
+    if kw["min_batch"] != 1:
+        raise UsageError("--min-batch only applies to --backend tensorrt")
+    if kw["hardware_compat"] != "none":
+        raise UsageError("--hardware-compat only applies to --backend tensorrt")
+    if kw["precision"] == "fp16":
+        raise UsageError("--fp16 is not an openvino precision", hint="use --bf16, --int8 or none")
+    if kw["device"] not in (None, "cpu"):
+        raise UsageError(f"--backend openvino builds for the CPU, got --device {kw['device']}")
+    build_openvino(
+        model,
+        out,
+        precision=kw["precision"] or "fp32",
+        int8_source=kw["int8_source"] or "nncf",
+        calib_size=kw["calib_size"],
+        data_dir=kw["data_dir"],
+        verify=not kw["no_verify"],
+        log=click.echo,
+    )
 
 
 def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     from vggdeploy.backends.inductor import build_inductor
 
+    _refuse_options(kw, _OPENVINO_ONLY, "openvino")
     given = [k for k in _TRT_ONLY if kw.get(k)] + (
         ["hardware_compat"] if kw["hardware_compat"] != "none" else []
     )
@@ -141,6 +198,9 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     from vggdeploy.backends.tensorrt import build_engine, build_summary, parse_size
     from vggdeploy.backends.tensorrt.build import default_engine_path
 
+    _refuse_options(kw, _OPENVINO_ONLY, "openvino")
+    if kw["precision"] == "bf16":
+        raise UsageError("--bf16 only applies to --backend openvino")
     opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
     workspace = parse_size(kw["workspace"]) if kw["workspace"] else None
     target = out if out is not None else default_engine_path(model, kw["precision"] or "fp32")

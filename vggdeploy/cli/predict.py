@@ -6,7 +6,9 @@ import json
 
 import click
 
-BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
+from vggdeploy.backends.registry import BACKENDS
+
+BACKEND_CHOICES = tuple(BACKENDS)  # the registry's backends (openvino included)
 
 
 @click.command()

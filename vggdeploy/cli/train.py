@@ -61,8 +61,8 @@ _D = TrainConfig()  # the default recipe; help texts quote it, so there is one h
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
     default=None,
-    help="bfloat16 autocast on CPU (default off: it pays only on CPUs with avx512_bf16; "
-    "see benchmarks/TRAINING.md).",
+    help="bfloat16 autocast on CPU (default: on where it pays, i.e. CPUs with AMX-BF16; off "
+    "elsewhere, see benchmarks/TRAINING.md).",
 )
 @click.option("--workers", type=int, default=None, help="Data loader workers (default 0).")
 @click.option("--channels-last/--no-channels-last", default=None, help="Default on.")

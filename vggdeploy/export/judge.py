@@ -44,6 +44,9 @@ class Tolerance:
 TOLERANCES = {
     "fp16": Tolerance(atol=5e-2, rtol=5e-2, max_accuracy_drop_pt=0.3),
     "int8": Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=1.0),
+    # BF16 keeps 8 mantissa bits (FP16: 11): logits are judged by accuracy, as INT8 is, at FP16's
+    # accuracy limit (OpenVINO's BF16 IR).
+    "bf16": Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=0.3),
 }
 # A loss of this many test images is never judged: on a small test split one flipped near-tie is
 # already more than 0.3 pt (on the 10,000-image split the point limits above decide).
@@ -111,18 +114,25 @@ def fp32_reference(
 def assess(blob: bytes, *, label: str, tol: Tolerance, check: VariantCheck) -> dict[str, Any]:
     """Per-batch parity with PyTorch, and full test-set accuracy and top-1 agreement against the
     FP32 ONNX model (which is verified against PyTorch)."""
-    t0 = time.perf_counter()
     with open_runner("onnxruntime", blob) as candidate:
-        verification = compare_runners(
-            candidate,
-            check.reference,
-            check.inputs,
-            batch_sizes=check.batches,
-            atol=tol.atol,
-            rtol=tol.rtol,
-            label=label,
-        )
-        logits = runner_logits(candidate, check.test_x)
+        return assess_runner(candidate, label=label, tol=tol, check=check)
+
+
+def assess_runner(
+    candidate: Runner, *, label: str, tol: Tolerance, check: VariantCheck
+) -> dict[str, Any]:
+    """:func:`assess` for any active runner (an OpenVINO IR is judged by the same rule)."""
+    t0 = time.perf_counter()
+    verification = compare_runners(
+        candidate,
+        check.reference,
+        check.inputs,
+        batch_sizes=check.batches,
+        atol=tol.atol,
+        rtol=tol.rtol,
+        label=label,
+    )
+    logits = runner_logits(candidate, check.test_x)
     fp32_acc = check.fp32_accuracy
     test_set = compare_logits(check.fp32_logits, logits, labels=check.test_y)  # vs FP32 ONNX
     test_set["fp32_onnx_accuracy"] = fp32_acc

@@ -125,26 +125,13 @@ def current_fp32(
 
 
 def export_onnx(
-    checkpoint: str | os.PathLike[str],
-    out: str | os.PathLike[str] | None = None,
-    *,
-    opset: int = DEFAULT_OPSET,
-    max_batch: int = DEFAULT_VERIFIED_MAX_BATCH,
-    simplify: bool | None = None,
-    verify: bool = True,
-    atol: float = FP32_ATOL,
-    rtol: float = FP32_RTOL,
-    data_dir: str | os.PathLike[str] | None = None,
-    log: Log | None = None,
+    checkpoint: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, **options: Any
 ) -> ExportResult:
     """Export ``checkpoint`` to ONNX (FP32), verified against PyTorch: the one public FP32 entry
-    point (``export_variants`` with ``precisions=("fp32",)``, so it holds the run lock too).
-    ``simplify=None`` runs onnxslim when installed."""
-    results = export_variants(
-        checkpoint, out, precisions=("fp32",), opset=opset, max_batch=max_batch,
-        simplify=simplify, verify=verify, atol=atol, rtol=rtol, data_dir=data_dir, log=log,
-    )  # fmt: skip
-    return results["fp32"]
+    point, :func:`export_variants` with ``precisions=("fp32",)`` (so it holds the run lock too);
+    ``options`` are that function's (``opset``, ``max_batch``, ``simplify``, ``verify``,
+    ``atol``, ``rtol``, ``data_dir``, ``log``)."""
+    return export_variants(checkpoint, out, precisions=("fp32",), **options)["fp32"]
 
 
 @dataclass

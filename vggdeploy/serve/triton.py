@@ -25,6 +25,7 @@ import re
 import shlex
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,14 @@ def build_triton_repo(
     if max_batch is not None and max_batch < 1:
         raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
     ensure_writable_dir(out, "model repository")  # before hashing and copying model files
+    found = backend_for_path(source)
+    if found is not None and found[0].name == "openvino":
+        if onnx is not None or engine is not None:
+            raise UsageError("an OpenVINO IR is served alone: drop --onnx/--engine")
+        m = _openvino_model(Path(source), name, max_batch, preferred_batch_sizes, kind)
+        check_fresh(m.artifact)
+        return write_models(ensure_dir(out), [replace(m, instances=instances,
+                            max_queue_delay_us=max_queue_delay_us)], force=force)  # fmt: skip
     onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
     for artifact in (a for a in (onnx_path, engine_path) if a is not None):
         check_fresh(artifact, run=source if Path(source).is_dir() else None)  # never ship stale
@@ -212,6 +221,8 @@ def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
             for rel in external_data_files(m.artifact):
                 (version / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(m.artifact.parent / rel, version / rel)
+        for companion, filename in m.companions:  # an OpenVINO IR's weights (model.bin)
+            shutil.copyfile(companion, version / filename)
         labels = m.spec.class_names or tuple(str(i) for i in range(m.spec.num_classes))
         write_text(stage / "labels.txt", "\n".join(labels) + "\n")
         write_text(stage / "config.pbtxt", render_config(m))
@@ -256,6 +267,8 @@ def _resolve_sources(
         if onnx_path is not None and onnx_path != source:
             raise UsageError("give the ONNX model either as RUN_OR_MODEL or with --onnx, not both")
         onnx_path = source
+    elif kind == "openvino":
+        return None, None, None  # an IR: build_triton_repo serves it through _openvino_model
     elif kind == "tensorrt" and found is not None:
         if engine_path is not None and engine_path != found[1]:
             raise UsageError("give the engine either as RUN_OR_MODEL or with --engine, not both")
@@ -265,7 +278,8 @@ def _resolve_sources(
     else:
         raise UsageError(
             f"cannot build a Triton model from '{source}'",
-            hint="pass a run folder (with model.onnx), a .onnx model or a TensorRT .engine",
+            hint="pass a run folder (with model.onnx), a .onnx model, a TensorRT .engine or an "
+            "OpenVINO IR (.xml)",
         )
     for p in (onnx_path, engine_path):
         if p is not None and not p.is_file():
@@ -299,6 +313,41 @@ def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None, int]:
     fixed = first.dim_value if first.HasField("dim_value") else None
     types = dtype(inputs[spec.input.name]), dtype(outputs[spec.output_name])
     return spec, *types, fixed, verified_max_batch(model)
+
+
+def _openvino_model(
+    ir: Path, name: str | None, max_batch: int | None, preferred: Any, kind: str
+) -> TritonModel:
+    """Triton's OpenVINO backend model for a vggdeploy IR: model.xml + model.bin, run with the
+    inference precision the IR was judged with (OpenVINO would pick BF16 by itself on CPUs that
+    have it) and the latency hint (Triton's dynamic batcher forms the batches)."""
+    from vggdeploy.backends.openvino import bin_path, compile_config, read_ir_info
+
+    if kind == "gpu":
+        raise UsageError("--kind gpu cannot serve an OpenVINO IR here (vggdeploy runs it on CPU)")
+    spec, facts = read_ir_info(ir)
+    if not bin_path(ir).is_file():
+        raise ArtifactError(f"'{ir}' has no weights file '{bin_path(ir).name}' beside it")
+    config = compile_config(str(facts.get("precision")), facts, "latency", None)
+    from vggdeploy.export.onnx import DEFAULT_VERIFIED_MAX_BATCH
+
+    mb = max_batch or int(facts.get("verified_max_batch") or DEFAULT_VERIFIED_MAX_BATCH)
+    if name is None:  # RUN/openvino/model.int8.xml -> RUN_openvino_int8; mini.xml -> mini_openvino
+        in_run = ir.parent.name == "openvino"
+        name = _default_name(ir.parent.parent if in_run else ir) + "_openvino"
+        name += f"_{facts.get('precision')}" if in_run else ""
+    return TritonModel(
+        name=name,
+        platform="openvino",
+        artifact=ir,
+        filename="model.xml",
+        spec=spec,
+        max_batch=mb,
+        preferred_batch_sizes=_preferred(preferred, mb),
+        instance_kind="KIND_CPU",
+        companions=((bin_path(ir), "model.bin"),),
+        parameters=tuple(sorted((k, str(v)) for k, v in config.items())),
+    )
 
 
 def _engine_dtype(dtypes: dict[str, str], tensor: str, engine: Path) -> str:

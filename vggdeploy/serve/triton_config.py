@@ -10,6 +10,7 @@ from pathlib import Path
 from vggdeploy.spec import ModelSpec
 
 INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
+BACKEND_NAMES = ("openvino",)  # Triton serves these through a backend, not a platform
 # ONNX TensorProto element type -> Triton data type
 ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
 # an engine's I/O dtype (as its sidecar names it) -> Triton data type
@@ -21,9 +22,9 @@ class TritonModel:
     """Everything one config.pbtxt says, plus the file that goes into the version folder."""
 
     name: str
-    platform: str  # onnxruntime_onnx | tensorrt_plan
+    platform: str  # onnxruntime_onnx | tensorrt_plan | openvino (a backend, not a platform)
     artifact: Path
-    filename: str  # model.onnx | model.plan
+    filename: str  # model.onnx | model.plan | model.xml
     spec: ModelSpec
     max_batch: int
     input_dtype: str = "TYPE_FP32"
@@ -32,6 +33,8 @@ class TritonModel:
     max_queue_delay_us: int = 100
     instances: int = 1
     instance_kind: str = "KIND_AUTO"
+    companions: tuple[tuple[Path, str], ...] = ()  # more files for the version folder (IR .bin)
+    parameters: tuple[tuple[str, str], ...] = ()  # backend parameters (OpenVINO properties)
 
 
 def render_config(m: TritonModel) -> str:
@@ -39,7 +42,8 @@ def render_config(m: TritonModel) -> str:
     s = m.spec
     lines = [
         f'name: "{m.name}"',
-        f'platform: "{m.platform}"',
+        # Triton's OpenVINO support is a backend ("backend:"), the others are platforms
+        f'backend: "{m.platform}"' if m.platform in BACKEND_NAMES else f'platform: "{m.platform}"',
         f"max_batch_size: {m.max_batch}",
         f'default_model_filename: "{m.filename}"',
         "input [",
@@ -71,6 +75,7 @@ def render_config(m: TritonModel) -> str:
         "  }",
         "]",
         "version_policy: { latest: { num_versions: 1 } }",
-        "",
     ]
-    return "\n".join(lines)
+    for key, value in m.parameters:
+        lines.append(f'parameters: {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
+    return "\n".join([*lines, ""])

@@ -37,6 +37,18 @@ RECIPES: dict[str, dict[str, object]] = {
 }
 
 
+def cpu_bf16_pays(features=None) -> bool:
+    """Whether bfloat16 autocast speeds CPU training up on this CPU (``--cpu-bf16``'s automatic
+    default). Yes with AMX-BF16 tiles (BF16 GEMM ~5.8x FP32 on a 2-core AMX Xeon, issue 21's
+    measured ceilings; training itself not measured on AMX). No without native BF16 (emulated,
+    10.6x slower, benchmarks/TRAINING.md) and not yet with AVX512_BF16 alone (AMD Zen 4: 1.4x in
+    benchmarks/train_bf16.py on a loaded machine, pairs 0.97-2.04x: unconfirmed, TRAINING.md)."""
+    from vggdeploy.backends.cpu_features import cpu_features
+
+    f = features if features is not None else cpu_features()
+    return "amx_bf16" in f.flags and f.amx
+
+
 @dataclass
 class TrainConfig:
     preset: str = DEFAULT_PRESET
@@ -56,7 +68,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # float16 autocast, only used on CUDA
-    cpu_bf16: bool = False  # bfloat16 autocast on CPU (pays only on CPUs with avx512_bf16)
+    cpu_bf16: bool | None = None  # bfloat16 autocast on CPU; None: where it pays (cpu_bf16_pays)
     workers: int = 0
     channels_last: bool = True
     limit_train: int | None = None  # use the first N training images (tests, smoke runs)
@@ -121,6 +133,8 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise UsageError(msg)
+        if self.cpu_bf16 is None:  # automatic: decided by this CPU (recorded resolved)
+            self.cpu_bf16 = self.device == "cpu" and cpu_bf16_pays()
         return self
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:

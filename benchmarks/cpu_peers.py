@@ -1,0 +1,485 @@
+"""vggdeploy's CPU rows against OpenVINO and ONNX Runtime set up by hand, in one interleaved run.
+
+For each model (vgg-mini28, d2l-vgg11) and batch (1, 32, 64) this times, on the same inputs and the
+same thread count:
+
+* vggdeploy: the rows `vggdeploy bench` measures on the CPU (its own case table,
+  ``bench.matrix.plan_cases``, opened through the Runner contract with bench's options): ONNX
+  Runtime FP32 / INT8 (Q/DQ and CPU form), OpenVINO IRs FP32 / BF16 / INT8 (NNCF and Q/DQ);
+* peers, from their own APIs as a careful user would set them up: OpenVINO (``Core.compile_model``
+  with the LATENCY and THROUGHPUT hints, ``INFERENCE_NUM_THREADS``, f32 / bf16 inference precision,
+  NNCF ``quantize`` with its defaults on the same train images; THROUGHPUT runs an
+  ``AsyncInferQueue`` with the plugin's optimal number of requests over slices of the batch), and
+  ONNX Runtime (``intra_op_num_threads``, all graph optimizations; FP32 and ``quantize_static``
+  QDQ U8/S8 per-channel, ORT's documented CPU choice).
+
+Interleaving: every round visits every case once per batch, starting one case later each round;
+a case's figure is the median over rounds of its per-round median. Accuracy: top-1 on the test
+split (its first ``limit_test`` images for d2l-vgg11) and the drop against ONNX Runtime FP32,
+judged with the export stage's tolerances.
+
+    PYTHONPATH=. python benchmarks/cpu_peers.py --work /tmp/peers      # prepare + measure
+    PYTHONPATH=. python benchmarks/cpu_peers.py --markdown-only        # CPU_PEERS.md from JSON
+
+vgg-mini28 is trained for 1 epoch here if ``--work`` has no run; d2l-vgg11 is untrained (random
+weights, seed 0): its latency is that of the real network, its accuracy figures are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "cpu_peers.json"
+MARKDOWN = HERE / "CPU_PEERS.md"
+# model -> how it is prepared and measured
+MODELS: dict[str, dict[str, Any]] = {
+    # the committed trained checkpoint (92.88 % top-1): accuracy figures mean something at once
+    "vgg-mini": {
+        "copy": "tests/assets/vgg-mini-default",
+        "limit_test": None,
+        "max_batch": 64,
+        "min_round_s": 0.25,
+    },  # fmt: skip
+    "vgg-mini28": {"train_epochs": 1, "limit_test": None, "max_batch": 64, "min_round_s": 0.25},
+    # 15 GFLOP per image: judged on 200 test images, FP32 rows not timed above batch 1
+    "d2l-vgg11": {"train_epochs": 0, "limit_test": 200, "max_batch": 8, "min_round_s": 0.0},
+}
+BATCHES = (1, 32, 64)
+# the IRs vggdeploy builds: (precision, INT8 source)
+IRS = (("fp32", "nncf"), ("bf16", "nncf"), ("int8", "nncf"), ("int8", "qdq"))
+
+
+# ---- preparation: the run folder and every artifact vggdeploy makes --------------------------
+def prepare(model: str, work: Path, data_dir: str | None, log: Callable[[str], None]) -> Path:
+    from vggdeploy.artifacts.checkpoint import save_checkpoint
+    from vggdeploy.export.pipeline import export_variants
+    from vggdeploy.models import build_model, make_spec
+
+    opts = MODELS[model]
+    run = work / model
+    if not (run / "model.safetensors").is_file():
+        if opts.get("copy"):
+            import shutil
+
+            shutil.copytree(HERE.parent / opts["copy"], run, dirs_exist_ok=True)
+        elif opts["train_epochs"]:
+            from vggdeploy.train.config import TrainConfig
+            from vggdeploy.train.loop import train
+
+            cfg = TrainConfig(preset=model, epochs=opts["train_epochs"])
+            log(f"{model}: training {opts['train_epochs']} epoch(s)")
+            train(cfg, run, data_dir=data_dir, log=lambda *_: None)
+        else:
+            import torch
+
+            torch.manual_seed(0)
+            spec = make_spec(model)
+            log(f"{model}: untrained checkpoint (random weights, seed 0)")
+            save_checkpoint(run, build_model(spec).eval(), spec)
+    if not (run / "model.int8-cpu.onnx").is_file():
+        log(f"{model}: export fp32 + int8 (both targets)")
+        export_variants(
+            run,
+            precisions="fp32,int8",
+            max_batch=opts["max_batch"],
+            limit_test=opts["limit_test"],
+            data_dir=data_dir,
+            log=log,
+        )
+    for precision, source in IRS:
+        _build_ir(run, precision, source, opts, data_dir, log)
+    return run
+
+
+def _build_ir(run: Path, precision: str, source: str, opts: dict, data_dir, log) -> str:
+    from vggdeploy.errors import VggDeployError
+    from vggdeploy.export.openvino import build_openvino, default_ir_path
+
+    path = default_ir_path(run, precision, source)
+    if path.is_file():
+        return "reused"
+    log(f"{run.name}: OpenVINO IR {precision} ({source})")
+    try:
+        build_openvino(
+            run,
+            precision=precision,
+            int8_source=source,
+            data_dir=data_dir,
+            limit_test=opts["limit_test"],
+            log=log,
+        )
+    except VggDeployError as exc:  # refused (BF16 not native, accuracy): the row says why
+        log(f"  not built: {exc.message}")
+        return f"not built: {exc.message}"
+    return "built"
+
+
+# ---- the cases ---------------------------------------------------------------------------------
+class Case:
+    def __init__(self, side: str, name: str, precision: str, call, settings: dict, close=None):
+        self.side, self.name, self.precision = side, name, precision
+        self.call, self.settings, self.close = call, settings, close
+
+
+def vggdeploy_cases(run: Path, threads: int, precisions: list[str]) -> list[Case]:
+    """Bench's own CPU rows for ONNX Runtime and OpenVINO, opened as bench opens them."""
+    from vggdeploy.backends.base import open_runner
+    from vggdeploy.bench.matrix import plan_cases
+
+    cases = []
+    planned = plan_cases(
+        run, backends=["onnxruntime", "openvino"], precisions=precisions, device="cpu",
+        threads=threads,
+    )  # fmt: skip
+    for c in planned:
+        if c.skip or c.stale or c.artifact is None:
+            continue
+        runner = open_runner(c.backend, c.artifact, **{k: v for k, v in c.options.items() if v})
+        try:
+            runner.activate()
+        except Exception as exc:  # a BF16 IR on a CPU without BF16: skipped, reported
+            print(f"  vggdeploy {c.key}: not measured ({exc})", file=sys.stderr)
+            continue
+        settings = {"artifact": c.artifact.name, **c.options}
+        cases.append(
+            Case("vggdeploy", f"{c.backend} {c.variant}", c.precision, runner.infer, settings,
+                 runner.deactivate)
+        )  # fmt: skip
+        cases[-1].runner = runner
+    return cases
+
+
+def peer_cases(run: Path, threads: int, calib: np.ndarray, precisions: list[str]) -> list[Case]:
+    import openvino as ov
+
+    from vggdeploy.backends.cpu_features import cpu_features
+
+    cases: list[Case] = []
+    core = ov.Core()
+    fp32 = core.read_model(str(run / "model.onnx"))
+    ov_precisions = [p for p in ("f32", "bf16") if {"f32": "fp32", "bf16": "bf16"}[p] in precisions]
+    if not cpu_features().native_bf16 and "bf16" in ov_precisions:
+        ov_precisions.remove("bf16")
+    models = [(p, fp32, {"INFERENCE_PRECISION_HINT": p}) for p in ov_precisions]
+    if "int8" in precisions:
+        os.environ.setdefault("NNCF_CI", "1")  # no usage telemetry from the peer's quantizer
+        import nncf
+
+        dataset = nncf.Dataset([calib[i : i + 1] for i in range(len(calib))])
+        models.append(("int8", nncf.quantize(fp32, dataset), {}))  # NNCF defaults
+    for precision, model, extra in models:
+        for hint in ("LATENCY", "THROUGHPUT"):
+            config = {"PERFORMANCE_HINT": hint, "INFERENCE_NUM_THREADS": threads, **extra}
+            compiled = core.compile_model(model, "CPU", config)
+            call = _ov_sync(compiled) if hint == "LATENCY" else _ov_async(ov, compiled)
+            name = f"openvino {precision} {hint.lower()}"
+            label = {"f32": "fp32"}.get(precision, precision)
+            cases.append(Case("peer", name, label, call, {k: str(v) for k, v in config.items()}))
+    cases += _ort_cases(run, threads, calib, precisions)
+    return cases
+
+
+def _ov_sync(compiled: Any) -> Callable[[np.ndarray], np.ndarray]:
+    request = compiled.create_infer_request()
+    return lambda x: request.infer({0: x})[0]
+
+
+def _ov_async(ov: Any, compiled: Any) -> Callable[[np.ndarray], np.ndarray]:
+    jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    queue = ov.AsyncInferQueue(compiled, jobs)
+    results: dict[int, np.ndarray] = {}
+    queue.set_callback(lambda req, i: results.__setitem__(i, req.get_output_tensor(0).data.copy()))
+
+    def call(x: np.ndarray) -> np.ndarray:
+        parts = np.array_split(x, min(jobs, len(x)))
+        for i, part in enumerate(parts):
+            queue.start_async({0: part}, userdata=i)
+        queue.wait_all()
+        return np.concatenate([results[i] for i in range(len(parts))])
+
+    return call
+
+
+def _ort_cases(run: Path, threads: int, calib: np.ndarray, precisions: list[str]) -> list[Case]:
+    import onnxruntime as ort
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    settings = {"intra_op_num_threads": threads, "graph_optimization": "all"}
+    files = []
+    if "fp32" in precisions:
+        files.append(("fp32", "onnxruntime fp32", run / "model.onnx", settings))
+    if "int8" in precisions:
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.items = iter([{"input": calib[i : i + 1]} for i in range(len(calib))])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        out = Path(tempfile.mkdtemp(prefix="peers-ort.")) / "int8.onnx"
+        quantize_static(
+            str(run / "model.onnx"), str(out), Reader(), quant_format=QuantFormat.QDQ,
+            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+        q = {**settings, "quantize_static": "QDQ U8/S8 per-channel, MinMax"}
+        files.append(("int8", "onnxruntime int8 (quantize_static)", out, q))
+    cases = []
+    for precision, name, path, s in files:
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        cases.append(
+            Case("peer", name, precision, lambda x, s_=sess: s_.run(None, {"input": x})[0], s)
+        )
+    return cases
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+def measure(cases: list[Case], x: np.ndarray, rounds: int, min_round_s: float) -> dict[int, list]:
+    """Per case: per-round median latency (s), interleaved (round r starts at case r)."""
+    per_round: dict[int, list[float]] = {i: [] for i in range(len(cases))}
+    for c in cases:
+        c.call(x)  # warm-up (first calls compile / pack weights)
+    for r in range(rounds):
+        order = list(range(len(cases)))
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i in order:
+            times = []
+            start = time.perf_counter()
+            while not times or time.perf_counter() - start < min_round_s:
+                t0 = time.perf_counter()
+                cases[i].call(x)
+                times.append(time.perf_counter() - t0)
+            per_round[i].append(float(np.median(times)))
+    return per_round
+
+
+def accuracy(cases: list[Case], x: np.ndarray, y: np.ndarray, chunk: int) -> dict[int, float]:
+    out = {}
+    for i, c in enumerate(cases):
+        preds = [np.asarray(c.call(x[s : s + chunk])).argmax(1) for s in range(0, len(x), chunk)]
+        out[i] = float((np.concatenate(preds) == y).mean())
+    return out
+
+
+def run_model(model: str, args, log) -> dict[str, Any]:
+    from vggdeploy.artifacts.checkpoint import read_spec
+    from vggdeploy.data import load_split, preprocess
+    from vggdeploy.export.judge import TOLERANCES
+    from vggdeploy.export.quantize import calibration_images
+
+    opts = MODELS[model]
+    run = prepare(model, Path(args.work), args.data_dir, log)
+    spec = read_spec(run)
+    precisions = ["fp32", "bf16", "int8"]
+    calib = calibration_images(spec, args.data_dir, 512)  # the train images both sides use
+    cases = vggdeploy_cases(run, args.threads, precisions)
+    cases += peer_cases(run, args.threads, calib, precisions)
+    test = load_split("test", args.data_dir)
+    n = opts["limit_test"] or len(test)
+    x_test, y_test = preprocess(test.images[:n], spec), test.labels[:n]
+    log(f"{model}: accuracy of {len(cases)} cases on {n} test images")
+    top1 = accuracy(cases, x_test, y_test, chunk=64)
+    rows = [
+        {"side": c.side, "name": c.name, "precision": c.precision, "settings": c.settings,
+         "top1": top1[i], "latency_ms": {}, "rounds_ms": {}}
+        for i, c in enumerate(cases)
+    ]  # fmt: skip
+    ref = next(r["top1"] for r in rows if r["name"] == "onnxruntime -" and r["side"] == "vggdeploy")
+    for r in rows:
+        r["drop_pt"] = 100 * (ref - r["top1"])
+        tol = TOLERANCES.get(r["precision"])
+        r["within_tolerance"] = None if tol is None else r["drop_pt"] <= tol.max_accuracy_drop_pt
+    reps = np.resize(np.arange(len(x_test)), max(BATCHES))
+    x_all = x_test[reps]
+    for batch in BATCHES:
+        timed = [
+            i for i, c in enumerate(cases)
+            if not (model == "d2l-vgg11" and c.precision == "fp32" and batch > 1)
+        ]  # fmt: skip
+        log(f"{model}: batch {batch}, {len(timed)} cases x {args.rounds} rounds")
+        sub = [cases[i] for i in timed]
+        per_round = measure(sub, x_all[:batch], args.rounds, opts["min_round_s"])
+        for j, i in enumerate(timed):
+            rows[i]["rounds_ms"][str(batch)] = [1e3 * t for t in per_round[j]]
+            rows[i]["latency_ms"][str(batch)] = 1e3 * float(np.median(per_round[j]))
+            if cases[i].side == "vggdeploy" and hasattr(cases[i], "runner"):
+                hook = getattr(cases[i].runner, "settings", None)
+                if callable(hook):
+                    rows[i].setdefault("runner_settings", {})[str(batch)] = hook(batch)
+    for c in cases:
+        if c.close:
+            c.close()
+    return {"model": model, "run": str(run), "test_images": n, "rows": rows,
+            "summary": summarize(rows)}  # fmt: skip
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    out = []
+    for batch in BATCHES:
+        b = str(batch)
+        best = {}
+        for side in ("vggdeploy", "peer"):
+            timed = [r for r in rows if r["side"] == side and b in r["latency_ms"]]
+            best[side] = min(timed, key=lambda r: r["latency_ms"][b], default=None)
+        v, p = best["vggdeploy"], best["peer"]
+        ratio = p["latency_ms"][b] / v["latency_ms"][b] if v and p else None
+        out.append({
+            "batch": batch,
+            "vggdeploy_best": v and {"name": v["name"], "precision": v["precision"],
+                                     "ms": v["latency_ms"][b]},
+            "peer_best": p and {"name": p["name"], "precision": p["precision"],
+                                "ms": p["latency_ms"][b]},
+            "peer_over_vggdeploy": ratio,  # > 1: vggdeploy faster
+            "within_5pct": ratio is not None and ratio >= 0.95,
+        })  # fmt: skip
+    return out
+
+
+# ---- the report --------------------------------------------------------------------------------
+def markdown(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    lines = [
+        "# vggdeploy on the CPU against OpenVINO and ONNX Runtime configured by hand",
+        "",
+        f"Generated by `benchmarks/cpu_peers.py` from `benchmarks/results/cpu_peers.json` "
+        f"({doc['date']}). Command: `{doc['command']}`.",
+        "",
+        f"- CPU: {m['cpu']['model']}, {m['cpu']['physical_cores']} cores usable; features "
+        + ", ".join(k for k, v in m["cpu"]["features"].items() if v is True),
+        f"- Threads: {doc['threads']} on every side · rounds: {doc['rounds']} interleaved · "
+        f"load average before / after: {m['load_before']:.1f} / {m['load_after']:.1f}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items() if v),
+        "- vgg-mini: the committed trained checkpoint; vgg-mini28: trained 1 epoch here; "
+        "d2l-vgg11: untrained (random weights): its latency is the real network's, its accuracy "
+        f"column is not meaningful; judged on its first {MODELS['d2l-vgg11']['limit_test']} test "
+        "images, FP32 rows timed at batch 1 only.",
+        "",
+        "## Best of each side, same run",
+        "",
+        "| model | batch | vggdeploy best | ms | best hand-configured peer | ms | peer / vggdeploy "
+        "| within 5 % |",
+        "|---|---:|---|---:|---|---:|---:|---|",
+    ]
+    for res in doc["models"]:
+        for s in res["summary"]:
+            v, p = s["vggdeploy_best"], s["peer_best"]
+            lines.append(
+                f"| {res['model']} | {s['batch']} | {v['name']} {v['precision']} | {v['ms']:.3f} "
+                f"| {p['name']} | {p['ms']:.3f} | {s['peer_over_vggdeploy']:.2f} | "
+                f"{'yes' if s['within_5pct'] else '**no**'} |"
+            )
+    missing = [m for m in MODELS if m not in {r["model"] for r in doc["models"]}]
+    if missing:
+        lines += ["", f"Not measured yet: {', '.join(missing)} (see the notes below)."]
+    for res in doc["models"]:
+        mm = res.get("machine", m)
+        lines += [
+            "",
+            f"## {res['model']}: every case (median of per-round medians, ms)",
+            "",
+            f"Measured {res.get('date', doc['date'])} on {mm['cpu']['model']}, "
+            f"{res.get('rounds', doc['rounds'])} rounds, load average before / after "
+            f"{mm['load_before']:.1f} / {mm['load_after']:.1f}.",
+            "",
+            "| side | case | precision | "
+            + " | ".join(f"b{b}" for b in BATCHES)
+            + f" | top-1 % ({res['test_images']} images) | drop pt | within tolerance |",
+            "|---|---|---|" + "---:|" * len(BATCHES) + "---:|---:|---|",
+        ]
+        for r in res["rows"]:
+            lat = " | ".join(
+                f"{r['latency_ms'][str(b)]:.3f}" if str(b) in r["latency_ms"] else "—"
+                for b in BATCHES
+            )
+            tol = {True: "yes", False: "**no**", None: "—"}[r["within_tolerance"]]
+            lines.append(
+                f"| {r['side']} | {r['name']} | {r['precision']} | {lat} | "
+                f"{100 * r['top1']:.2f} | {r['drop_pt']:+.2f} | {tol} |"
+            )
+    lines += [
+        "",
+        "Settings per case (hints, threads, quantizers) are in the JSON (`settings`, and "
+        "`runner_settings` per batch for vggdeploy's OpenVINO rows).",
+        "",
+    ]
+    notes = MARKDOWN.with_suffix(".notes.md")
+    if notes.is_file():  # the hand-written reading, kept beside the generated tables
+        lines += [notes.read_text().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from vggdeploy.bench.sysinfo import cpu_info, library_versions
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default="/tmp/vggdeploy-peers", help="run folders (reused)")
+    ap.add_argument("--models", default="vgg-mini28,d2l-vgg11")
+    ap.add_argument("--threads", type=int, default=None, help="default: physical cores")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--markdown", type=Path, default=MARKDOWN)
+    ap.add_argument("--markdown-only", action="store_true")
+    args = ap.parse_args()
+    if args.markdown_only:
+        args.markdown.write_text(markdown(json.loads(args.out.read_text())))
+        return
+    cpu = cpu_info()
+    args.threads = args.threads or cpu["physical_cores"]
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    load_before = os.getloadavg()[0]
+    models = []
+    for model in args.models.split(","):
+        models.append(run_model(model, args, log))
+    doc = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "benchmarks/cpu_peers.py", *sys.argv[1:]]),
+        "machine": {"cpu": cpu, "load_before": load_before, "load_after": os.getloadavg()[0]},
+        "versions": library_versions(),
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "models": models,
+    }
+    for m in models:  # each model's entry records its own run (models run separately merge)
+        m.update({k: doc[k] for k in ("date", "command", "machine", "versions", "rounds")})
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        kept = [m for m in json.loads(args.out.read_text())["models"] if m["model"] not in
+                {n["model"] for n in models}]  # fmt: skip
+        doc["models"] = kept + models
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1))
+    args.markdown.write_text(markdown(doc))
+    log(f"wrote {args.out} and {args.markdown}")
+    with contextlib.suppress(Exception):
+        for res in models:
+            for s in res["summary"]:
+                print(res["model"], s)
+
+
+if __name__ == "__main__":
+    main()

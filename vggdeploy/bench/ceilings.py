@@ -1,0 +1,160 @@
+"""Measured compute ceilings of this machine: a short square GEMM per precision, cached.
+
+Bench states each row's efficiency as a share of the ceiling of the row's precision, measured
+here rather than derived from a formula (clock x lanes x FMA units, see ``sysinfo.cpu_peak``, is
+off by turbo, AVX-512 clock licences and what the hypervisor gives):
+
+* ``fp32``: ``torch.mm`` on float32 (MKL/oneDNN sgemm);
+* ``bf16``: ``torch.mm`` on bfloat16 (oneDNN: AMX or AVX512_BF16 where the CPU has them; emulated
+  otherwise, which the entry records as ``native: false``);
+* ``int8``: ``torch._int_mm`` (int8 x int8 -> int32).
+
+A ceiling is what a well-kept library reaches on a large GEMM, not the hardware's peak: a backend
+with better kernels can exceed it (a share above 100 % says so, it is not clipped). The rate is
+2·n³ operations over the median call time of the fastest of three short rounds. Results are cached
+per machine (CPU model, flags, threads, torch version) in ``$VGGDEPLOY_CACHE`` (default
+``~/.cache/vggdeploy``)/ceilings.json, so a bench run pays the ~2 s once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vggdeploy._io import write_json
+from vggdeploy.backends.cpu_features import cpu_features
+
+CEILING_PRECISIONS = ("fp32", "bf16", "int8")
+GEMM_SIZE = 1024  # 2.1 GFLOP per call: long enough to time, short enough for a 2-core machine
+ROUND_S = 0.25  # seconds per round (three rounds per precision)
+CACHE_VERSION = 1
+
+
+def cache_path() -> Path:
+    root = os.environ.get("VGGDEPLOY_CACHE") or Path.home() / ".cache" / "vggdeploy"
+    return Path(root) / "ceilings.json"
+
+
+def machine_key(cpu: dict[str, Any], threads: int) -> str:
+    """What a cached ceiling is valid for: CPU model and flags, threads, torch version."""
+    import torch
+
+    flags = ",".join(sorted(cpu_features().flags))
+    text = f"{cpu.get('model')}|{flags}|{threads}|torch {torch.__version__}|v{CACHE_VERSION}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _rate(call: Callable[[], Any], ops: float, round_s: float) -> float:
+    call()
+    call()  # warm-up: first calls pack weights / pick kernels
+    medians = []
+    for _ in range(3):
+        times: list[float] = []
+        start = time.perf_counter()
+        while not times or time.perf_counter() - start < round_s:
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        medians.append(times[len(times) // 2])
+    return ops / min(medians)
+
+
+def measure_ceilings(
+    threads: int, *, size: int = GEMM_SIZE, round_s: float = ROUND_S
+) -> dict[str, Any]:
+    """One short GEMM per precision with ``threads`` torch threads -> ops/s per precision."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    ops = 2.0 * size**3
+    out: dict[str, Any] = {}
+    try:
+        a = torch.randn(size, size, generator=gen)
+        b = torch.randn(size, size, generator=gen)
+        with torch.inference_mode():
+            out["fp32"] = {"ops_per_s": _rate(lambda: torch.mm(a, b), ops, round_s)}
+            ab, bb = a.bfloat16(), b.bfloat16()
+            out["bf16"] = {
+                "ops_per_s": _rate(lambda: torch.mm(ab, bb), ops, round_s),
+                "native": cpu_features().native_bf16,
+            }
+            ai = torch.randint(-128, 128, (size, size), dtype=torch.int8, generator=gen)
+            bi = torch.randint(-128, 128, (size, size), dtype=torch.int8, generator=gen)
+            try:
+                rate = _rate(lambda: torch._int_mm(ai, bi), ops, round_s)
+                out["int8"] = {"ops_per_s": rate, "native": cpu_features().native_int8_dot}
+            except RuntimeError as exc:  # a torch build without a CPU _int_mm
+                out["int8"] = {"ops_per_s": None, "error": str(exc).splitlines()[0]}
+    finally:
+        torch.set_num_threads(previous)
+    out["fp32"]["kernel"] = "torch.mm float32"
+    out["bf16"]["kernel"] = "torch.mm bfloat16"
+    out["int8"]["kernel"] = "torch._int_mm int8"
+    return {"gemm": f"{size}x{size}x{size}", "threads": threads, "precisions": out}
+
+
+def machine_ceilings(
+    cpu: dict[str, Any], threads: int, *, refresh: bool = False, path: Path | None = None
+) -> dict[str, Any]:
+    """This machine's ceilings at ``threads`` threads, from the cache or measured (and cached).
+    ``source`` says which, ``measured`` when."""
+    path = path or cache_path()
+    key = machine_key(cpu, threads)
+    cache: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads(path.read_text())
+        cache = loaded if isinstance(loaded, dict) else {}
+    entry = cache.get(key)
+    if not refresh and isinstance(entry, dict) and "precisions" in entry:
+        return {**entry, "source": f"cache {path}"}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    entry = measure_ceilings(threads)
+    entry["measured"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    entry["cpu"] = cpu.get("model")
+    entry["load_average"] = load
+    busy = load is not None and load > max(1, int(cpu.get("usable_cpus") or 1)) - 0.5
+    if busy:  # other work shared the cores: valid for this run only, never cached
+        return {**entry, "source": f"measured now, not cached (machine busy: load {load:.1f})"}
+    cache[key] = entry
+    with contextlib.suppress(OSError):  # an unwritable cache only costs a re-measurement
+        write_json(path, cache)
+    return {**entry, "source": "measured now"}
+
+
+def ceiling_share(
+    ceilings: dict[str, Any] | None, precision: str, ops_per_s: float
+) -> float | None:
+    """``ops_per_s`` as a share of the measured ceiling of ``precision`` (None: no ceiling)."""
+    entry = ((ceilings or {}).get("precisions") or {}).get(precision) or {}
+    peak = entry.get("ops_per_s")
+    return ops_per_s / peak if peak else None
+
+
+def formula_check(ceilings: dict[str, Any], peak: dict[str, Any]) -> dict[str, Any]:
+    """The formula's FP32 peak (``sysinfo.cpu_peak``) against the measured FP32 GEMM."""
+    measured = ((ceilings.get("precisions") or {}).get("fp32") or {}).get("ops_per_s")
+    formula = peak.get("fp32_flops")
+    return {
+        "formula_fp32_flops": formula,
+        "measured_fp32_flops": measured,
+        "measured_over_formula": measured / formula if measured and formula else None,
+        "formula": peak.get("formula"),
+    }
+
+
+__all__ = [
+    "CEILING_PRECISIONS",
+    "ceiling_share",
+    "formula_check",
+    "machine_ceilings",
+    "measure_ceilings",
+]
