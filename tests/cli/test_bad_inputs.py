@@ -438,7 +438,7 @@ CASES = [
             str(c["tmp"] / "repo"),
         ],
         4,
-        "different|--force",
+        "different|--force|another ModelSpec",  # refused first as not made from this model.json
         setup=_other_model_repo,
         protect=lambda c: [c["tmp"] / "repo" / "m" / "config.pbtxt"],
     ),

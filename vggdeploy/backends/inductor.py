@@ -119,6 +119,9 @@ def build_inductor(
     seconds = time.perf_counter() - start
     blob = buffer.getvalue()
     write_bytes(out, blob)
+    from vggdeploy.artifacts.written import record_written
+
+    record_written(out.parent, out, "build-engine")  # native code vggdeploy built (README)
     if log is not None:
         log(
             f"AOTInductor ({dev.type}) package {out}: {len(blob) / 1e6:.1f} MB, "
@@ -165,21 +168,18 @@ def _read_archive_metadata(path: Path) -> dict[str, str]:
 
 
 def _package_metadata(path: Path) -> dict[str, str]:
-    """The package's AOTInductor metadata: from the archive if its layout is the known one,
-    else through the loader's ``get_metadata()`` (loads the compiled library)."""
+    """The package's AOTInductor metadata, read from the archive's ``*_metadata.json`` only: a
+    .pt2 holds native code, and describing it (inspect, bench's plan, freshness) must never run
+    that code (README "Security"). A package whose metadata is not readable that way is refused,
+    not loaded to find out."""
     metadata = _read_archive_metadata(path)
     if metadata:
         return metadata
-    import torch
-
-    try:
-        loaded = torch._inductor.aoti_load_package(str(path))
-    except Exception as exc:  # RuntimeError from the C++ loader
-        raise ArtifactError(
-            f"'{path}' is not a loadable AOTInductor package here ({exc})",
-            hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
-        ) from exc
-    return {str(k): str(v) for k, v in loaded.get_metadata().items()}
+    raise ArtifactError(
+        f"'{path}' has no readable AOTInductor metadata in its archive (no *_metadata.json); "
+        "vggdeploy does not load a package's native code to find out what it is",
+        hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+    )
 
 
 def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, dict[str, Any]]:
@@ -204,13 +204,26 @@ def package_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     from vggdeploy.artifacts.provenance import Recorded
 
     p = Path(path)
-    _, facts = _spec_and_facts(_package_metadata(p), p)
+    spec, facts = _spec_and_facts(_package_metadata(p), p)
     device = facts.get("device", "cpu")
     cmd = ["vggdeploy", "build-engine", str(run), "--backend", "inductor", "--device", str(device)]
     return Recorded(
         checkpoint_sha256=facts.get("checkpoint_weights_sha256"),
         action=f"rebuild the package: {shlex.join([*cmd, '-o', str(p)])}",
+        spec=spec,
     )
+
+
+def package_identity(path: str | os.PathLike[str]) -> Any:
+    """What the package is (registry ``identity`` hook), from its archive metadata: the
+    precision it records (packages are compiled from the FP32 checkpoint: fp32 when it records
+    none); the file stem is only its label (it is not evidence of anything)."""
+    from vggdeploy.artifacts.identity import Identity
+
+    p = Path(path)
+    _, facts = _spec_and_facts(_package_metadata(p), p)
+    precision = str(facts.get("precision", "fp32"))
+    return Identity(precision, p.stem)
 
 
 def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -95,6 +95,11 @@ from vggdeploy.cli import options
     help="Output folder (default RUN/bench).",
 )
 @options.data_dir
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace output files of these names that bench did not write (or that were edited).",
+)
 def bench(
     run: str,
     artifacts: tuple[str, ...],
@@ -113,6 +118,7 @@ def bench(
     ort_tensorrt: bool,
     out: str | None,
     data_dir: str | None,
+    force: bool = False,
 ) -> None:
     """Measure latency/throughput and accuracy of RUN's artifacts across backends."""
     from pathlib import Path
@@ -142,9 +148,13 @@ def bench(
     )
     cfg.validate()  # bad numbers and names before anything is measured
     # measuring takes minutes: find out first whether the results can be written at all
-    ensure_writable_dir(output_dir(run, out), "bench output folder")
+    from vggdeploy.artifacts.written import check_replaceable
+    from vggdeploy.bench.report import OUTPUT_FILES
+
+    folder = ensure_writable_dir(output_dir(run, out), "bench output folder")
+    check_replaceable(folder, OUTPUT_FILES, force=force, what="bench")  # the user's files stay
     results = bench_with_progress(cfg)
-    paths = write_outputs(results, out)
+    paths = write_outputs(results, out, force=force)
     from rich.console import Console
 
     # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.

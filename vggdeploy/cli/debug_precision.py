@@ -56,6 +56,10 @@ from vggdeploy.cli import options
     "-o", "--out", "out_dir", type=click.Path(path_type=str), default=None,
     help="Report folder (default RUN/debug).",
 )  # fmt: skip
+@click.option(
+    "--force", is_flag=True,
+    help="Replace report files of these names that vggdeploy did not write (or that were edited).",
+)  # fmt: skip
 def debug_precision(run: str, **kw) -> None:
     """Compare every layer of RUN's FP16 or INT8 variant with the FP32 model on real test images;
     name the first divergent layer and (--sensitivity) the layers to keep in FP32."""

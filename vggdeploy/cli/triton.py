@@ -48,7 +48,11 @@ MAX_INSTANCES = 1024
     help="Dynamic batching preferred sizes (default: max/2,max).",
 )
 @click.option("--max-queue-delay-us", default=100, show_default=True, type=options.NON_NEGATIVE_INT)
-@click.option("--force", is_flag=True, help="Replace a different model already in the repository.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the model folder whole: a different model, your edits and files.",
+)
 def triton_repo(
     source: str,
     out: str,

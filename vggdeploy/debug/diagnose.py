@@ -115,6 +115,7 @@ def debug_precision(
     min_agreement: float | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     log: Log | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Diagnose RUN's ``precision`` variant; writes ``RUN/debug/<variant>.{json,md,png}``
     (or into ``out_dir``) and returns the result (its ``files`` name what was written)."""
@@ -139,6 +140,11 @@ def debug_precision(
     x, y = _test_images(spec, data_dir, images)
     # Every input is checked: make sure the reports can be written before the work starts.
     folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR)
+    from vggdeploy.artifacts.written import check_replaceable
+
+    tag = variant_tag(precision, target)
+    reports = [f"{tag}.{ext}" for ext in ("json", "md", "png")]
+    check_replaceable(folder, reports, force=force, what="debug-precision")  # the user's files
     matches, unmatched = match_layers(fp32, variant)
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")
@@ -180,7 +186,7 @@ def debug_precision(
             precision=precision, target=target, data_dir=data_dir,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, say=say,
         )  # fmt: skip
-    result["files"] = write_reports(result, folder, variant_tag(precision, target))
+    result["files"] = write_reports(result, folder, tag, force=force)
     return result
 
 

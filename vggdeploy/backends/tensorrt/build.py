@@ -298,6 +298,9 @@ def build_engine(
     )
 
     write_bytes(out, plan_bytes)  # the plan exactly as TensorRT serialized it: no header
+    from vggdeploy.artifacts.written import record_written
+
+    record_written(out.parent, out, "build-engine")  # native code vggdeploy built (README)
     if cache_path is not None:
         write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
 
