@@ -29,6 +29,7 @@ from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, parse_device
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
+from vggdeploy.runlock import holds_source_lock
 from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
@@ -59,6 +60,7 @@ def _torch_device(device: str) -> Any:
     return dev
 
 
+@holds_source_lock("build-engine")  # the run folder it reads: no export rewrites it meanwhile
 def build_inductor(
     checkpoint: str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,

@@ -6,9 +6,16 @@ import json
 
 import click
 
+from vggdeploy.cli import options
+
 BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
 
 
+@options.library(
+    "vggdeploy.serve.predictor:load",
+    "vggdeploy.serve.predictor:Predictions.to_records",
+    cli_only={"as_json": "how the command prints the predictions"},
+)
 @click.command()
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))

@@ -19,7 +19,7 @@ import math
 import os
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 from vggdeploy._io import ensure_dir
 from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import run_lock
+from vggdeploy.train.config import TrainConfig
 
 # What a training run writes (the first four identify one) ...
 RUN_FILES = ("model.json", "model.safetensors", "train_state.json", "history.json")
@@ -105,6 +106,20 @@ def resume_command(cfg: Any, out: Path, data_dir: str | None = None) -> str:
     if data_dir:
         args += ["--data-dir", str(data_dir)]
     return shlex.join(args)
+
+
+def resolve_config(out: Path, options: Mapping[str, Any] | None, *, resume: bool) -> TrainConfig:
+    """The run's config from the options given (only those a caller set, e.g. on the command
+    line): with ``resume`` and a readable saved run in ``out``, the saved options with the given
+    ones on top (a given option that contradicts the saved run is a UsageError naming it, see
+    :func:`check_resume_options`); otherwise the given options on top of their recipe."""
+    given = dict(options or {})
+    saved = saved_config(out) if resume else None
+    if saved is None:
+        return TrainConfig.from_recipe(**given)
+    check_resume_options(saved, given, out)
+    known = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **given})
 
 
 def check_before_work(out: Path, cfg: Any, *, resume: bool, force: bool, data_dir) -> None:
