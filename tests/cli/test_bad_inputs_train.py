@@ -172,7 +172,7 @@ CASES = [
         "--out below a regular file (checked before the data is read)",
         lambda c: train_argv(c, "--data-dir", str(c["tmp"] / "no-data"), out="f/x"),
         8,
-        "cannot create output folder.*is not a folder",
+        "cannot write the run folder.*is not a folder",
         setup=lambda c: (c["tmp"] / "f").write_text("file"),
     ),
 ]

@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, sha256_file, write_bytes
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, parse_device
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
@@ -93,7 +92,7 @@ def build_inductor(
     )  # a Dim with min == max is not dynamic; export a static batch of 1 then
     if dims is None:
         example = example[:1]
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     start = time.perf_counter()
     say(f"exporting the model with torch.export (batch 1..{max_batch})")
     with torch.no_grad(), _quiet_library_warnings():

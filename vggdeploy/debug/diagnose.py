@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_dir
+from vggdeploy._io import Log, ensure_writable_dir, reporter
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
     META_PRECISION,
@@ -22,7 +22,7 @@ from vggdeploy.artifacts.onnx_meta import (
     recorded_keep_fp32,
     spec_from_model,
 )
-from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
+from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant, variant_path
 from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
 from vggdeploy.debug.report import write_reports
 from vggdeploy.errors import ArtifactError, UsageError
@@ -118,7 +118,7 @@ def debug_precision(
 ) -> dict[str, Any]:
     """Diagnose RUN's ``precision`` variant; writes ``RUN/debug/<variant>.{json,md,png}``
     (or into ``out_dir``) and returns the result (its ``files`` name what was written)."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     if not isinstance(images, int) or images < 1:
         raise UsageError(f"--images must be >= 1, got {images}")
     if not math.isfinite(threshold_db):
@@ -138,7 +138,9 @@ def debug_precision(
     spec = spec_from_model(fp32, source=str(base))
     x, y = _test_images(spec, data_dir, images)
     # Every input is checked: make sure the reports can be written before the work starts.
-    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / "debug")
+    folder = ensure_writable_dir(
+        Path(out_dir) if out_dir is not None else base.parent / "debug", "report folder"
+    )
     matches, unmatched = match_layers(fp32, variant)
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")

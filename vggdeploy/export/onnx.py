@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import ensure_dir, sha256_bytes, write_bytes, write_json
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.checkpoint import Checkpoint
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
@@ -33,7 +33,6 @@ from vggdeploy.artifacts.onnx_meta import (
     META_PRECISION,
     META_VERSIONS,
 )
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import open_runner
 from vggdeploy.errors import ArtifactError, MissingDependencyError, UsageError
 from vggdeploy.export.verify import (
@@ -263,7 +262,7 @@ def export_onnx(
 
     check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
     target = model_path_for(checkpoint, out)
-    ensure_dir(target.parent)  # fail on an unwritable folder before minutes of work
+    ensure_writable_dir(target.parent, "export folder")  # before minutes of work
     ckpt = read_checkpoint(checkpoint)
     test_images = load_test_split(data_dir).images if verify else None
     result, _ = export_checkpoint(
@@ -295,7 +294,7 @@ def export_checkpoint(
     """Export an already read checkpoint to ``target``; verified on ``test_images`` (the raw test
     split, read once by the caller) unless it is None. Returns the result and the written bytes,
     so later stages need not read the file again."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     model, spec = ckpt.model, ckpt.spec
     report_path = report_path_for(target)
     timings: dict[str, float] = {}

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_writable_dir, sha256_bytes, write_json
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
     ONNX_METADATA_KEY,
@@ -33,7 +33,7 @@ from vggdeploy.artifacts.onnx_meta import (
     spec_metadata,
 )
 from vggdeploy.artifacts.provenance import mismatch
-from vggdeploy.artifacts.variants import EXPORT_PRECISIONS, Log, variant_path
+from vggdeploy.artifacts.variants import EXPORT_PRECISIONS, variant_path
 from vggdeploy.errors import UsageError
 from vggdeploy.export import keep as keep_mod
 from vggdeploy.export.judge import (
@@ -165,7 +165,7 @@ def export_variants(
     from vggdeploy.export.quantize import calibrate, quantize_int8
     from vggdeploy.export.verify import load_test_split
 
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     wanted = parse_precisions(precisions)
     variants = [p for p in wanted if p != "fp32"]
     if isinstance(targets, str):

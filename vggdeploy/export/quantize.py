@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import sha256_bytes, write_json
-from vggdeploy.artifacts.variants import Log
+from vggdeploy._io import Log, sha256_bytes, write_json
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.spec import ModelSpec
 

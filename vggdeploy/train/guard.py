@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import shlex
 import shutil
 from collections.abc import Iterator, Mapping
@@ -24,7 +23,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_dir
+from vggdeploy._io import Log, ensure_dir, ensure_writable_dir
 from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import run_lock
 from vggdeploy.train.config import TrainConfig
@@ -137,7 +136,7 @@ def check_before_work(out: Path, cfg: Any, *, resume: bool, force: bool, data_di
 
 @contextlib.contextmanager
 def claimed(
-    out: Path, cfg: Any, *, resume: bool, force: bool, data_dir, log, writer: bool = True
+    out: Path, cfg: Any, *, resume: bool, force: bool, data_dir, log: Log, writer: bool = True
 ) -> Iterator[None]:
     """Create ``out`` and hold its run lock for the block; under the lock, check again that no
     other process left a run there meanwhile (or clear it for --force). ``writer=False`` (DDP
@@ -155,20 +154,8 @@ def claimed(
 
 
 def check_out_writable(out: Path) -> None:
-    """Fail before any long work if ``out`` cannot be created or written."""
-    probe = out
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(
-            f"cannot create output folder '{out}': '{probe}' is not a folder",
-            hint="choose a writable location with --out",
-        )
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"output folder '{out}' is not writable (no write permission on '{probe}')",
-            hint="choose a writable location with --out, or fix its permissions",
-        )
+    """Fail before any long work (reading the data) if ``out`` cannot be created or written."""
+    ensure_writable_dir(out, "run folder", option="--out")
 
 
 def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
@@ -192,7 +179,7 @@ def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
     )
 
 
-def clear_for_force(out: Path, log) -> None:
+def clear_for_force(out: Path, log: Log) -> None:
     """--force: remove the old run and everything derived from its weights (listed first)."""
     contents = run_contents(out)
     if not contents:
@@ -208,7 +195,7 @@ def clear_for_force(out: Path, log) -> None:
             ) from exc
 
 
-def note_stale_derived(out: Path, log) -> None:
+def note_stale_derived(out: Path, log: Log) -> None:
     """--resume that trains on: say which derived artifacts the new weights will make stale."""
     derived = [p for p in run_contents(out) if p.name not in RUN_FILES + RUN_EXTRAS[:2]]
     derived = [p for p in derived if not p.name.startswith("train_state-")]

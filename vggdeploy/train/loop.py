@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from vggdeploy._io import Log, reporter
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.checkpoint import save_checkpoint
 from vggdeploy.data.fashion_mnist import Split, load_split
@@ -128,7 +129,7 @@ def train(
     download: bool = False,
     resume: bool = False,
     force: bool = False,
-    log=print,
+    log: Log | None = print,  # the one message channel (vggdeploy._io.Log); None: silent
 ) -> TrainResult:
     """Train into ``out``. A folder that already holds a run is refused unless ``resume``
     (continue it) or ``force`` (replace it, removing the old run's files and every artifact
@@ -143,6 +144,7 @@ def train(
 
     t0 = time.perf_counter()  # wall clock from here: data loading, training, evaluation, saving
     out_dir = Path(out)
+    log = reporter(log)
     if not isinstance(cfg, TrainConfig):
         cfg = guard.resolve_config(out_dir, cfg, resume=resume)
     cfg.validate()
