@@ -167,9 +167,12 @@ def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
     options = []
     if (out / "train_state.json").is_file() and "unfinished" in what:
         saved = saved_config(out)
-        if saved is not None:
-            known = {f.name for f in fields(cfg)}
-            old = type(cfg)(**{k: v for k, v in saved.items() if k in known})
+        known = {f.name for f in fields(cfg)}
+        try:  # (a config is validated when made; one saved by an older version may not pass)
+            old = type(cfg)(**{k: v for k, v in (saved or {}).items() if k in known})
+        except (UsageError, TypeError):
+            old = None
+        if saved is not None and old is not None:
             options.append(f"continue it with `{resume_command(old, out, data_dir)}`")
     options.append("train into another --out")
     options.append(f"add --force to replace it (removes {_names(contents, out)})")
