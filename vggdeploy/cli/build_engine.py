@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.backends.tensorrt.build import DEFAULT_OPT_BATCH
 from vggdeploy.backends.tensorrt.sidecar import HARDWARE_COMPAT
 from vggdeploy.cli import options
@@ -87,7 +88,9 @@ def _per_backend(name: str) -> str:
     "--max-batch",
     type=options.BATCH,
     default=None,
-    help=f"Largest batch ({_per_backend('max_batch')}).",
+    help="Largest batch (default: tensorrt, the largest the ONNX was verified at: export's "
+    f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; "
+    f"inductor, {options.library_default(_INDUCTOR, 'max_batch')}).",
 )
 @click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)

@@ -182,7 +182,6 @@ class NumberList(click.ParamType):
         return tuple(self.item.convert(v, param, ctx) for v in items)
 
 
-POSITIVE_FLOAT = Number(float, min=0, min_open=True)  # seconds, tolerances > 0
 NON_NEGATIVE_FLOAT = Number(float, min=0)  # tolerances that may be 0
 POSITIVE_INT = Number(int, min=1)  # counts: iterations, repeats, threads, images
 NON_NEGATIVE_INT = Number(int, min=0)  # warm-up calls, delays
