@@ -6,8 +6,8 @@ import shlex
 
 import click
 
+from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.cli import options
-from vggdeploy.serve.triton import DEFAULT_ONNX_MAX_BATCH
 from vggdeploy.serve.triton_config import INSTANCE_KINDS
 
 # Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
@@ -34,7 +34,8 @@ def _d(name: str):  # build_triton_repo's default: the one home of this command'
     "--max-batch",
     default=None,
     type=options.BATCH,
-    help=f"max_batch_size (default: {DEFAULT_ONNX_MAX_BATCH} for ONNX, an engine's profile).",
+    help="max_batch_size (default: ONNX, the largest batch it was verified at: export's "
+    f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; an engine, its profile's).",
 )
 @click.option(
     "--instances",
