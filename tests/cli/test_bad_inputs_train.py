@@ -96,6 +96,13 @@ CASES = [
         2,
         r"--cpu-bf16 is for --device cpu",
     ),
+    Case(
+        "train--device-not-a-device",
+        "--device gpu (not a device name; through the one device parser, not a torch traceback)",
+        lambda c: train_argv(c, "--device", "gpu"),
+        2,
+        r"--device: unknown device 'gpu'.*cpu, cuda, cuda:N or auto",
+    ),
     _numeric("--epochs", "-3", "--epochs must be >= 1"),
     _numeric("--batch-size", "-64", "--batch-size must be >= 1"),
     _numeric("--workers", "-1", "--workers must be >= 0"),
