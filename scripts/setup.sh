@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: virtual env, PyTorch (CPU build where there is no CUDA GPU), vggdeploy with
-# its dev extras, and the Fashion-MNIST data (Debian package where apt and root are available).
+# its dev and serve extras, and the Fashion-MNIST data (Debian package where apt and root are
+# available).
 # Re-running is cheap: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +34,9 @@ fi
 stamp="$VENV/.vggdeploy-installed"
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing vggdeploy[dev] (editable)"
-  "${PIP[@]}" install -e ".[dev]"
+  echo "setup: installing vggdeploy[dev,serve] (editable)"
+  # serve: `vggdeploy serve` (pytriton's tritonserver) and its tests need it
+  "${PIP[@]}" install -e ".[dev,serve]"
   echo "$want" > "$stamp"
 fi
 

@@ -16,6 +16,7 @@ _INSTALL = {
     "matplotlib": "matplotlib",
     "PIL": "pillow",
     "tritonclient": "tritonclient[grpc]",
+    "pytriton": "nvidia-pytriton==0.7.0",
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS = {
     "bench": "vggdeploy.cli.bench:bench",
     "predict": "vggdeploy.cli.predict:predict",
     "triton-repo": "vggdeploy.cli.triton:triton_repo",
+    "serve": "vggdeploy.cli.serve:serve",
     "debug-precision": "vggdeploy.cli.debug_precision:debug_precision",
 }
 
