@@ -197,7 +197,7 @@ CASES = [
         "output folder below a regular file",
         lambda c: train_argv(c, "--out", str(c["tmp"] / "f" / "x")),
         8,
-        "cannot create output folder",
+        "cannot write the run folder .* is not a folder",
         setup=lambda c: (c["tmp"] / "f").write_text("file"),
     ),
     Case(

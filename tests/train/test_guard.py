@@ -25,7 +25,7 @@ from vggdeploy.artifacts.run_folder import (
 )
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.cli import main
-from vggdeploy.errors import RunLockedError, TrainingDivergedError
+from vggdeploy.errors import RunLockedError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import LOCK_NAME, run_lock
 from vggdeploy.train import loop as train_mod
 from vggdeploy.train import state as train_state
@@ -180,6 +180,27 @@ def test_resume_may_change_device_and_workers(tiny_run, fake_data, capsys):
     argv = ["train", "--resume", "--out", str(tiny_run), "--data-dir", str(fake_data)]
     assert main([*argv, "--device", "cpu", "--workers", "0", "--epochs", "2"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_resume_from_python_merges_the_saved_options_as_the_cli_does(tiny_run, fake_data):
+    """`train(options, out, resume=True)`: the saved options with the given ones on top, and a
+    contradicting one refused, by the same library function the CLI calls."""
+    from dataclasses import asdict
+
+    from vggdeploy.train.guard import resolve_config, saved_config
+
+    saved = saved_config(tiny_run)
+    merged = asdict(resolve_config(tiny_run, {"workers": 0, "device": "cpu"}, resume=True))
+    assert merged == {**{k: saved[k] for k in merged}, "workers": 0, "device": "cpu"}
+    assert merged["epochs"] == 2 and merged["preset"] == "vgg-mini"  # not TrainConfig()'s
+
+    before = _digests(tiny_run)
+    logs: list[str] = []
+    train(None, tiny_run, data_dir=str(fake_data), resume=True, log=logs.append)
+    assert any("nothing to do" in m for m in logs), logs
+    with pytest.raises(UsageError, match=r"--epochs 5 \(the run was started with 2\)"):
+        train({"epochs": 5}, tiny_run, data_dir=str(fake_data), resume=True, log=logs.append)
+    assert _digests(tiny_run) == before
 
 
 # ---- the run-folder lock ------------------------------------------------------------------------

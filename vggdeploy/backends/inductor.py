@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, sha256_file, write_bytes
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, parse_device
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
+from vggdeploy.runlock import holds_source_lock
 from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
@@ -59,6 +59,7 @@ def _torch_device(device: str) -> Any:
     return dev
 
 
+@holds_source_lock("build-engine")  # the run folder it reads: no export rewrites it meanwhile
 def build_inductor(
     checkpoint: str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,
@@ -91,7 +92,7 @@ def build_inductor(
     )  # a Dim with min == max is not dynamic; export a static batch of 1 then
     if dims is None:
         example = example[:1]
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     start = time.perf_counter()
     say(f"exporting the model with torch.export (batch 1..{max_batch})")
     with torch.no_grad(), _quiet_library_warnings():

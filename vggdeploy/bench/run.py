@@ -25,6 +25,7 @@ import numpy as np
 
 from vggdeploy.artifacts.variants import PRECISIONS
 from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
+from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.bench.accuracy import chunks, logit_metrics
 from vggdeploy.bench.ceilings import ceiling_share
 from vggdeploy.bench.latency import gpu_split, split_iters, summarize, time_calls
@@ -46,7 +47,7 @@ Progress = Callable[[str, int, "int | None"], None]
 @dataclass
 class BenchConfig:
     run: Path
-    backends: list[str] = field(default_factory=lambda: ["torch", "onnxruntime"])
+    backends: list[str] = field(default_factory=lambda: list(BACKENDS))  # absent: skip rows
     precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
     batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32, 128])
     warmup: int = 10

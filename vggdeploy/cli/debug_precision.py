@@ -5,25 +5,43 @@ from __future__ import annotations
 import click
 
 from vggdeploy.cli import options
+from vggdeploy.debug.diagnose import DEBUG_PRECISIONS
+from vggdeploy.export.quantize import INT8_TARGETS
+
+_LIBRARY = "vggdeploy.debug.diagnose:debug_precision"
 
 
+def _d(name: str):  # debug_precision's default: the one home of this command's defaults
+    return options.library_default(_LIBRARY, name)
+
+
+@options.library(_LIBRARY)
 @click.command("debug-precision")
 @click.argument("run", metavar="RUN", type=click.Path(path_type=str))
-@click.option("--precision", type=click.Choice(["fp16", "int8"]), default="int8", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(list(DEBUG_PRECISIONS)),
+    default=_d("precision"),
+    show_default=True,
+)
 @click.option(
     "--target",
-    type=click.Choice(["tensorrt", "cpu"]),
-    default="tensorrt",
+    type=click.Choice(list(INT8_TARGETS)),
+    default=_d("target"),
     show_default=True,
     help="INT8 variant: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
 @click.option(
-    "--images", type=int, default=300, show_default=True, help="Test images to run (first N)."
+    "--images",
+    type=int,
+    default=_d("images"),
+    show_default=True,
+    help="Test images to run (first N).",
 )
 @click.option(
     "--threshold-db",
     type=float,
-    default=20.0,
+    default=_d("threshold_db"),
     show_default=True,
     help="A layer whose SNR falls below this diverges (20 dB = relative L2 error 0.1).",
 )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_dir
+from vggdeploy._io import Log, ensure_writable_dir, reporter
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
     META_PRECISION,
@@ -23,7 +23,7 @@ from vggdeploy.artifacts.onnx_meta import (
     spec_from_model,
 )
 from vggdeploy.artifacts.run_folder import DEBUG_DIR, report_path_for
-from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
+from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant, variant_path
 from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
 from vggdeploy.debug.report import write_reports
 from vggdeploy.errors import ArtifactError, UsageError
@@ -119,7 +119,7 @@ def debug_precision(
 ) -> dict[str, Any]:
     """Diagnose RUN's ``precision`` variant; writes ``RUN/debug/<variant>.{json,md,png}``
     (or into ``out_dir``) and returns the result (its ``files`` name what was written)."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     if not isinstance(images, int) or images < 1:
         raise UsageError(f"--images must be >= 1, got {images}")
     if not math.isfinite(threshold_db):
@@ -139,7 +139,9 @@ def debug_precision(
     spec = spec_from_model(fp32, source=str(base))
     x, y = _test_images(spec, data_dir, images)
     # Every input is checked: make sure the reports can be written before the work starts.
-    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR)
+    folder = ensure_writable_dir(
+        Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR, "report folder"
+    )
     from vggdeploy.artifacts.written import check_replaceable
 
     tag = variant_tag(precision, target)

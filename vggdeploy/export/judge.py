@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import sha256_bytes, write_bytes, write_json
+from vggdeploy._io import Log, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
 from vggdeploy.artifacts.run_folder import report_path_for
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, open_runner
 from vggdeploy.errors import VerificationError
 from vggdeploy.export.onnx import ExportResult, annotate, check_onnx
