@@ -28,8 +28,8 @@ from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, 
 from vggdeploy.debug.report import write_reports
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.export import keep as keep_mod
+from vggdeploy.export.metrics import compare_logits
 from vggdeploy.export.quantize import INT8_TARGETS
-from vggdeploy.metrics import compare_logits
 
 DEFAULT_IMAGES = 300
 # 20 dB = relative L2 error 0.1. Healthy INT8 layers of the VGG presets sit near 30-40 dB, FP16

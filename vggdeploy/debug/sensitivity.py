@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vggdeploy._io import Log, reporter
-from vggdeploy.metrics import compare_logits, tensor_error
+from vggdeploy.export.metrics import compare_logits, tensor_error
 
 Rebuild = Callable[[Sequence[str]], Any]  # keep_fp32 layers -> variant ModelProto
 

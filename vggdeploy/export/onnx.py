@@ -37,13 +37,13 @@ from vggdeploy.artifacts.onnx_meta import (
 from vggdeploy.artifacts.run_folder import report_path_for
 from vggdeploy.backends.base import open_runner
 from vggdeploy.errors import ArtifactError, MissingDependencyError, UsageError
+from vggdeploy.export.metrics import format_metrics
 from vggdeploy.export.verify import (
     compare_runners,
     raise_if_failed,
     verification_batches,
     verification_inputs,
 )
-from vggdeploy.metrics import format_metrics
 from vggdeploy.spec import ModelSpec
 
 # Opset 20: the torch exporter's own default, parsed by TensorRT 10.x and ONNX Runtime >= 1.17.
