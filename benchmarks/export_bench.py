@@ -44,9 +44,9 @@ def main() -> None:
     from vggdeploy.artifacts.checkpoint import load_checkpoint
     from vggdeploy.backends.base import open_runner
     from vggdeploy.data import load_split, preprocess
+    from vggdeploy.export.metrics import compare_logits
     from vggdeploy.export.pipeline import export_variants
     from vggdeploy.export.verify import runner_logits
-    from vggdeploy.metrics import compare_logits
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")

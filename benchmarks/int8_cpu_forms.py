@@ -34,6 +34,7 @@ def main() -> None:
     from vggdeploy.artifacts.checkpoint import read_spec
     from vggdeploy.backends.base import open_runner
     from vggdeploy.data import load_split, preprocess
+    from vggdeploy.export.metrics import accuracy
     from vggdeploy.export.quantize import (
         DEFAULT_CALIB_METHOD,
         _method,
@@ -41,7 +42,6 @@ def main() -> None:
         calibration_images,
     )
     from vggdeploy.export.verify import runner_logits
-    from vggdeploy.metrics import accuracy
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")

@@ -98,23 +98,54 @@ def reexport(onnx_path: Path) -> None:
 
 
 def make_variant(run: Path, tag: str = "fp16") -> Path:
-    """``run/model.<tag>.onnx`` derived from ``run/model.onnx`` as the precision stage records it
-    (same graph: only the provenance matters to the checks that read it)."""
+    """``run/model.<tag>.onnx`` derived from ``run/model.onnx`` as the precision stage records it:
+    the graph in the tag's precision (the library's FP16 conversion; for int8 tags ONNX Runtime's
+    quantizer on a tiny calibration set), the tag and the sha256 of its model.onnx recorded."""
     import onnx
 
-    from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
     from vggdeploy.artifacts.variants import variant_path
 
     base = Path(run) / "model.onnx"
-    model = onnx.load(str(base))
-    for key, value in (
-        (META_PRECISION, tag),
-        (META_SOURCE_ONNX, hashlib.sha256(base.read_bytes()).hexdigest()),
-    ):
-        model.metadata_props.add(key=key, value=value)
     out = variant_path(base, tag)
+    if tag.startswith("int8"):
+        from vggdeploy.artifacts.onnx_meta import read_onnx_spec
+
+        quantize_int8(base, out, calibration_batch(read_onnx_spec(base)))
+        model = onnx.load(str(out))
+        for p in onnx.load(str(base)).metadata_props:  # the quantizer drops metadata
+            if p.key not in {q.key for q in model.metadata_props}:
+                model.metadata_props.add(key=p.key, value=p.value)
+    else:
+        from vggdeploy.export.fp16 import convert_fp16
+
+        model = convert_fp16(onnx.load(str(base)))
+    tag_onnx(model, tag, source=base)
     onnx.save(model, str(out))
     return out
+
+
+def tag_onnx(model, tag: str, *, source: Path | None = None):
+    """Record ``tag`` (and the sha256 of ``source``, its model.onnx) in ``model``'s metadata, as
+    the precision stage does (replacing earlier values). Returns ``model``."""
+    from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
+
+    items = {META_PRECISION: tag}
+    if source is not None:
+        items[META_SOURCE_ONNX] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    keep = [p for p in model.metadata_props if p.key not in items]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in items.items():
+        model.metadata_props.add(key=key, value=value)
+    return model
+
+
+def tag_onnx_file(path: Path, tag: str, *, source: Path | None = None) -> Path:
+    """:func:`tag_onnx` on the file ``path`` (rewritten in place)."""
+    import onnx
+
+    onnx.save(tag_onnx(onnx.load(str(path)), tag, source=source), str(path))
+    return path
 
 
 def engine_from(onnx_path: Path, engine: Path) -> Path:

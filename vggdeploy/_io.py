@@ -1,4 +1,6 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
+"""What the library writes: files (atomically) and progress messages (:data:`Log`).
+
+Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
 
 A reader never sees a half-written file, and killing the process mid-write leaves the previous
 version intact. Temp files are named ``.NAME.PID.XXXXXXXX.tmp``; one that a killed writer left
@@ -17,11 +19,26 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from vggdeploy.errors import OutputError
+
+#: The one channel of the library's progress messages (one line each): every library function
+#: with something to say takes ``log: Log | None`` and says it through :func:`reporter`; None is
+#: silent. The CLI passes ``click.echo``, so what a command prints is exactly these lines.
+Log = Callable[[str], None]
+
+
+def reporter(log: Log | None) -> Log:
+    """``log``, or (None) a function that drops the message."""
+    return log if log is not None else _drop
+
+
+def _drop(_message: str) -> None:
+    pass
+
 
 # Folders whose run lock this process holds -> when it took it (time.time()). Written by
 # vggdeploy.runlock (which sits above this module), read by remove_stale_temps.
@@ -232,20 +249,24 @@ def dumps_json(obj: Any, **kw: Any) -> str:
     return json.dumps(json_safe(obj), allow_nan=False, **kw)
 
 
-def ensure_writable_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
-    """Check, before any long work, that files can be created in folder ``path``.
+def ensure_writable_dir(
+    path: str | os.PathLike[str], what: str = "output folder", *, option: str = "--out / -o"
+) -> Path:
+    """Check, before any long work, that files can be created in folder ``path``: the one
+    writability probe of every command and library entry that writes.
 
     The folder need not exist yet: then its nearest existing ancestor must be a writable folder.
     Writability is probed by creating (and removing) a file, which also catches read-only file
     systems and root on a read-only mount. Nothing is created when the check fails. Raises
-    OutputError (exit 8) naming the folder."""
+    OutputError (exit 8) naming the folder (``what``) and, in the hint, the ``option`` that
+    chooses it."""
     p = Path(path)
     probe_in = p
     while not probe_in.exists():
         if probe_in.parent == probe_in:
             break
         probe_in = probe_in.parent
-    hint = "choose a writable location with --out / -o, or fix its permissions"
+    hint = f"choose a writable location with {option}, or fix its permissions"
     if not probe_in.is_dir():
         raise OutputError(f"cannot write the {what} '{p}': '{probe_in}' is not a folder", hint=hint)
     try:

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shlex
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from vggdeploy._io import LOCKED_SINCE, ensure_dir
 from vggdeploy.errors import OutputError, RunLockedError
@@ -106,3 +108,36 @@ def run_lock(run_dir: str | os.PathLike[str], stage: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def source_lock(source: str | os.PathLike[str], stage: str) -> Iterator[Path | None]:
+    """Hold the lock of the run folder a build reads: ``source`` itself when it is a folder, else
+    the folder holding it. A folder that does not exist is not created (nothing is locked; the
+    build then reports its missing input)."""
+    p = Path(source)
+    run_dir = p if p.is_dir() else p.parent
+    if not run_dir.is_dir():
+        yield None
+        return
+    with run_lock(run_dir, stage) as key:
+        yield key
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def holds_source_lock(stage: str) -> Callable[[_F], _F]:
+    """Decorator for a build whose first argument is the file or run folder it reads: the whole
+    call holds :func:`source_lock`, so an export rewriting model.onnx mid-build is refused at
+    once, and so is the build during an export (from Python exactly as from the CLI)."""
+
+    def wrap(build: _F) -> _F:
+        @functools.wraps(build)
+        def locked(source: Any, *args: Any, **kwargs: Any) -> Any:
+            with source_lock(source, stage):
+                return build(source, *args, **kwargs)
+
+        return locked  # type: ignore[return-value]
+
+    return wrap

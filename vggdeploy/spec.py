@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from vggdeploy._text import escape, label_problem
 from vggdeploy.errors import ArtifactError
 
 SPEC_FORMAT = "vggdeploy.modelspec"
@@ -137,6 +138,13 @@ class ModelSpec:
             raise bad(f"num_classes must be >= 1, got {self.num_classes}")
         if self.class_names and len(self.class_names) != self.num_classes:
             raise bad(f"{len(self.class_names)} class names for {self.num_classes} classes")
+        for i, name in enumerate(self.class_names):  # one line each in labels.txt, CSV, tables
+            why = label_problem(name)
+            if why:
+                raise bad(f"class name {i} '{escape(name)}' {why}")
+        if len(set(self.class_names)) != len(self.class_names):
+            dup = sorted({n for n in self.class_names if self.class_names.count(n) > 1})
+            raise bad(f"class names must differ; repeated: {escape(', '.join(dup))}")
         if not 0.0 <= self.arch.dropout < 1.0:
             raise bad(f"dropout must be in [0, 1), got {self.arch.dropout}")
         if any(w < 1 for w in self.arch.classifier):

@@ -146,9 +146,16 @@ def test_foreign_package_without_model_spec(tmp_path):
         inspect_package(foreign)
 
 
-def test_zip_without_aoti_metadata_falls_back_to_the_loader(tmp_path):
+def test_zip_without_aoti_metadata_is_refused_without_loading_its_code(tmp_path, monkeypatch):
+    """A .pt2 is native code: describing one never loads it (README "Security")."""
+    import torch._inductor
+
+    def load(*_a, **_k):
+        raise AssertionError("inspect loaded the package's native code")
+
+    monkeypatch.setattr(torch._inductor, "aoti_load_package", load)
     odd = tmp_path / "odd.pt2"
     with zipfile.ZipFile(odd, "w") as z:
         z.writestr("archive/version", "1")
-    with pytest.raises(ArtifactError, match="not a loadable AOTInductor package"):
+    with pytest.raises(ArtifactError, match="does not load a package's native code"):
         inspect_package(odd)

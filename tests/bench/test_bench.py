@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_artifacts import calibration_batch, export_fp32, quantize_int8
+from onnx_artifacts import calibration_batch, export_fp32, quantize_int8, tag_onnx_file
 
 from vggdeploy.bench.accuracy import logit_metrics
 from vggdeploy.bench.latency import summarize
@@ -40,6 +40,9 @@ def bench_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     calib = calibration_batch(read_onnx_spec(run / "model.onnx"))
     quantize_int8(run / "model.onnx", run / "model.int8-cpu.onnx", calib)
     shutil.copy(run / "model.int8-cpu.onnx", run / "model.int8.onnx")
+    # what each file is comes from its content: record the tags as the precision stage does
+    tag_onnx_file(run / "model.int8-cpu.onnx", "int8-cpu", source=run / "model.onnx")
+    tag_onnx_file(run / "model.int8.onnx", "int8", source=run / "model.onnx")
     return run
 
 
@@ -148,8 +151,10 @@ def test_failing_backend_gives_failed_rows_and_others_continue(
         **{**QUICK, "limit_test": 8},  # accuracy chunks of 4: int8-cpu fails there too
     )
     results = run_bench(cfg)
-    qdq = _rows(results, "onnxruntime", "int8", "tensorrt")
-    assert all(r["status"] == "failed" and "model.int8.onnx" in r["reason"] for r in qdq)
+    # unreadable: its identity is unknown, so the row names the file and carries no precision
+    broken = [r for r in results["rows"] if (r["artifact"] or "").endswith("model.int8.onnx")]
+    assert broken and all(r["status"] == "failed" and r["precision"] == "?" for r in broken)
+    assert all("model.int8.onnx" in r["reason"] for r in broken)
     cpu = {r["batch"]: r for r in _rows(results, "onnxruntime", "int8", "cpu")}
     assert cpu[1]["status"] == "ok"
     assert cpu[4]["status"] == "failed" and "simulated kernel crash" in cpu[4]["reason"]
@@ -181,8 +186,9 @@ def test_artifact_of_another_model_is_a_failed_row(bench_run, fake_data, tmp_pat
     )
     results = run_bench(cfg)
     rows = _rows(results, "onnxruntime", "fp32")
-    assert rows and all(r["status"] == "failed" for r in rows)
-    assert "describe different models" in rows[0]["reason"] and "class_names" in rows[0]["reason"]
+    # its ModelSpec is not the run's model.json: a stale row (provenance covers the meaning)
+    assert rows and all(r["status"] == "stale" for r in rows)
+    assert "another ModelSpec" in rows[0]["reason"] and "class_names" in rows[0]["reason"]
     # the reference is measured even though torch was not asked for: speed-ups need it
     assert all(r["status"] == "ok" for r in _rows(results, "torch", "fp32"))
     assert results["accuracy"] == []

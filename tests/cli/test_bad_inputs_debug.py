@@ -173,7 +173,7 @@ CASES = [
         "-o naming a file, not a folder",
         lambda ctx: _dbg(ctx, "-o", str(Path(ctx["tmp"]) / "a-file")),
         8,
-        r"cannot create output folder .*a-file",
+        r"cannot write the report folder .*a-file.* is not a folder",
         protect=_variants,
         setup=_file_as_out,
     ),

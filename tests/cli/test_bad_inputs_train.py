@@ -96,6 +96,13 @@ CASES = [
         2,
         r"--cpu-bf16 is for --device cpu",
     ),
+    Case(
+        "train--device-not-a-device",
+        "--device gpu (not a device name; through the one device parser, not a torch traceback)",
+        lambda c: train_argv(c, "--device", "gpu"),
+        2,
+        r"--device: unknown device 'gpu'.*cpu, cuda, cuda:N or auto",
+    ),
     _numeric("--epochs", "-3", "--epochs must be >= 1"),
     _numeric("--batch-size", "-64", "--batch-size must be >= 1"),
     _numeric("--workers", "-1", "--workers must be >= 0"),
@@ -172,7 +179,7 @@ CASES = [
         "--out below a regular file (checked before the data is read)",
         lambda c: train_argv(c, "--data-dir", str(c["tmp"] / "no-data"), out="f/x"),
         8,
-        "cannot create output folder.*is not a folder",
+        "cannot write the run folder.*is not a folder",
         setup=lambda c: (c["tmp"] / "f").write_text("file"),
     ),
 ]

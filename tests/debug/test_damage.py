@@ -128,8 +128,13 @@ def test_reports_agree_with_the_export_stage(debug_run, fake_data, tmp_path, pre
     assert result["output"]["accuracy"] == pytest.approx(exported["accuracy"], abs=1e-12)
     assert result["output"]["agreement"] == pytest.approx(exported["agreement"], abs=1e-12)
     assert result["first_divergent"] is None
+    from vggdeploy.artifacts.written import RECORD
+
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{result['variant'].split('model.')[1].rsplit('.onnx')[0]}.{ext}"
-        for ext in ("json", "md", "png")
+        [RECORD]  # the record of what debug-precision wrote (a re-run replaces only those)
+        + [
+            f"{result['variant'].split('model.')[1].rsplit('.onnx')[0]}.{ext}"
+            for ext in ("json", "md", "png")
+        ]
     )
     assert np.isfinite([r["snr_db"] for r in result["layers"]]).all()

@@ -21,12 +21,11 @@ from vggdeploy.artifacts.checkpoint import load_checkpoint
 from vggdeploy.artifacts.run_folder import (
     CALIBRATION_PATTERN,
     DERIVED_DIRS,
-    ENGINES_DIR,
     report_path_for,
 )
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.cli import main
-from vggdeploy.errors import RunLockedError, TrainingDivergedError
+from vggdeploy.errors import RunLockedError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import LOCK_NAME, run_lock
 from vggdeploy.train import loop as train_mod
 from vggdeploy.train import state as train_state
@@ -96,6 +95,8 @@ def _derived_names() -> list[str]:
             names.append(report_path_for(Path(name)).as_posix())
             if info.companion:
                 names.append(name + info.companion)
+            if info.weights_suffix:
+                names.append(Path(name).with_suffix(info.weights_suffix).as_posix())
     names.append(CALIBRATION_PATTERN.replace("*", "percentile"))
     names += [f"{d}/old-report.json" for d in DERIVED_DIRS]
     return sorted(set(names))
@@ -106,11 +107,12 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     companions and reports, calibration caches, bench/ and debug/; files vggdeploy did not
     write (notes.txt, a .onnx of another name, a file in engines/) stay."""
     derived = _derived_names()
-    assert any(n.startswith(ENGINES_DIR + "/") for n in derived)
+    engines = "engines"  # a folder the registry's globs name (ENGINES keep their user files)
+    assert any(n.startswith(engines + "/") for n in derived)
     for name in derived:
         (tiny_run / name).parent.mkdir(parents=True, exist_ok=True)
         (tiny_run / name).write_bytes(b"derived from the old weights")
-    mine = ["notes.txt", "my-own-model.onnx.bak", f"{ENGINES_DIR}/README.mine"]
+    mine = ["notes.txt", "my-own-model.onnx.bak", f"{engines}/README.mine"]
     for name in mine:
         (tiny_run / name).write_text("mine")
     old_weights = (tiny_run / "model.safetensors").read_bytes()
@@ -127,7 +129,7 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     assert left == sorted(
         [
             LOCK_NAME,
-            ENGINES_DIR,
+            engines,
             "curves.png",
             "history.csv",
             "history.json",
@@ -144,13 +146,15 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     load_checkpoint(tiny_run)
 
 
-def test_force_removes_an_engines_folder_it_emptied(tiny_run, fake_data):
-    (tiny_run / ENGINES_DIR).mkdir()
-    (tiny_run / ENGINES_DIR / "old.fp16.engine").write_bytes(b"plan")
-    (tiny_run / ENGINES_DIR / "old.fp16.engine.json").write_text("{}")
-    (tiny_run / ENGINES_DIR / "old.cpu.pt2").write_bytes(b"pk")
+def test_force_removes_the_artifact_folders_it_emptied(tiny_run, fake_data):
+    folders = {d for info in BACKENDS.values() for d in info.artifact_dirs()}
+    assert "engines" in folders
+    for name in _derived_names():
+        if Path(name).parent.as_posix() in folders:
+            (tiny_run / name).parent.mkdir(parents=True, exist_ok=True)
+            (tiny_run / name).write_bytes(b"old")
     assert main(_cli(tiny_run, fake_data, *SMALL, "--force")) == 0
-    assert not (tiny_run / ENGINES_DIR).exists()
+    assert not any((tiny_run / d).exists() for d in folders)
 
 
 # ---- --resume options ---------------------------------------------------------------------------
@@ -176,6 +180,27 @@ def test_resume_may_change_device_and_workers(tiny_run, fake_data, capsys):
     argv = ["train", "--resume", "--out", str(tiny_run), "--data-dir", str(fake_data)]
     assert main([*argv, "--device", "cpu", "--workers", "0", "--epochs", "2"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_resume_from_python_merges_the_saved_options_as_the_cli_does(tiny_run, fake_data):
+    """`train(options, out, resume=True)`: the saved options with the given ones on top, and a
+    contradicting one refused, by the same library function the CLI calls."""
+    from dataclasses import asdict
+
+    from vggdeploy.train.guard import resolve_config, saved_config
+
+    saved = saved_config(tiny_run)
+    merged = asdict(resolve_config(tiny_run, {"workers": 0, "device": "cpu"}, resume=True))
+    assert merged == {**{k: saved[k] for k in merged}, "workers": 0, "device": "cpu"}
+    assert merged["epochs"] == 2 and merged["preset"] == "vgg-mini"  # not TrainConfig()'s
+
+    before = _digests(tiny_run)
+    logs: list[str] = []
+    train(None, tiny_run, data_dir=str(fake_data), resume=True, log=logs.append)
+    assert any("nothing to do" in m for m in logs), logs
+    with pytest.raises(UsageError, match=r"--epochs 5 \(the run was started with 2\)"):
+        train({"epochs": 5}, tiny_run, data_dir=str(fake_data), resume=True, log=logs.append)
+    assert _digests(tiny_run) == before
 
 
 # ---- the run-folder lock ------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def test_cli_unwritable_output(tmp_path, fake_data, capsys):
         ]
     )
     assert code == 8
-    assert "cannot create output folder" in capsys.readouterr().err
+    assert "cannot write the run folder" in capsys.readouterr().err
 
 
 def test_cli_train_prints_accuracy(tmp_path, fake_data, capsys):

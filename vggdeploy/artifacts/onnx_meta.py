@@ -72,7 +72,9 @@ def recorded_keep_fp32(proto: Any) -> list[str]:
 
 
 def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True) -> Any:
-    """onnx.ModelProto from ``path`` with a clear error for a missing or non-ONNX file."""
+    """onnx.ModelProto from ``path`` with a clear error for a missing or non-ONNX file. Its
+    external data must lie inside the model's folder (:func:`external_data_files`), also when
+    only the graph is read: one containment rule for every command that reads or copies ONNX."""
     import onnx
 
     p = Path(path)
@@ -81,12 +83,56 @@ def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True) 
             f"ONNX model not found: '{p}'", hint="export it first with `vggdeploy export RUN`"
         )
     try:
-        return onnx.load(str(p), load_external_data=load_external_data)
+        model = onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for garbage
         raise ArtifactError(
             f"'{p}' is not a readable ONNX model ({type(exc).__name__}: {exc})",
             hint="the file is corrupt, truncated or of another format; export it again",
         ) from exc
+    external_data_files(p, model)
+    if load_external_data:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        try:
+            load_external_data_for_model(model, str(p.parent))
+        except Exception as exc:
+            raise ArtifactError(f"cannot read the external data of '{p}' ({exc})") from exc
+    return model
+
+
+def external_data_files(path: str | os.PathLike[str], model: Any = None) -> list[str]:
+    """The external data files of the ONNX model ``path`` (locations relative to its folder, in
+    order of first use); ArtifactError (exit 4) when a location is absolute, climbs out of the
+    folder (``..``, a symbolic link) or is missing. ONNX names these files in the model itself,
+    so a model from elsewhere could otherwise make vggdeploy read (or copy) any file."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    p = Path(path)
+    if model is None:
+        model = onnx.load(str(p), load_external_data=False)
+    folder = p.parent.resolve()
+    found: list[str] = []
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        rel = Path(location)
+        target = (p.parent / rel).resolve()
+        if not location or rel.is_absolute() or ".." in rel.parts or folder not in target.parents:
+            raise ArtifactError(
+                f"'{p}': tensor '{tensor.name}' keeps its data at {location!r}, outside the "
+                "model's folder; vggdeploy reads external data only from beside the model",
+                hint="save the model with its external data next to it (a relative file name)",
+            )
+        if not target.is_file():
+            raise ArtifactError(
+                f"'{p}': the external data file {location!r} of tensor '{tensor.name}' is missing",
+                hint="copy the model together with its .data file(s)",
+            )
+        if location not in found:
+            found.append(location)
+    return found
 
 
 def spec_from_model(model: Any, *, source: str) -> ModelSpec:

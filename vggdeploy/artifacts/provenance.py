@@ -1,6 +1,9 @@
 """Provenance records: what a derived artifact records about the checkpoint (and file) it was
 made from, and the one comparison of a recorded hash with a current one (:func:`mismatch`).
 
+Every artifact records where it came from, and what its outputs mean: the ModelSpec it carries
+(class names, preprocessing, input) must be the one in its run's ``model.json`` - an edited
+model.json makes every artifact made before it stale, as retrained weights do.
 Every artifact records where it came from: an ONNX model the sha256 of the checkpoint's weights
 (``vggdeploy.checkpoint_sha256``), a variant also the sha256 of the ``model.onnx`` it was derived
 from (``vggdeploy.source_onnx_sha256``), an engine its source ONNX (file name and sha256, sidecar)
@@ -46,6 +49,7 @@ class Recorded:
     source: tuple[str, str | None] | None = None  # (file name in the run, its recorded sha256)
     action: str = ""  # what makes it again, e.g. "re-export: vggdeploy export RUN"
     is_checkpoint: bool = False  # the artifact is the checkpoint itself (a run folder)
+    spec: Any = None  # the ModelSpec it carries (classes, preprocessing): what its outputs mean
 
 
 @dataclass(frozen=True)
@@ -105,18 +109,31 @@ def checkpoint_provenance(path: Path, run: Path) -> Recorded:
 
 
 def onnx_provenance(path: Path, run: Path) -> Recorded:
-    """An ONNX model records the checkpoint's sha256; a variant also its model.onnx's sha256."""
-    from vggdeploy.artifacts.onnx_meta import META_CHECKPOINT, META_SOURCE_ONNX, load_onnx
+    """An ONNX model records the checkpoint's sha256; a variant also its model.onnx's sha256.
+    Which variant it is comes from its recorded tag, never from its file name."""
+    from vggdeploy.artifacts.onnx_meta import (
+        META_CHECKPOINT,
+        META_PRECISION,
+        META_SOURCE_ONNX,
+        ONNX_METADATA_KEY,
+        load_onnx,
+        spec_from_props,
+    )
     from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
-    tag, stem = split_variant(path) or ("fp32", path.stem)
+    spec = spec_from_props(props, source=str(path)) if ONNX_METADATA_KEY in props else None
+    tag = props.get(META_PRECISION) or "fp32"
+    named = split_variant(path)
+    # the FP32 model it was derived from sits beside it: NAME.onnx when the name is NAME.<tag>.onnx
+    base = f"{named[1]}.onnx" if named and named[0] == tag else VARIANTS_BY_TAG["fp32"].filename
     cmd = ["vggdeploy", "export", str(run)]
     source = None
-    if tag != "fp32":
-        cmd += ["--precision", VARIANTS_BY_TAG[tag].precision]
-        source = (f"{stem}.onnx", props.get(META_SOURCE_ONNX))
-    return Recorded(props.get(META_CHECKPOINT), source, f"re-export: {shlex.join(cmd)}")
+    if tag != "fp32" or META_SOURCE_ONNX in props:
+        if tag in VARIANTS_BY_TAG:
+            cmd += ["--precision", VARIANTS_BY_TAG[tag].precision]
+        source = (base, props.get(META_SOURCE_ONNX))
+    return Recorded(props.get(META_CHECKPOINT), source, f"re-export: {shlex.join(cmd)}", spec=spec)
 
 
 def weights_sha256_of(spec: Any) -> str | None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 BENCH_DIR = "bench"  # `vggdeploy bench RUN`'s default output folder
 DEBUG_DIR = "debug"  # `vggdeploy debug-precision RUN`'s reports
-ENGINES_DIR = "engines"  # where build-engine puts engines / packages of a run by convention
 CALIBRATION_PATTERN = "calibration-*.json"  # INT8 calibration caches (export/quantize.py)
 DERIVED_DIRS = (BENCH_DIR, DEBUG_DIR)
 

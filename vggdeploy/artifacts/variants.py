@@ -1,4 +1,4 @@
-"""The names every stage agrees on: precisions, the ONNX variant files of a run, the log callback.
+"""The names every stage agrees on: precisions and the ONNX variant files of a run.
 
 One home: the export stage writes these files, ``build-engine`` picks its source among them, bench
 discovers them, serving and Triton read them. A new precision or ONNX variant is added here first.
@@ -6,12 +6,8 @@ discovers them, serving and Triton read them. A new precision or ONNX variant is
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-#: Progress messages: the CLI passes ``click.echo``; library callers may pass ``print`` or nothing.
-Log = Callable[[str], None]
 
 #: Every numeric precision a bench row or an artifact can have.
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")

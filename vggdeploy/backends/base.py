@@ -213,11 +213,13 @@ class Device:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
 
-def parse_device(value: str | int | Device | None, default: str = "cpu") -> Device:
+def parse_device(
+    value: str | int | Device | None, default: str = "cpu", *, option: str = "--device"
+) -> Device:
     """'cpu', 'cuda', 'cuda:N', a CUDA index (0, '1') or 'auto' (CUDA when torch sees a GPU,
-    else CPU) -> Device; UsageError for anything else.
+    else CPU) -> Device; UsageError naming ``option`` and the valid forms for anything else.
 
-    The one parser of ``--device`` / ``device=`` for every runner, build and command.
+    The one parser of ``--device`` / ``device=`` for every runner, build, training and command.
     """
     if isinstance(value, Device):
         return value
@@ -231,7 +233,7 @@ def parse_device(value: str | int | Device | None, default: str = "cpu") -> Devi
     index = text[len("cuda:") :] if text.startswith("cuda:") else text
     if index.isdigit() and not isinstance(value, bool):
         return Device("cuda", int(index))
-    raise UsageError(f"unknown device '{value}'", hint="use cpu, cuda, cuda:N or auto")
+    raise UsageError(f"{option}: unknown device '{value}'", hint="use cpu, cuda, cuda:N or auto")
 
 
 def _cuda_available() -> bool:

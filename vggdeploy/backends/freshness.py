@@ -65,6 +65,9 @@ def _judge(target: Path, rec: Recorded, home: Path, runs: list[Path]) -> Verdict
         )
         if why:
             return Verdict(STALE, why, target, rec.action, tuple(checked))
+        why = _spec_mismatch(target, rec, home)
+        if why:
+            return Verdict(STALE, why, target, rec.action, tuple(checked))
     if rec.source is not None:
         file_name, sha = rec.source
         where = [r / file_name for r in [target.parent, *runs]]
@@ -91,10 +94,38 @@ def _judge(target: Path, rec: Recorded, home: Path, runs: list[Path]) -> Verdict
     return Verdict(UNKNOWN, "; ".join(unknown) or "nothing recorded", target, rec.action)
 
 
+def _spec_mismatch(target: Path, rec: Recorded, home: Path) -> str | None:
+    """Why the ModelSpec ``target`` carries is not its run's model.json (class names,
+    preprocessing, ...: what the outputs mean), or None. Same weights do not make the same model:
+    an edited model.json labels or feeds the checkpoint differently from the artifact."""
+    from vggdeploy.artifacts.checkpoint import read_spec
+
+    if rec.spec is None:
+        return None
+    try:
+        current = read_spec(home)
+    except ArtifactError:
+        return None  # an unreadable model.json is reported by whoever loads the checkpoint
+    if current.fingerprint() == rec.spec.fingerprint():
+        return None
+    mine, theirs = rec.spec.structural_dict(), current.structural_dict()
+    keys = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    return (
+        f"'{target}' carries another ModelSpec than '{home / 'model.json'}' (differs in: "
+        f"{', '.join(keys)}): it was not made from this model.json (edited since, or another "
+        "run's)"
+    )
+
+
 def check_fresh(
     path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None
 ) -> Verdict:
-    """The verdict of ``path``; ArtifactError (exit 4) naming what to do when it is stale."""
+    """The verdict of ``path``; ArtifactError (exit 4) naming what to do when it is stale, or
+    when its file name contradicts what it is (``identity.check_identity``)."""
+    from vggdeploy.backends.identity import check_identity
+
+    if Path(path).is_file():  # a missing file is reported by its loader, with its own hint
+        check_identity(path)
     v = verdict(path, run=run)
     if v.stale:
         raise ArtifactError(

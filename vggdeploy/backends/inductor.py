@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, sha256_file, write_bytes
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, parse_device
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
+from vggdeploy.runlock import holds_source_lock
 from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
@@ -59,6 +59,7 @@ def _torch_device(device: str) -> Any:
     return dev
 
 
+@holds_source_lock("build-engine")  # the run folder it reads: no export rewrites it meanwhile
 def build_inductor(
     checkpoint: str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,
@@ -91,7 +92,7 @@ def build_inductor(
     )  # a Dim with min == max is not dynamic; export a static batch of 1 then
     if dims is None:
         example = example[:1]
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     start = time.perf_counter()
     say(f"exporting the model with torch.export (batch 1..{max_batch})")
     with torch.no_grad(), _quiet_library_warnings():
@@ -119,6 +120,9 @@ def build_inductor(
     seconds = time.perf_counter() - start
     blob = buffer.getvalue()
     write_bytes(out, blob)
+    from vggdeploy.artifacts.written import record_written
+
+    record_written(out.parent, out, "build-engine")  # native code vggdeploy built (README)
     if log is not None:
         log(
             f"AOTInductor ({dev.type}) package {out}: {len(blob) / 1e6:.1f} MB, "
@@ -165,21 +169,18 @@ def _read_archive_metadata(path: Path) -> dict[str, str]:
 
 
 def _package_metadata(path: Path) -> dict[str, str]:
-    """The package's AOTInductor metadata: from the archive if its layout is the known one,
-    else through the loader's ``get_metadata()`` (loads the compiled library)."""
+    """The package's AOTInductor metadata, read from the archive's ``*_metadata.json`` only: a
+    .pt2 holds native code, and describing it (inspect, bench's plan, freshness) must never run
+    that code (README "Security"). A package whose metadata is not readable that way is refused,
+    not loaded to find out."""
     metadata = _read_archive_metadata(path)
     if metadata:
         return metadata
-    import torch
-
-    try:
-        loaded = torch._inductor.aoti_load_package(str(path))
-    except Exception as exc:  # RuntimeError from the C++ loader
-        raise ArtifactError(
-            f"'{path}' is not a loadable AOTInductor package here ({exc})",
-            hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
-        ) from exc
-    return {str(k): str(v) for k, v in loaded.get_metadata().items()}
+    raise ArtifactError(
+        f"'{path}' has no readable AOTInductor metadata in its archive (no *_metadata.json); "
+        "vggdeploy does not load a package's native code to find out what it is",
+        hint="rebuild it with `vggdeploy build-engine RUN --backend inductor -o PATH.pt2`",
+    )
 
 
 def _spec_and_facts(metadata: dict[str, str], path: Path) -> tuple[ModelSpec, dict[str, Any]]:
@@ -204,13 +205,26 @@ def package_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     from vggdeploy.artifacts.provenance import Recorded
 
     p = Path(path)
-    _, facts = _spec_and_facts(_package_metadata(p), p)
+    spec, facts = _spec_and_facts(_package_metadata(p), p)
     device = facts.get("device", "cpu")
     cmd = ["vggdeploy", "build-engine", str(run), "--backend", "inductor", "--device", str(device)]
     return Recorded(
         checkpoint_sha256=facts.get("checkpoint_weights_sha256"),
         action=f"rebuild the package: {shlex.join([*cmd, '-o', str(p)])}",
+        spec=spec,
     )
+
+
+def package_identity(path: str | os.PathLike[str]) -> Any:
+    """What the package is (registry ``identity`` hook), from its archive metadata: the
+    precision it records (packages are compiled from the FP32 checkpoint: fp32 when it records
+    none); the file stem is only its label (it is not evidence of anything)."""
+    from vggdeploy.artifacts.identity import Identity
+
+    p = Path(path)
+    _, facts = _spec_and_facts(_package_metadata(p), p)
+    precision = str(facts.get("precision", "fp32"))
+    return Identity(precision, p.stem)
 
 
 def inspect_package(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vggdeploy._text import escape
 from vggdeploy.backends.registry import BACKENDS, backend_for_path
 from vggdeploy.errors import ArtifactError
 
@@ -61,6 +62,14 @@ def describe_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
         "parameters": int(sum(int(np.prod(i.dims)) for i in graph.initializer)),
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+    from vggdeploy.artifacts.identity import identity_of_model, name_contradiction
+
+    ident = identity_of_model(model, source=str(p))  # refuses a tag its graph contradicts
+    info["identity"] = {  # what the file is, from its content; its name is only compared
+        "precision": ident.precision,
+        "variant tag": ident.tag or "none recorded",
+        "file name": name_contradiction(p, ident) or "agrees with the content",
+    }
     props = {m.key: m.value for m in model.metadata_props}
     if ONNX_METADATA_KEY in props:
         spec = spec_from_model(model, source=str(p))
@@ -105,8 +114,21 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
 def render(path: str | os.PathLike[str], info: dict[str, Any]) -> str:
     """The description as text: the backend's own layout where it has one, else key: value."""
     found = backend_for_path(path)
+    # every value shown comes from the file (names, metadata): escaped before layout, so a
+    # newline or ANSI escape in a class name or metadata value cannot forge or hide a line
+    info = _escaped(info)
     lines = found[0].render_lines(info) if found is not None else None
     return "\n".join(lines) if lines is not None else _render(info)
+
+
+def _escaped(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return escape(obj)
+    if isinstance(obj, dict):
+        return {escape(k): _escaped(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_escaped(v) for v in obj]
+    return obj
 
 
 def _render(info: dict[str, Any], indent: int = 0) -> str:

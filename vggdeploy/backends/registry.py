@@ -41,6 +41,8 @@ class BackendInfo:
     describe: str | None = None  # "module:function": path -> dict, for `vggdeploy inspect`
     render: str | None = None  # "module:function": that dict -> text lines (None: generic)
     precision_of: str | None = None  # "module:function": path -> precision it records, or None
+    identity: str | None = None  # "module:function": path -> artifacts.identity.Identity
+    native_code: bool = False  # its artifacts hold code that runs when loaded (README "Security")
     provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
@@ -67,6 +69,20 @@ class BackendInfo:
         free = sorted({p for pattern in self.run_globs for p in run.glob(pattern)})
         return fixed + free
 
+    def files_of(self, path: Path) -> list[Path]:
+        """The files that make the artifact ``path`` of this backend, as they exist: the file
+        itself, its companion (an engine's sidecar) and its weights file (an IR's NAME.bin)."""
+        files = [path]
+        if self.companion:
+            files.append(path.with_name(path.name + self.companion))
+        if self.weights_suffix:
+            files.append(path.with_suffix(self.weights_suffix))
+        return [f for f in files if f.is_file()]
+
+    def artifact_dirs(self) -> tuple[str, ...]:
+        """The sub-folders of a run folder its ``run_globs`` name (``engines``, ``openvino``)."""
+        return tuple(dict.fromkeys(str(Path(g).parent) for g in self.run_globs if "/" in g))
+
     def describe_file(self, path: Path) -> dict[str, Any] | None:
         """What ``vggdeploy inspect`` shows for ``path``; None when the backend has no describer."""
         return dict(_attr(self.describe)(path)) if self.describe else None
@@ -78,6 +94,23 @@ class BackendInfo:
     def recorded_precision(self, path: Path) -> str | None:
         """The precision the artifact records about itself (e.g. an engine's sidecar)."""
         return _attr(self.precision_of)(path) if self.precision_of else None
+
+    def content_identity(self, path: Path) -> Any:
+        """What the artifact is by its content (an ``artifacts.identity.Identity``): the
+        backend's ``identity`` hook, else the precision it records (``precision_of``) with its
+        file stem as the label; ArtifactError when it records neither."""
+        if self.identity:
+            return _attr(self.identity)(path)
+        from vggdeploy.artifacts.identity import Identity
+        from vggdeploy.errors import ArtifactError
+
+        precision = self.recorded_precision(path)
+        if precision is None:
+            raise ArtifactError(
+                f"'{path}' records no precision (no readable {self.name} metadata)",
+                hint=self.how_to_make,
+            )
+        return Identity(str(precision), path.stem)
 
     def recorded_provenance(self, path: Path, run: Path) -> Any:
         """What the artifact records about its source (a ``provenance.Recorded``), or None when
@@ -116,6 +149,7 @@ BACKENDS: dict[str, BackendInfo] = {
             how_to_make="written by `vggdeploy export RUN` and its precision step",
             run_files=tuple(v.filename for v in ONNX_VARIANTS),
             describe="vggdeploy.backends.inspection:describe_onnx",
+            identity="vggdeploy.artifacts.identity:onnx_identity",
             provenance="vggdeploy.artifacts.provenance:onnx_provenance",
             larger_batch="export the ONNX file again with `vggdeploy export RUN` (dynamic batch)",
         ),
@@ -126,6 +160,7 @@ BACKENDS: dict[str, BackendInfo] = {
             # One IExecutionContext holds the bound shapes and device buffers of one call at a
             # time; concurrent calls would overwrite each other's bindings -> lock.
             thread_safe=False,
+            native_code=True,  # a version-compatible plan embeds TensorRT's lean runtime
             how_to_make=f"build one with `{_TRT_REBUILD}` on a machine with TensorRT",
             companion=".json",
             run_globs=("*.engine", "engines/*.engine"),
@@ -146,10 +181,12 @@ BACKENDS: dict[str, BackendInfo] = {
             # The AOTInductor package loader runs a fixed pool of model instances (one by
             # default); we lock rather than rely on its internal queueing.
             thread_safe=False,
+            native_code=True,  # a shared library, loaded with dlopen
             how_to_make="package one with `vggdeploy build-engine RUN --backend inductor`",
             run_globs=("*.pt2", "engines/*.pt2"),
             describe="vggdeploy.backends.inductor:inspect_package",
             render="vggdeploy.backends.inductor:package_lines",
+            identity="vggdeploy.backends.inductor:package_identity",
             provenance="vggdeploy.backends.inductor:package_provenance",
             default_max_batch=1024,
             larger_batch="rebuild the .pt2 package with a larger --max-batch "
@@ -208,16 +245,14 @@ def backend_for_path(path: str | os.PathLike[str]) -> tuple[BackendInfo, Path] |
 
 def run_artifacts(run: Path) -> list[Path]:
     """Every artifact of every backend in the run folder ``run`` (what ``discover`` finds), each
-    with the files that belong to it: its companion (an engine's sidecar) and the export stage's
+    with the files that belong to it (``files_of``: sidecar, weights) and the export stage's
     report (``NAME.report.json``); sorted. The checkpoint itself is not among them."""
     found: set[Path] = set()
     for b in BACKENDS.values():
         for p in b.discover(run):
-            found.add(p)
-            extra = [report_path_for(p)] + (
-                [p.with_name(p.name + b.companion)] if b.companion else []
-            )
-            found.update(e for e in extra if e.is_file())
+            found.update(b.files_of(p))
+            if report_path_for(p).is_file():
+                found.add(report_path_for(p))
     return sorted(found)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vggdeploy.metrics import compare_logits
+from vggdeploy.export.metrics import compare_logits
 
 
 def logit_metrics(

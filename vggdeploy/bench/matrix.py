@@ -9,16 +9,23 @@ backend         precision  variant       artifact
 ==============  =========  ============  ============================================
 torch           fp32/bf16  eager         RUN (checkpoint); fp16 only on CUDA; ``compile``
                                          variant with ``torch_compile=True``
-onnxruntime     from name  -/tensorrt/   the registry's ``run_files`` (the ONNX variants of
+onnxruntime     recorded   -/tensorrt/   the registry's ``run_files`` (the ONNX variants of
                            cpu           artifacts/variants.py; the variant column is an
                                          INT8 form's target), a skipped row for each
                                          missing one
 onnxruntime     any        +trt-ep       the same files through ORT's TensorRT EP
                                          (``ort_tensorrt=True``, CUDA only)
 tensorrt        recorded   stem          the registry's ``run_globs``; precision as the
-                or name                  engine records it (its sidecar), else the name
-inductor        from name  stem          the registry's ``run_globs`` (.pt2 packages)
+                                         engine records it (its sidecar)
+inductor        recorded   stem          the registry's ``run_globs`` (.pt2 packages)
 ==============  =========  ============  ============================================
+
+Identity by content: a row's precision and variant are what the artifact records about itself
+(``backends.identity.artifact_identity``), never what its file name says; a file whose name
+contradicts its content is measured under its content's label with a note saying so, and one whose
+identity cannot be read is a failed row. Rows are keyed by identity: two artifacts with the same
+label but different content get the short sha256 of their content appended to the variant
+(``-@1a2b3c4d``); the same content named twice is measured once.
 
 Explicit files (``artifacts=``) replace discovery for their backend (by suffix).
 A case that cannot run here carries ``skip`` (the reason) and is reported as a skipped row.
@@ -26,13 +33,13 @@ A case that cannot run here carries ``skip`` (the reason) and is reported as a s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vggdeploy.artifacts.checkpoint import WEIGHTS_NAME
-from vggdeploy.artifacts.variants import ONNX_VARIANTS, PRECISIONS
+from vggdeploy.artifacts.identity import name_claim
+from vggdeploy.artifacts.variants import VARIANTS_BY_TAG
 from vggdeploy.backends.registry import BACKENDS, BackendInfo, backend_for_path
 from vggdeploy.errors import UsageError
 
@@ -46,6 +53,8 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     skip: str | None = None
     stale: str | None = None  # why the artifact is not made from the run's checkpoint
+    failed: str | None = None  # why it cannot be measured (e.g. its identity is unreadable)
+    note: str | None = None  # shown with an ok row (e.g. its name contradicts its content)
 
     @property
     def key(self) -> str:
@@ -60,11 +69,10 @@ class Case:
         if self.artifact is None:
             return None
         path = self.artifact / WEIGHTS_NAME if self.artifact.is_dir() else self.artifact
-        extra = [Path(f"{path}.data")]  # ONNX external data, if the exporter split it out
         found = backend_for_path(path)
-        if found is not None and found[0].weights_suffix:  # an OpenVINO IR's NAME.bin
-            extra.append(path.with_suffix(found[0].weights_suffix))
-        size = sum(p.stat().st_size for p in (path, *extra) if p.is_file())
+        files = found[0].files_of(path) if found is not None else [path]  # + an IR's NAME.bin
+        files.append(Path(f"{path}.data"))  # ONNX external data, if the exporter split it out
+        size = sum(p.stat().st_size for p in files if p.is_file())
         return round(size / 1e6, 3) if size else None
 
 
@@ -95,21 +103,31 @@ def parse_batch_sizes(value: str | list[int] | tuple[int, ...]) -> list[int]:
     return sorted(set(items))
 
 
-_PRECISION_TOKEN = re.compile(r"(?:^|[._-])(fp32|fp16|bf16|int8|best)(?=$|[._-])")
-
-
 def describe_file(path: Path) -> tuple[str, str]:
-    """(precision, variant) of an artifact: as it records it, else from its name."""
-    found = backend_for_path(path)
-    recorded = found[0].recorded_precision(path) if found is not None else None
-    if recorded in PRECISIONS:
-        return str(recorded), path.stem
-    for v in ONNX_VARIANTS:
-        if path.name == v.filename:
-            return v.precision, v.variant
-    found_tokens = _PRECISION_TOKEN.findall(path.stem)
-    precision = found_tokens[-1] if found_tokens and found_tokens[-1] in PRECISIONS else "fp32"
-    return precision, path.stem
+    """(precision, variant) of an artifact, as its content records it (ArtifactError when it
+    records nothing readable)."""
+    from vggdeploy.backends.identity import artifact_identity
+
+    ident = artifact_identity(path)
+    return ident.precision, ident.variant
+
+
+def _content_case(path: Path, info: BackendInfo, opts: dict[str, Any], skip: str | None) -> Case:
+    """The case of an existing artifact, labelled by its content."""
+    from vggdeploy.artifacts.identity import name_contradiction
+    from vggdeploy.backends.identity import artifact_identity
+    from vggdeploy.errors import ArtifactError
+
+    try:
+        ident = artifact_identity(path)
+    except ArtifactError as exc:
+        return Case(info.name, "?", path.name, path, opts, skip, failed=exc.message)
+    # the variant column: the recorded variant for a run's own file names; a freely named file
+    # keeps its stem as its label (a label only: precision and rows' keys come from content)
+    label = path.stem if info.run_files and path.name not in info.run_files else ident.variant
+    case = Case(info.name, ident.precision, label, path, opts, skip)
+    case.note = name_contradiction(path, ident)
+    return case
 
 
 def _explicit(artifacts: list[Path] | None) -> dict[str, list[Path]]:
@@ -159,21 +177,79 @@ def plan_cases(
         if files is None and info.run_files:  # fixed names: a skipped row for each missing one
             for name in info.run_files:
                 path = run / name if run is not None else None
-                prec, variant = describe_file(Path(name))
-                if prec in precisions:
-                    missing = path is None or not path.is_file()
-                    why = f"artifact missing: {name} ({info.how_to_make})" if missing else skip
-                    cases.append(Case(backend, prec, variant, path, opts, why))
+                if path is not None and path.is_file():
+                    case = _content_case(path, info, opts, skip)
+                    if case.precision in precisions or case.failed:
+                        cases.append(case)
+                    continue
+                claim = name_claim(name)  # nothing to read: the row names the missing file
+                variant = VARIANTS_BY_TAG[claim.tag].variant if claim.tag else "-"
+                if claim.precision in precisions:
+                    why = f"artifact missing: {name} ({info.how_to_make})"
+                    cases.append(Case(backend, str(claim.precision), variant, path, opts, why))
         else:
-            kept = [(f, *describe_file(f)) for f in files or info.discover(run)]
-            kept = [(f, p, v) for f, p, v in kept if p in precisions]
+            found = files or info.discover(run)
+            kept = [_content_case(f, info, opts, skip) for f in found if files or _trusted(f, info)]
+            kept = [c for c in kept if c.precision in precisions or c.failed]
+            kept += [_unrecorded(f, info) for f in found if not files and not _trusted(f, info)]
             if not kept and files is None:
                 why = f"artifact missing: no {backend} artifact in the run folder"
                 cases.append(Case(backend, "*", "-", None, skip=f"{why} ({info.how_to_make})"))
-            cases += [Case(backend, p, v, f, opts, skip) for f, p, v in kept]
+            cases += kept
         if backend == "onnxruntime" and files is None:
             cases += _onnxruntime_extras(cases, precisions, ort_tensorrt)
+    cases = _keyed_by_identity(cases)
     return _mark_stale(cases, run)
+
+
+def _trusted(path: Path, info: BackendInfo) -> bool:
+    """May bench load a file it found by itself? Data always; native code (a .pt2 library, a
+    TensorRT plan) only when the folder's record says vggdeploy built it, bytes unchanged."""
+    from vggdeploy.artifacts.written import recorded_as_built
+
+    return not info.native_code or recorded_as_built(path)
+
+
+def _unrecorded(path: Path, info: BackendInfo) -> Case:
+    """The skipped row of native code found in the run folder that vggdeploy did not build (its
+    metadata is not even read)."""
+    why = (
+        f"not loaded: '{path.name}' is native code that vggdeploy did not record building here "
+        '(README "Security"); to run it anyway, name it: --artifacts PATH'
+    )
+    return Case(info.name, "?", path.name, path, skip=why)
+
+
+def _keyed_by_identity(cases: list[Case]) -> list[Case]:
+    """One case per artifact identity: the same content (and options) listed twice is measured
+    once; different contents under one label get their short sha256 appended to the variant, so
+    no two rows share a key (a shared key merged their timings and accuracy)."""
+    from vggdeploy._io import sha256_file
+
+    def digest(c: Case) -> str:
+        if c.artifact is None or not c.artifact.is_file():
+            return str(c.artifact)
+        return sha256_file(c.artifact)
+
+    by_key: dict[str, list[Case]] = {}
+    for c in cases:
+        by_key.setdefault(c.key, []).append(c)
+    out: list[Case] = []
+    emitted: set[int] = set()
+    for c in cases:
+        group = by_key[c.key]
+        if len(group) == 1:
+            out.append(c)
+            emitted.add(id(c))
+            continue
+        sha = digest(c)
+        same = [o for o in group if id(o) in emitted and digest(o) == sha]
+        if any(o.options == c.options for o in same):
+            continue  # the same artifact twice: one row
+        c.variant = f"{c.variant}@{sha[:8]}" if len(sha) == 64 else f"{c.variant}@{len(out)}"
+        out.append(c)
+        emitted.add(id(c))
+    return out
 
 
 def _mark_stale(cases: list[Case], run: Path | None) -> list[Case]:

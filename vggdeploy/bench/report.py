@@ -9,14 +9,29 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import atomic_path, staged_files, write_json, write_text
+from vggdeploy._io import atomic_path, write_json, write_text
+from vggdeploy._text import escape, md_cell
 from vggdeploy.artifacts.run_folder import BENCH_DIR
 from vggdeploy.bench.latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
+
+
+def _escaped(obj: Any, how: Callable[[object], str]) -> Any:
+    """A copy of a results document with every string passed through ``how`` (``_text.escape``
+    or ``md_cell``): file names, variants, reasons and library messages are not vggdeploy's text,
+    and a newline, ANSI escape or ``|`` in one must not shift, forge or colour a row."""
+    if isinstance(obj, str):
+        return how(obj)
+    if isinstance(obj, dict):
+        return {k: _escaped(v, how) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_escaped(v, how) for v in obj]
+    return obj
 
 
 def _accuracy_by_key(results: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -42,6 +57,18 @@ def _label(row: dict[str, Any]) -> str:
 
 def _f(value: Any, fmt: str = ".3f", none: str = "") -> str:
     return none if value is None else format(value, fmt)
+
+
+def _data_line(results: dict[str, Any]) -> str:
+    """Which test data the accuracy figures were measured on, against the run's record."""
+    data = results.get("data") or {}
+    sha = data.get("test_sha256") or {}
+    digest = ", ".join(f"{k} {v[:12]}" for k, v in sorted(sha.items())) or "not recorded"
+    said = {
+        "recorded": "the run's own test split (sha256 as model.json records it)",
+        None: "not checked",
+    }.get(data.get("matches_run"), f"**{data.get('note')}**")
+    return f"- Test data: {data.get('images', '?')} images ({digest}): {said}"
 
 
 # ---- CSV ----
@@ -73,6 +100,7 @@ CSV_FIELDS = [
 
 
 def to_csv(results: dict[str, Any]) -> str:
+    results = _escaped(results, escape)  # one line per row: no raw newline in any field
     acc = _accuracy_by_key(results)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -115,6 +143,7 @@ def _ceiling_lines(env: dict[str, Any]) -> list[str]:
 
 # ---- Markdown ----
 def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
+    results = _escaped(results, md_cell)  # one table row per case, whatever a file is called
     env, model, cfg = results["environment"], results["model"], results["config"]
     cpu, peak = env["cpu"], env["cpu_peak"]
     gpus = ", ".join(f"{g['name']} (driver {g.get('driver', '?')})" for g in env["gpus"]) or "none"
@@ -137,6 +166,7 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
         + (f"{cfg['iters']} timed calls" if cfg.get("iters") else f"{cfg['duration_s']} s")
         + f" per case and batch in {cfg['repeats']} interleaved rounds",
         f"- Model: {model['flops_per_image'] / 1e6:.1f} MFLOP per image",
+        _data_line(results),
         "",
         "Latency in ms (p50 is the median of all timed calls); throughput = batch / p50; "
         "×torch = p50 of PyTorch eager FP32 at the same batch / p50 of the row; "
@@ -313,13 +343,17 @@ def output_dir(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] | No
 
 
 def write_outputs(
-    results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None
+    results: dict[str, Any], out_dir: str | os.PathLike[str] | None = None, *, force: bool = False
 ) -> dict[str, Path]:
     """results.json, results.csv, plots and report.md (which links the plots) in ``out_dir``
     (default: RUN/bench of the measured run), all or nothing: every file is staged first and the
-    set is published together, so a full disk never leaves new JSON beside old plots."""
+    set is published together, so a full disk never leaves new JSON beside old plots. Only files
+    bench wrote are replaced (``artifacts.written``): one of these names that the user made or
+    edited is refused unless ``force``."""
+    from vggdeploy.artifacts.written import owned_outputs
+
     out = output_dir(results["run"], out_dir)
-    with staged_files(out, replaces=OUTPUT_FILES) as stage:
+    with owned_outputs(out, OUTPUT_FILES, command="bench", force=force, what="bench") as stage:
         write_json(stage / "results.json", results)
         write_text(stage / "results.csv", to_csv(results))
         plots = write_plots(results, stage)
@@ -340,8 +374,11 @@ def rich_table(results: dict[str, Any], width: int | None = None) -> tuple[Any, 
     table stays narrow. A case skipped or failed at every batch is shown once. ``width`` is the
     terminal's; below :data:`WIDE` columns the compact layout is used."""
     from rich import box
+    from rich.markup import escape as rich_escape
     from rich.table import Table
 
+    # cells are rich markup: a file named '[red]x' must print as such, not colour the row
+    results = _escaped(results, lambda s: rich_escape(escape(s)))
     compact = width is not None and width < WIDE
     acc = _accuracy_by_key(results)
     unmeasured = _unmeasured(results)
@@ -396,4 +433,6 @@ def rich_table(results: dict[str, Any], width: int | None = None) -> tuple[Any, 
     t.add_column("status", overflow="fold", min_width=7 if compact else None)
     for cases, numbers, status, style in body:
         t.add_row(*cases, *numbers, status, style=style)
-    return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
+    data_note = (results.get("data") or {}).get("note")
+    tail = [f"accuracy data: {data_note}"] if data_note else []
+    return t, [f"[{i}] {n}" for i, n in enumerate(notes, 1)] + tail

@@ -25,6 +25,7 @@ import numpy as np
 
 from vggdeploy.artifacts.variants import PRECISIONS
 from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
+from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.bench.accuracy import chunks, logit_metrics
 from vggdeploy.bench.ceilings import ceiling_share
 from vggdeploy.bench.latency import gpu_split, split_iters, summarize, time_calls
@@ -46,7 +47,7 @@ Progress = Callable[[str, int, "int | None"], None]
 @dataclass
 class BenchConfig:
     run: Path
-    backends: list[str] = field(default_factory=lambda: ["torch", "onnxruntime"])
+    backends: list[str] = field(default_factory=lambda: list(BACKENDS))  # absent: skip rows
     precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
     batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32, 128])
     warmup: int = 10
@@ -108,6 +109,8 @@ def _open(case: Case, reference_spec: Any) -> _Active:
 
     if case.skip:
         return _Active(case, error=("skipped", case.skip))
+    if case.failed:  # its identity is unreadable (matrix._content_case)
+        return _Active(case, error=("failed", case.failed))
     if case.stale:  # not made from the reference checkpoint: never measured (matrix._mark_stale)
         return _Active(case, error=("stale", case.stale))
     opts = {k: v for k, v in case.options.items() if v is not None}
@@ -144,7 +147,7 @@ def _row(case: Case, batch: int, device: str, **fields: Any) -> dict[str, Any]:
         "device": device,
         "batch": batch,
         "status": "ok",
-        "reason": None,
+        "reason": case.note,  # an ok row's note, e.g. a file name that contradicts its content
         "artifact": str(case.artifact) if case.artifact else None,
         "artifact_mb": case.artifact_mb(),
         "latency_ms": None,
@@ -174,7 +177,27 @@ def _load_inputs(cfg: BenchConfig, spec: Any):
     images, labels = test.images, test.labels
     if cfg.limit_test is not None:
         images, labels = images[: cfg.limit_test], labels[: cfg.limit_test]
-    return images, labels
+    return images, labels, test_data_record(test.sha256, spec, len(images))
+
+
+def test_data_record(measured: dict[str, str], spec: Any, n: int) -> dict[str, Any]:
+    """What the accuracy figures were measured on, against what the run recorded training and
+    testing on (model.json ``data.sha256``): files are known by their content, not their names,
+    so a test split of other bytes under the same file names is said, not passed off."""
+    recorded = ((spec.provenance.get("data") or {}).get("sha256")) or {}
+    differ = sorted(k for k, v in measured.items() if k in recorded and recorded[k] != v)
+    unknown = sorted(k for k in measured if k not in recorded)
+    if differ:
+        verdict = "other"
+        note = (
+            f"the test files {', '.join(differ)} are not the data this run recorded (sha256 "
+            "differs): accuracy is measured on other data than the run's own test split"
+        )
+    elif unknown:
+        verdict, note = "unrecorded", "the run records no sha256 of its test data"
+    else:
+        verdict, note = "recorded", None
+    return {"test_sha256": dict(measured), "images": n, "matches_run": verdict, "note": note}
 
 
 def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -207,7 +230,7 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
     tick = progress or (lambda _desc, _n, _total=None: None)
     spec = read_spec(cfg.run)  # the checkpoint is the reference every artifact must match
     check_batch_memory(spec, max(cfg.batch_sizes), "--batch-sizes")
-    images, labels = _load_inputs(cfg, spec)
+    images, labels, data = _load_inputs(cfg, spec)
     cases = plan_cases(
         cfg.run,
         backends=cfg.backends,
@@ -336,8 +359,12 @@ def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active
             "input": list(spec.input.shape("N")),
             "num_classes": spec.num_classes,
             "flops_per_image": flops,
-            "test_accuracy_recorded": (spec.provenance.get("metrics") or {}).get("test_accuracy"),
+            # the run's own figure only where the bench data is the data it was measured on
+            "test_accuracy_recorded": (spec.provenance.get("metrics") or {}).get("test_accuracy")
+            if data["matches_run"] == "recorded"
+            else None,
         },
+        "data": data,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in _config_dict(cfg).items()},
         "environment": env,
         "method": {
@@ -369,15 +396,16 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
         own_ref = open_runner("torch", cfg.run, device=cfg.device, threads=cfg.threads)
         ref_runner = own_ref.activate()
     size = max(cfg.batch_sizes)
-    logits: dict[str, list[np.ndarray]] = {a.case.key: [] for a in ok}
+    # keyed by the opened case itself, not its label: two cases never share a list
+    logits: dict[int, list[np.ndarray]] = {id(a): [] for a in ok}
     reference: list[np.ndarray] = []
-    errors: dict[str, str] = {}
+    errors: dict[int, str] = {}
     try:
         for lo, hi in chunks(len(images), size):
             x = preprocess(images[lo:hi], spec)
             reference.append(ref_runner.infer(x))
             for a in ok:
-                key = a.case.key
+                key = id(a)
                 if key in errors:
                     continue
                 try:
@@ -396,13 +424,13 @@ def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
         entry = {"backend": c.backend, "precision": c.precision, "variant": c.variant}
         if a.error:
             entry.update(status=a.error[0], reason=a.error[1])
-        elif c.key in errors:
-            entry.update(status="failed", reason=errors[c.key])
+        elif id(a) in errors:
+            entry.update(status="failed", reason=errors[id(a)])
         else:
             entry.update(
                 status="ok",
                 reason=None,
-                **logit_metrics(np.concatenate(logits[c.key]), labels, ref),
+                **logit_metrics(np.concatenate(logits[id(a)]), labels, ref),
             )
         out.append(entry)
     return out

@@ -96,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         color = False if os.environ.get("NO_COLOR") else None  # https://no-color.org
-        click.secho(f"error: {exc.message}", fg="red", err=True, color=color)
+        # messages quote file and class names: no control character or ANSI escape of theirs
+        # reaches the terminal (our own line breaks stay)
+        from vggdeploy._text import escape_lines
+
+        click.secho(f"error: {escape_lines(exc.message)}", fg="red", err=True, color=color)
         if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
+            click.echo(f"  hint: {escape_lines(exc.hint)}", err=True)
         return exc.exit_code
     except Terminated:
         click.echo("terminated", err=True)

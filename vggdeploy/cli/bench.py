@@ -6,10 +6,19 @@ import sys
 
 import click
 
-from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.bench.run import BenchConfig
 from vggdeploy.cli import options
 
 
+def _default(name: str):  # BenchConfig's default: the one home of bench's defaults
+    return options.library_default(BenchConfig, name)
+
+
+@options.library(
+    "vggdeploy.bench.run:BenchConfig",
+    "vggdeploy.bench.report:write_outputs",
+    renamed={"duration": "duration_s", "out": "out_dir"},
+)
 @click.command()
 @click.argument("run", type=click.Path(path_type=str))
 @click.option(
@@ -22,31 +31,34 @@ from vggdeploy.cli import options
 )
 @click.option(
     "--backends",
-    default=",".join(BACKENDS),
+    default=options.default_text(_default("backends")),
     show_default=True,
     help="Comma-separated backends.",
 )
 @click.option(
-    "--precisions", default="fp32,fp16,bf16,int8", show_default=True, help="Comma-separated."
+    "--precisions",
+    default=options.default_text(_default("precisions")),
+    show_default=True,
+    help="Comma-separated.",
 )
 @click.option(
     "--batch-sizes",
     type=options.BATCHES,
-    default="1,8,32,128",
+    default=options.default_text(_default("batch_sizes")),
     show_default=True,
     help="Comma-separated.",
 )
 @click.option(
     "--warmup",
     type=options.NON_NEGATIVE_INT,
-    default=10,
+    default=_default("warmup"),
     show_default=True,
     help="Untimed calls per case.",
 )
 @click.option(
     "--iters",
     type=options.POSITIVE_INT,
-    default=100,
+    default=_default("iters"),
     show_default=True,
     help="Timed calls per case and batch.",
 )
@@ -59,7 +71,7 @@ from vggdeploy.cli import options
 @click.option(
     "--repeats",
     type=options.POSITIVE_INT,
-    default=5,
+    default=_default("repeats"),
     show_default=True,
     help="Interleaved rounds the timed calls are split into.",
 )
@@ -71,11 +83,11 @@ from vggdeploy.cli import options
 )
 @click.option(
     "--device",
-    default="auto",
+    default=_default("device"),
     show_default=True,
     help="auto (CUDA when a GPU is visible, else CPU), cpu, cuda or cuda:N.",
 )
-@click.option("--accuracy/--no-accuracy", default=True, show_default=True)
+@click.option("--accuracy/--no-accuracy", default=_default("accuracy"), show_default=True)
 @click.option(
     "--limit-test",
     type=options.POSITIVE_INT,
@@ -95,6 +107,11 @@ from vggdeploy.cli import options
     help="Output folder (default RUN/bench).",
 )
 @options.data_dir
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace output files of these names that bench did not write (or that were edited).",
+)
 def bench(
     run: str,
     artifacts: tuple[str, ...],
@@ -113,6 +130,7 @@ def bench(
     ort_tensorrt: bool,
     out: str | None,
     data_dir: str | None,
+    force: bool = False,
 ) -> None:
     """Measure latency/throughput and accuracy of RUN's artifacts across backends."""
     from pathlib import Path
@@ -120,7 +138,6 @@ def bench(
     from vggdeploy._io import ensure_writable_dir
     from vggdeploy.bench.progress import bench_with_progress
     from vggdeploy.bench.report import output_dir, rich_table, write_outputs
-    from vggdeploy.bench.run import BenchConfig
 
     cfg = BenchConfig(
         run=Path(run),
@@ -142,9 +159,13 @@ def bench(
     )
     cfg.validate()  # bad numbers and names before anything is measured
     # measuring takes minutes: find out first whether the results can be written at all
-    ensure_writable_dir(output_dir(run, out), "bench output folder")
+    from vggdeploy.artifacts.written import check_replaceable
+    from vggdeploy.bench.report import OUTPUT_FILES
+
+    folder = ensure_writable_dir(output_dir(run, out), "bench output folder")
+    check_replaceable(folder, OUTPUT_FILES, force=force, what="bench")  # the user's files stay
     results = bench_with_progress(cfg)
-    paths = write_outputs(results, out)
+    paths = write_outputs(results, out, force=force)
     from rich.console import Console
 
     # Piped into a log (CI, `| tee`), rich would squeeze the table into 80 columns.

@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
-from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.backends.tensorrt.build import DEFAULT_OPT_BATCH
+from vggdeploy.backends.tensorrt.sidecar import HARDWARE_COMPAT
 from vggdeploy.cli import options
 from vggdeploy.errors import UsageError
+from vggdeploy.export.quantize import DEFAULT_CALIB_SIZE
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
 _TRT_ONLY += ("allow_fallback",)
@@ -49,6 +51,29 @@ class _PhaseBars:
                 self.depth.pop(event.phase, None)
 
 
+_TRT = "vggdeploy.backends.tensorrt.build:build_engine"
+_INDUCTOR = "vggdeploy.backends.inductor:build_inductor"
+_OPENVINO = "vggdeploy.export.openvino:build_openvino"
+
+
+def _per_backend(name: str) -> str:
+    """Both builds' defaults of ``name``, as the help texts quote them."""
+    trt, inductor = (options.library_default(f, name) for f in (_TRT, _INDUCTOR))
+    return (
+        f"default tensorrt {options.default_text(trt)}, inductor {options.default_text(inductor)}"
+    )
+
+
+@options.library(
+    _TRT,
+    _INDUCTOR,
+    _OPENVINO,
+    renamed={"out": "out_path"},
+    cli_only={
+        "backend": "chooses which library build runs",
+        "no_verify": "the inverse of build_openvino(verify=True)",
+    },
+)
 @click.command("build-engine")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--fp16", "precision", flag_value="fp16", help="Build from model.fp16.onnx.")
@@ -56,16 +81,25 @@ class _PhaseBars:
 @click.option(
     "--bf16", "precision", flag_value="bf16", help="openvino: BF16 IR (CPUs with AMX/AVX512_BF16)."
 )
-@click.option("--min-batch", type=options.BATCH, default=1, show_default=True)
 @click.option(
-    "--opt-batch", type=options.BATCH, default=None, help="Batch to tune for [32 within min..max]."
+    "--min-batch",
+    type=options.BATCH,
+    default=options.library_default(_TRT, "min_batch"),
+    show_default=True,
+)
+@click.option(
+    "--opt-batch",
+    type=options.BATCH,
+    default=None,
+    help=f"Batch to tune for (default: {DEFAULT_OPT_BATCH} within min..max).",
 )
 @click.option(
     "--max-batch",
     type=options.BATCH,
     default=None,
-    help="Largest batch [tensorrt: the largest the ONNX was verified at (export --max-batch, "
-    f"default {DEFAULT_VERIFIED_MAX_BATCH}); inductor: {BACKENDS['inductor'].default_max_batch}].",
+    help="Largest batch (default: tensorrt, the largest the ONNX was verified at: export's "
+    f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; "
+    f"inductor, {options.library_default(_INDUCTOR, 'max_batch')}).",
 )
 @click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -73,8 +107,8 @@ class _PhaseBars:
 @click.option("--version-compatible", is_flag=True, help="Plan loadable by later TensorRT.")
 @click.option(
     "--hardware-compat",
-    type=click.Choice(["none", "ampere+", "same-cc"]),
-    default="none",
+    type=click.Choice(list(HARDWARE_COMPAT)),
+    default=options.library_default(_TRT, "hardware_compat"),
     show_default=True,
     help="Plan portable to other GPUs: every Ampere+ GPU, or any GPU of the same compute cap.",
 )
@@ -87,11 +121,15 @@ class _PhaseBars:
     "--int8-source",
     type=click.Choice(["nncf", "qdq"]),
     default=None,
-    help="openvino --int8: NNCF on model.onnx (calibrated on the train split) [nncf], or the "
-    "export stage's model.int8.onnx (qdq).",
+    help="openvino --int8: NNCF on model.onnx (calibrated on the train split), or the export "
+    "stage's model.int8.onnx (qdq) (default: "
+    f"{options.library_default(_OPENVINO, 'int8_source')}).",
 )
 @click.option(
-    "--calib-size", type=options.POSITIVE_INT, default=None, help="openvino --int8 [512]."
+    "--calib-size",
+    type=options.POSITIVE_INT,
+    default=None,
+    help=f"openvino --int8 (default: the export stage's, {DEFAULT_CALIB_SIZE}).",
 )
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="openvino: data.")
 @click.option("--no-verify", is_flag=True, help="openvino: write the IR without judging it.")
@@ -101,26 +139,23 @@ class _PhaseBars:
     default="tensorrt",
     show_default=True,
 )
-@click.option("--device", default=None, help="inductor: cpu (default) or cuda; tensorrt: cuda:N.")
+@click.option(
+    "--device",
+    default=None,
+    help=f"tensorrt: cuda[:N]; inductor: cpu or cuda ({_per_backend('device')}).",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None:
     """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), with
     --backend inductor an AOTInductor .pt2 package from MODEL (a run folder), or with --backend
     openvino an OpenVINO IR (.xml + .bin) from MODEL's model.onnx (fp32, --bf16, --int8)."""
-    import contextlib
-
-    from vggdeploy.runlock import run_lock
-
-    # The run folder the build reads (model.onnx, the checkpoint) has one writer at a time: an
-    # export rewriting model.onnx mid-build is refused, and so is this build during an export.
-    source_run = model if model.is_dir() else model.parent
-    with run_lock(source_run, "build-engine") if source_run.is_dir() else contextlib.nullcontext():
-        if backend == "inductor":
-            _build_inductor(model, out, kw)
-        elif backend == "openvino":
-            _build_openvino(model, out, kw)
-        else:
-            _build_tensorrt(model, out, kw)
+    # The library takes the lock of the run folder it reads and probes the output folder.
+    if backend == "inductor":
+        _build_inductor(model, out, kw)
+    elif backend == "openvino":
+        _build_openvino(model, out, kw)
+    else:
+        _build_tensorrt(model, out, kw)
 
 
 _OPENVINO_ONLY = ("int8_source", "calib_size", "data_dir", "no_verify")
@@ -173,7 +208,7 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
+    opts = _given(kw, "max_batch", "device")
     console = Console(stderr=True)
     spinner = Progress(
         SpinnerColumn(),
@@ -190,21 +225,16 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
         click.echo(message)
 
     with spinner:
-        build_inductor(model, out, device=kw["device"] or "cpu", log=log, **opts)
+        build_inductor(model, out, log=log, **opts)
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from vggdeploy._io import ensure_writable_dir
     from vggdeploy.backends.tensorrt import build_engine, build_summary, parse_size
-    from vggdeploy.backends.tensorrt.build import default_engine_path
 
     _refuse_options(kw, _OPENVINO_ONLY, "openvino")
     if kw["precision"] == "bf16":
         raise UsageError("--bf16 only applies to --backend openvino")
-    opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
     workspace = parse_size(kw["workspace"]) if kw["workspace"] else None
-    target = out if out is not None else default_engine_path(model, kw["precision"] or "fp32")
-    ensure_writable_dir(target.parent, "engine folder")  # before a build of minutes
     bars = _PhaseBars()
     with bars.progress:
         sidecar = build_engine(
@@ -219,9 +249,14 @@ def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
             version_compatible=kw["version_compatible"],
             hardware_compat=kw["hardware_compat"],
             progress=bars,
-            device=kw["device"] or "cuda:0",
             allow_fallback=kw["allow_fallback"],
-            **opts,
+            **_given(kw, "max_batch", "device"),
         )
     for line in build_summary(sidecar):
         click.echo(line)
+
+
+def _given(kw: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The options among ``names`` that were given: the others keep the library's default
+    (which differs between the TensorRT and the AOTInductor build)."""
+    return {k: kw[k] for k in names if kw[k] is not None}

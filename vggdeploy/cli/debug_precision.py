@@ -5,25 +5,43 @@ from __future__ import annotations
 import click
 
 from vggdeploy.cli import options
+from vggdeploy.debug.diagnose import DEBUG_PRECISIONS
+from vggdeploy.export.quantize import INT8_TARGETS
+
+_LIBRARY = "vggdeploy.debug.diagnose:debug_precision"
 
 
+def _d(name: str):  # debug_precision's default: the one home of this command's defaults
+    return options.library_default(_LIBRARY, name)
+
+
+@options.library(_LIBRARY)
 @click.command("debug-precision")
 @click.argument("run", metavar="RUN", type=click.Path(path_type=str))
-@click.option("--precision", type=click.Choice(["fp16", "int8"]), default="int8", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(list(DEBUG_PRECISIONS)),
+    default=_d("precision"),
+    show_default=True,
+)
 @click.option(
     "--target",
-    type=click.Choice(["tensorrt", "cpu"]),
-    default="tensorrt",
+    type=click.Choice(list(INT8_TARGETS)),
+    default=_d("target"),
     show_default=True,
     help="INT8 variant: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
 @click.option(
-    "--images", type=int, default=300, show_default=True, help="Test images to run (first N)."
+    "--images",
+    type=int,
+    default=_d("images"),
+    show_default=True,
+    help="Test images to run (first N).",
 )
 @click.option(
     "--threshold-db",
     type=float,
-    default=20.0,
+    default=_d("threshold_db"),
     show_default=True,
     help="A layer whose SNR falls below this diverges (20 dB = relative L2 error 0.1).",
 )
@@ -55,6 +73,10 @@ from vggdeploy.cli import options
 @click.option(
     "-o", "--out", "out_dir", type=click.Path(path_type=str), default=None,
     help="Report folder (default RUN/debug).",
+)  # fmt: skip
+@click.option(
+    "--force", is_flag=True,
+    help="Replace report files of these names that vggdeploy did not write (or that were edited).",
 )  # fmt: skip
 def debug_precision(run: str, **kw) -> None:
     """Compare every layer of RUN's FP16 or INT8 variant with the FP32 model on real test images;

@@ -9,6 +9,7 @@ import click
 from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.cli import options
 from vggdeploy.export.onnx import DEFAULT_OPSET, FP32_ATOL, FP32_RTOL
+from vggdeploy.export.pipeline import export_variants
 from vggdeploy.export.quantize import (
     CALIB_METHODS,
     DEFAULT_CALIB_METHOD,
@@ -17,12 +18,17 @@ from vggdeploy.export.quantize import (
 )
 
 
+def _d(name: str):  # export_variants' default: the one home of export's defaults
+    return options.library_default(export_variants, name)
+
+
+@options.library("vggdeploy.export.pipeline:export_variants")
 @click.command()
 @click.argument("checkpoint", metavar="RUN_OR_CHECKPOINT", type=click.Path(path_type=str))
 @click.option(
     "--precision",
     "precisions",
-    default="fp32",
+    default=options.default_text(_d("precisions")),
     show_default=True,
     metavar="fp32|fp16|int8|all",
     help="Variants to write (comma-separated). fp32 (re-)exports model.onnx; fp16/int8 derive "
@@ -32,7 +38,7 @@ from vggdeploy.export.quantize import (
     "--target",
     "targets",
     type=click.Choice([*INT8_TARGETS, "all"]),
-    default="all",
+    default=_d("targets"),
     show_default=True,
     help="INT8 target: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
@@ -49,18 +55,18 @@ from vggdeploy.export.quantize import (
     help=f"Largest batch verified and recorded (default {DEFAULT_VERIFIED_MAX_BATCH}).",
 )
 @click.option("--simplify/--no-simplify", default=None, help="onnxslim (default: if installed).")
-@click.option("--verify/--no-verify", default=True, show_default=True)
+@click.option("--verify/--no-verify", default=_d("verify"), show_default=True)
 @click.option(
     "--atol",
     type=options.NON_NEGATIVE_FLOAT,
     default=None,
-    help=f"FP32 absolute tolerance ({FP32_ATOL:g}).",
+    help=f"FP32 absolute tolerance (default {FP32_ATOL:g}).",
 )
 @click.option(
     "--rtol",
     type=options.NON_NEGATIVE_FLOAT,
     default=None,
-    help=f"FP32 relative tolerance ({FP32_RTOL:g}).",
+    help=f"FP32 relative tolerance (default {FP32_RTOL:g}).",
 )
 @click.option(
     "--calib-size",
@@ -98,7 +104,7 @@ from vggdeploy.export.quantize import (
 def export(checkpoint: str, **kw) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch; optionally FP16 and
     INT8 (Q/DQ) variants with their test-set accuracy."""
-    from vggdeploy.export.pipeline import export_variants, summary_lines
+    from vggdeploy.export.pipeline import summary_lines
 
     given = {k: v for k, v in kw.items() if v is not None or k == "simplify"}
     results = export_variants(checkpoint, log=click.echo, **given)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
+from vggdeploy.cli import options
 
+
+@options.library(
+    "vggdeploy.backends.inspection:describe",
+    cli_only={"as_json": "how the command prints the description"},
+)
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")

@@ -9,6 +9,7 @@ import click
 from vggdeploy.cli import options
 
 
+@options.library()
 @click.command()
 def models() -> None:
     """List the model presets with parameters, FLOPs and input size."""
@@ -35,14 +36,20 @@ def models() -> None:
     click.echo("FLOPs = 2 x multiply-accumulates of conv and linear layers, one image.")
 
 
+@options.library("vggdeploy.models.presets:make_spec", "vggdeploy.models.vgg:layer_shapes")
 @click.command()
 @options.preset
-@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch",
+    default=1,  # layer_shapes' default (models.vgg imports torch: too slow to read for --help)
+    show_default=True,
+    type=click.IntRange(min=1),
+)
 def summary(preset: str | None, batch: int) -> None:
     """Print each layer's output shape for a preset."""
-    from vggdeploy.models import DEFAULT_PRESET, layer_shapes, make_spec, model_stats
+    from vggdeploy.models import layer_shapes, make_spec, model_stats
 
-    spec = make_spec(preset or DEFAULT_PRESET)
+    spec = make_spec(preset) if preset else make_spec()
     click.echo(f"{spec.preset}: input {tuple(spec.input.shape(batch))}")
     for name, kind, shape in layer_shapes(spec, batch):
         click.echo(f"{name:<15} {kind:<12} output shape: {list(shape)}")

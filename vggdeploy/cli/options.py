@@ -1,10 +1,91 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, and where every option's default comes from.
+
+The library owns every default: a command's option either defaults to the value of the library
+parameter it sets (:func:`library_default`) or to None, meaning "not given: the library's
+default applies", and its help text quotes that value (:func:`default_text`). Each command names
+its library entry points with :func:`library`; ``tests/cli/test_defaults.py`` walks every
+option of every command and holds it to them."""
 
 from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
 
 from vggdeploy.data.fashion_mnist import ENV_VAR
+from vggdeploy.models.presets import DEFAULT_PRESET
+
+# ---- defaults: one home, the library ----
+
+
+def library_default(owner: Any, name: str) -> Any:
+    """The default of parameter ``name`` of ``owner`` (a function or a dataclass; "module:attr"
+    is imported). KeyError when ``owner`` has no such parameter or it has no default."""
+    if isinstance(owner, str):
+        owner = resolve(owner)
+    if dataclasses.is_dataclass(owner):
+        found = owner.__dataclass_fields__.get(name)  # type: ignore[union-attr]
+        if found is not None and found.default is not dataclasses.MISSING:
+            return found.default
+        if found is not None and found.default_factory is not dataclasses.MISSING:
+            return found.default_factory()
+        raise KeyError(f"{owner.__name__} has no default for {name!r}")
+    param = inspect.signature(owner).parameters.get(name)
+    if param is None or param.default is inspect.Parameter.empty:
+        raise KeyError(f"{owner.__name__}() has no default for {name!r}")
+    return param.default
+
+
+def resolve(entry: str) -> Any:
+    """The object named by "module:attr" (attr may be dotted: "module:Class.method")."""
+    module, attr = entry.split(":")
+    owner: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        owner = getattr(owner, part)
+    return owner
+
+
+def default_text(value: Any) -> str:
+    """How help texts (and their test) write a default: on/off, 0.0005, a,b,c."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(default_text(v) for v in value)
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Library:
+    """The library entry points ("module:attr") whose parameters a command's options set."""
+
+    entries: tuple[str, ...]
+    renamed: Mapping[str, str]  # option's parameter name -> the library's, where they differ
+    cli_only: Mapping[str, str]  # options with no library default -> why
+
+
+def library(
+    *entries: str,
+    renamed: Mapping[str, str] | None = None,
+    cli_only: Mapping[str, str] | None = None,
+) -> Callable[[click.Command], click.Command]:
+    """Declare (on top of ``@click.command``) which library functions or dataclasses a command
+    calls: each option maps to their parameter of the same name (or ``renamed``), and one that has
+    no library default is listed in ``cli_only`` with the reason."""
+
+    def attach(command: click.Command) -> click.Command:
+        command.library = Library(entries, renamed or {}, cli_only or {})  # type: ignore[attr-defined]
+        return command
+
+    return attach
+
+
+# ---- options shared by several commands ----
 
 data_dir = click.option(
     "--data-dir",
@@ -17,7 +98,10 @@ download = click.option(
     "--download", is_flag=True, help="Download Fashion-MNIST from the upstream mirror if not found."
 )
 preset = click.option(
-    "--preset", default=None, metavar="NAME", help="Model preset (see `vggdeploy models`)."
+    "--preset",
+    default=None,
+    metavar="NAME",
+    help=f"Model preset (default {DEFAULT_PRESET}; see `vggdeploy models`).",
 )
 
 

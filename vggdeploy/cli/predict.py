@@ -7,10 +7,16 @@ import json
 import click
 
 from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.cli import options
 
 BACKEND_CHOICES = tuple(BACKENDS)  # the registry's backends (openvino included)
 
 
+@options.library(
+    "vggdeploy.serve.predictor:load",
+    "vggdeploy.serve.predictor:Predictions.to_records",
+    cli_only={"as_json": "how the command prints the predictions"},
+)
 @click.command()
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))

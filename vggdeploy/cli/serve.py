@@ -12,6 +12,9 @@ PORT = options.Number(int, min=1, max=65535)
 MAX_INSTANCES = 64
 
 
+@options.library(
+    "vggdeploy.serve.server:ServeOptions", renamed={"drain_timeout": "drain_timeout_s"}
+)
 @click.command()
 @click.argument("artifact", metavar="ARTIFACT_OR_RUN", type=click.Path(path_type=str))
 @click.option("--model-name", default=None, help="Served model name (default: the run's name).")

@@ -8,64 +8,101 @@ from click.core import ParameterSource
 from vggdeploy.cli import options
 from vggdeploy.train.config import RECIPES, SCHEDULES, TrainConfig
 
-_D = TrainConfig()  # the default recipe; help texts quote it, so there is one home for it
+# Every option defaults to None ("not given"): the library applies the recipe, or with --resume the
+# run's saved options, and only then TrainConfig's defaults, which the help texts quote.
 
 
+def _d(name: str) -> str:
+    return options.default_text(options.library_default(TrainConfig, name))
+
+
+_D2L = RECIPES["d2l"]
+
+
+@options.library(
+    "vggdeploy.train.config:TrainConfig",
+    "vggdeploy.train.loop:train",
+    cli_only={"out": "the library's train() takes the run folder as a required argument"},
+)
 @click.command()
 @options.preset
 @click.option(
     "--recipe",
     type=click.Choice(list(RECIPES)),
     default=None,
-    help="Option defaults: 'default' (below) or 'd2l', the seeds' recipe: plain SGD, lr 0.05, "
-    "batch 128, 10 epochs, Xavier init, no augmentation. Options given override the recipe.",
+    help="Option defaults: the values below, or 'd2l', the seeds' recipe: plain SGD, "
+    f"lr {_D2L['lr']}, batch {_D2L['batch_size']}, {_D2L['epochs']} epochs, Xavier init, no "
+    f"augmentation. Options given override the recipe (default {_d('recipe')}).",
 )
-@click.option("--epochs", type=int, default=None, help=f"Epochs (default {_D.epochs}).")
-@click.option("--batch-size", type=int, default=None, help=f"Batch (default {_D.batch_size}).")
-@click.option("--lr", type=float, default=None, help=f"Peak learning rate (default {_D.lr}).")
+@click.option("--epochs", type=int, default=None, help=f"Epochs (default {_d('epochs')}).")
+@click.option("--batch-size", type=int, default=None, help=f"Batch (default {_d('batch_size')}).")
+@click.option("--lr", type=float, default=None, help=f"Peak learning rate (default {_d('lr')}).")
 @click.option(
-    "--momentum", type=float, default=None, help=f"Nesterov momentum (default {_D.momentum})."
+    "--momentum", type=float, default=None, help=f"Nesterov momentum (default {_d('momentum')})."
 )
 @click.option(
-    "--weight-decay", type=float, default=None, help=f"Weight decay (default {_D.weight_decay})."
+    "--weight-decay", type=float, default=None, help=f"Weight decay (default {_d('weight_decay')})."
 )
 @click.option(
     "--schedule",
     type=click.Choice(list(SCHEDULES)),
     default=None,
-    help=f"Learning-rate schedule after the warm-up (default {_D.schedule}: linear to zero).",
+    help=f"Learning-rate schedule after the warm-up (default {_d('schedule')}: linear to zero).",
 )
 @click.option(
-    "--warmup-epochs", type=float, default=None, help="Linear warm-up (default 20% of the run)."
+    "--warmup-epochs", type=float, default=None, help="Linear warm-up (default: 20% of the run)."
 )
-@click.option("--label-smoothing", type=float, default=None, help=f"Default {_D.label_smoothing}.")
-@click.option("--augment/--no-augment", default=None, help="Random flip + 2 px shift (default on).")
+@click.option(
+    "--label-smoothing",
+    type=float,
+    default=None,
+    help=f"Label smoothing (default {_d('label_smoothing')}).",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help=f"Random flip + 2 px shift (default {_d('augment')}).",
+)
 @click.option(
     "--erase",
     type=float,
     default=None,
-    help=f"Random-erasing probability per image, with --augment (default {_D.erase}).",
+    help=f"Random-erasing probability per image, with --augment (default {_d('erase')}).",
 )
 @click.option(
     "--ema",
     type=float,
     default=None,
-    help=f"Decay of the weight average that is evaluated and saved; 0 = off (default {_D.ema}).",
+    help=f"Decay of the weight average that is evaluated and saved; 0 = off (default {_d('ema')}).",
 )
 @click.option(
     "--init", type=click.Choice(["xavier", "kaiming"]), default=None, help="Default: the preset's."
 )
-@click.option("--seed", type=int, default=None, help="Random seed in [0, 2**32) (default 0).")
-@click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
-@click.option("--amp/--no-amp", default=None, help="float16 autocast on CUDA (default on).")
+@click.option(
+    "--seed", type=int, default=None, help=f"Random seed in [0, 2**32) (default {_d('seed')})."
+)
+@click.option(
+    "--device",
+    default=None,
+    help=f"cpu, cuda, cuda:N or auto (default {_d('device')}).",
+)
+@click.option(
+    "--amp/--no-amp", default=None, help=f"float16 autocast on CUDA (default {_d('amp')})."
+)
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
     default=None,
-    help="bfloat16 autocast on CPU (default: on where it pays, i.e. CPUs with AMX-BF16; off "
-    "elsewhere, see benchmarks/TRAINING.md).",
+    help=f"bfloat16 autocast on CPU (default {_d('cpu_bf16')}: decided by the CPU's flags, on "
+    "where it pays, i.e. CPUs with AMX-BF16; see benchmarks/TRAINING.md).",
 )
-@click.option("--workers", type=int, default=None, help="Data loader workers (default 0).")
-@click.option("--channels-last/--no-channels-last", default=None, help="Default on.")
+@click.option(
+    "--workers", type=int, default=None, help=f"Data loader workers (default {_d('workers')})."
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help=f"channels-last memory format (default {_d('channels_last')}).",
+)
 @click.option("--input-size", type=int, default=None, help="Override the preset's input size.")
 @click.option("--limit-train", type=int, default=None, help="Use only the first N train images.")
 @click.option("--limit-test", type=int, default=None, help="Use only the first N test images.")
@@ -103,25 +140,17 @@ def train(
     """Train a VGG preset on Fashion-MNIST and write a checkpoint to --out.
 
     A folder that already holds a run is refused: --resume continues it, --force replaces it."""
-    from pathlib import Path
-
-    from vggdeploy.train.guard import check_resume_options, saved_config
     from vggdeploy.train.loop import train as run_train
 
+    # Only the options given go to the library: it applies them on top of the recipe, or with
+    # --resume on top of the run's saved options (vggdeploy.train.guard.resolve_config).
     given = {
         k: v
         for k, v in kw.items()
         if v is not None and ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE
     }
-    saved = saved_config(Path(out)) if resume else None
-    if saved is not None:  # continue with the saved options; a contradicting one is an error
-        check_resume_options(saved, given, Path(out))
-        known = set(TrainConfig.__dataclass_fields__)
-        cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **given})
-    else:
-        cfg = TrainConfig.from_recipe(**given)
     result = run_train(
-        cfg, out, data_dir=data_dir, download=download, resume=resume, force=force, log=click.echo
+        given, out, data_dir=data_dir, download=download, resume=resume, force=force, log=click.echo
     )
     if result.history and result.is_main:
         click.echo(f"test accuracy: {result.test_accuracy:.4f}")

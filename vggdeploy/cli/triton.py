@@ -6,12 +6,22 @@ import shlex
 
 import click
 
+from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.cli import options
+from vggdeploy.serve.triton_config import INSTANCE_KINDS
 
 # Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
 MAX_INSTANCES = 1024
 
 
+_LIBRARY = "vggdeploy.serve.triton:build_triton_repo"
+
+
+def _d(name: str):  # build_triton_repo's default: the one home of this command's defaults
+    return options.library_default(_LIBRARY, name)
+
+
+@options.library(_LIBRARY)
 @click.command("triton-repo")
 @click.argument("source", metavar="RUN_OR_MODEL", type=click.Path(path_type=str))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Repository.")
@@ -24,19 +34,20 @@ MAX_INSTANCES = 1024
     "--max-batch",
     default=None,
     type=options.BATCH,
-    help="max_batch_size (default: 64 / engine profile).",
+    help="max_batch_size (default: ONNX, the largest batch it was verified at: export's "
+    f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; an engine, its profile's).",
 )
 @click.option(
     "--instances",
-    default=1,
+    default=_d("instances"),
     show_default=True,
     type=options.Number(int, min=1, max=MAX_INSTANCES),
     help="Instances per model.",
 )
 @click.option(
     "--kind",
-    type=click.Choice(["auto", "cpu", "gpu"]),
-    default="auto",
+    type=click.Choice(list(INSTANCE_KINDS)),
+    default=_d("kind"),
     show_default=True,
     help="Instance kind of the ONNX model (TensorRT plans always run on GPU).",
 )
@@ -47,8 +58,17 @@ MAX_INSTANCES = 1024
     metavar="B1,B2,...",
     help="Dynamic batching preferred sizes (default: max/2,max).",
 )
-@click.option("--max-queue-delay-us", default=100, show_default=True, type=options.NON_NEGATIVE_INT)
-@click.option("--force", is_flag=True, help="Replace a different model already in the repository.")
+@click.option(
+    "--max-queue-delay-us",
+    default=_d("max_queue_delay_us"),
+    show_default=True,
+    type=options.NON_NEGATIVE_INT,
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the model folder whole: a different model, your edits and files.",
+)
 def triton_repo(
     source: str,
     out: str,

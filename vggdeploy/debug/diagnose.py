@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_dir
+from vggdeploy._io import Log, ensure_writable_dir, reporter
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
     META_PRECISION,
@@ -23,13 +23,13 @@ from vggdeploy.artifacts.onnx_meta import (
     spec_from_model,
 )
 from vggdeploy.artifacts.run_folder import DEBUG_DIR, report_path_for
-from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
+from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant, variant_path
 from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
 from vggdeploy.debug.report import write_reports
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.export import keep as keep_mod
+from vggdeploy.export.metrics import compare_logits
 from vggdeploy.export.quantize import INT8_TARGETS
-from vggdeploy.metrics import compare_logits
 
 DEFAULT_IMAGES = 300
 # 20 dB = relative L2 error 0.1. Healthy INT8 layers of the VGG presets sit near 30-40 dB, FP16
@@ -115,10 +115,11 @@ def debug_precision(
     min_agreement: float | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     log: Log | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Diagnose RUN's ``precision`` variant; writes ``RUN/debug/<variant>.{json,md,png}``
     (or into ``out_dir``) and returns the result (its ``files`` name what was written)."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     if not isinstance(images, int) or images < 1:
         raise UsageError(f"--images must be >= 1, got {images}")
     if not math.isfinite(threshold_db):
@@ -138,7 +139,14 @@ def debug_precision(
     spec = spec_from_model(fp32, source=str(base))
     x, y = _test_images(spec, data_dir, images)
     # Every input is checked: make sure the reports can be written before the work starts.
-    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR)
+    folder = ensure_writable_dir(
+        Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR, "report folder"
+    )
+    from vggdeploy.artifacts.written import check_replaceable
+
+    tag = variant_tag(precision, target)
+    reports = [f"{tag}.{ext}" for ext in ("json", "md", "png")]
+    check_replaceable(folder, reports, force=force, what="debug-precision")  # the user's files
     matches, unmatched = match_layers(fp32, variant)
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")
@@ -180,7 +188,7 @@ def debug_precision(
             precision=precision, target=target, data_dir=data_dir,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, say=say,
         )  # fmt: skip
-    result["files"] = write_reports(result, folder, variant_tag(precision, target))
+    result["files"] = write_reports(result, folder, tag, force=force)
     return result
 
 

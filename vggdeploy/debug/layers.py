@@ -14,7 +14,8 @@ and the FP16 converter both do) and add nodes around them:
 
 :func:`match_layers` walks the variant's compute nodes (everything but Cast/Q/DQ), follows each
 output through Cast/Q/DQ to the FP32 tensor it stands for, and pairs the two. :func:`layer_errors`
-exposes both sets of tensors as graph outputs and accumulates :class:`vggdeploy.metrics.TensorError`
+exposes both sets of tensors as graph outputs and accumulates
+:class:`~vggdeploy.export.metrics.TensorError`
 over real images.
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from vggdeploy.export.keep import SKIPPED_OPS
-from vggdeploy.metrics import TensorError
+from vggdeploy.export.metrics import TensorError
 
 PASS_THROUGH = ("Cast", "QuantizeLinear", "DequantizeLinear")
 # ONNX Runtime's quantizer renames a graph output it quantizes to "<name>_QuantizeLinear_Input".

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import atomic_path, write_json, write_text
+from vggdeploy._text import escape, md_cell
 
 
 def _num(v: float | None, fmt: str) -> str:
@@ -23,14 +24,15 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
     """The per-layer table (depth order); the first divergent layer is marked."""
     first = (result.get("first_divergent") or {}).get("layer")
     head = ["#", "layer", "op", "tensor", "max|Δ|", "rel L2", "cos min", "SNR dB", "growth", ""]
+    cell = md_cell if markdown else escape
     rows = []
     for i, r in enumerate(result["layers"], 1):
         rows.append(
             [
                 str(i),
-                r["layer"],
-                r["op_type"],
-                r["fp32_tensor"],
+                cell(r["layer"]),  # names from the ONNX graph: not ours, escaped
+                cell(r["op_type"]),
+                cell(r["fp32_tensor"]),
                 _num(r["max_abs"], ".3g"),
                 _num(r["rel_l2"], ".4f"),
                 _num(r["cosine_min"], ".5f"),
@@ -41,7 +43,7 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
         )
     if markdown:
         return [
-            "| " + " | ".join(head[:-1]) + " | |",
+            "| " + " | ".join(md_cell(h) for h in head[:-1]) + " | |",  # max|Δ| is one cell
             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head) - 1)) + "|---|",
             *("| " + " | ".join(row) + " |" for row in rows),
         ]
@@ -54,6 +56,11 @@ def layer_table(result: dict[str, Any], *, markdown: bool = False) -> list[str]:
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The summary in words; names from the model files are escaped (one line stays one)."""
+    return [escape(line) for line in _summary_lines(result)]
+
+
+def _summary_lines(result: dict[str, Any]) -> list[str]:
     out = result["output"]
     lines = [
         f"{result['variant']} vs {Path(result['fp32_model']).name} on {result['images']} test "
@@ -94,6 +101,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[str]:
+    """The sensitivity result; names from the model files are escaped."""
+    return [escape(line) for line in _sensitivity_lines(sens, markdown=markdown)]
+
+
+def _sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[str]:
     b = sens["baseline"]
     lines = [
         f"sensitivity ({sens['n']} images; FP32 accuracy {100 * sens['fp32_accuracy']:.2f}%; "
@@ -134,18 +146,28 @@ def sensitivity_lines(sens: dict[str, Any], *, markdown: bool = False) -> list[s
     return lines
 
 
-def write_reports(result: dict[str, Any], out_dir: Path, tag: str) -> dict[str, str]:
-    """Write ``out_dir/<tag>.{json,md,png}``; returns their paths."""
-    paths = {k: out_dir / f"{tag}.{k}" for k in ("json", "md", "png")}
-    write_json(paths["json"], _strict(json.loads(json.dumps(result, default=str))))
+def write_reports(
+    result: dict[str, Any], out_dir: Path, tag: str, *, force: bool = False
+) -> dict[str, str]:
+    """Write ``out_dir/<tag>.{json,md,png}`` all-or-nothing (a full disk leaves the previous
+    reports exactly as they were, exit 8) and record them (``artifacts.written``): a file of those
+    names that vggdeploy did not write, or that was edited since, is refused unless ``force``.
+    Returns their paths."""
+    from vggdeploy.artifacts.written import owned_outputs
+
+    names = {k: f"{tag}.{k}" for k in ("json", "md", "png")}
     md = [f"# Precision debug: {result['variant']}", "", *summary_lines(result), ""]
     md += layer_table(result, markdown=True)
     if result.get("sensitivity"):
         md += ["", *sensitivity_lines(result["sensitivity"], markdown=True)]
-    write_text(paths["md"], "\n".join(md) + "\n")
-    if not _plot(result, paths["png"]):
-        paths.pop("png")
-    return {k: str(v) for k, v in paths.items()}
+    with owned_outputs(
+        out_dir, names.values(), command="debug-precision", force=force, what="debug-precision"
+    ) as stage:
+        write_json(stage / names["json"], _strict(json.loads(json.dumps(result, default=str))))
+        write_text(stage / names["md"], "\n".join(md) + "\n")
+        if not _plot(result, stage / names["png"]):
+            names.pop("png")  # no matplotlib: an older plot is removed, not left beside these
+    return {k: str(out_dir / v) for k, v in names.items()}
 
 
 def _strict(obj: Any) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy.artifacts.variants import Log
-from vggdeploy.metrics import compare_logits, tensor_error
+from vggdeploy._io import Log, reporter
+from vggdeploy.export.metrics import compare_logits, tensor_error
 
 Rebuild = Callable[[Sequence[str]], Any]  # keep_fp32 layers -> variant ModelProto
 
@@ -53,7 +53,7 @@ def sensitivity(
 
     The target is met when the accuracy drop is at most ``max_drop_pt`` and (if given) the
     top-1 agreement with FP32 is at least ``min_agreement``."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     fp32_acc = float((fp32_logits.argmax(axis=1) == y).mean())
 
     def run(keep: Sequence[str]) -> dict[str, Any]:

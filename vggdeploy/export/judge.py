@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import sha256_bytes, write_bytes, write_json
+from vggdeploy._io import Log, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
 from vggdeploy.artifacts.run_folder import report_path_for
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, open_runner
 from vggdeploy.errors import VerificationError
+from vggdeploy.export.metrics import accuracy, compare_logits, format_metrics
 from vggdeploy.export.onnx import ExportResult, annotate, check_onnx
 from vggdeploy.export.verify import (
     compare_runners,
@@ -27,7 +27,6 @@ from vggdeploy.export.verify import (
     verification_batches,
     verification_inputs,
 )
-from vggdeploy.metrics import accuracy, compare_logits, format_metrics
 from vggdeploy.spec import ModelSpec
 
 

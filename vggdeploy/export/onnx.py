@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import sha256_bytes, write_bytes, write_json
+from vggdeploy._io import Log, reporter, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.checkpoint import Checkpoint
 from vggdeploy.artifacts.onnx_meta import (
     DEFAULT_VERIFIED_MAX_BATCH,
@@ -35,16 +35,15 @@ from vggdeploy.artifacts.onnx_meta import (
     META_VERSIONS,
 )
 from vggdeploy.artifacts.run_folder import report_path_for
-from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import open_runner
 from vggdeploy.errors import ArtifactError, MissingDependencyError, UsageError
+from vggdeploy.export.metrics import format_metrics
 from vggdeploy.export.verify import (
     compare_runners,
     raise_if_failed,
     verification_batches,
     verification_inputs,
 )
-from vggdeploy.metrics import format_metrics
 from vggdeploy.spec import ModelSpec
 
 # Opset 20: the torch exporter's own default, parsed by TensorRT 10.x and ONNX Runtime >= 1.17.
@@ -254,7 +253,7 @@ def export_checkpoint(
     """Export an already read checkpoint to ``target``; verified on ``test_images`` (the raw test
     split, read once by the caller) unless it is None. Returns the result and the written bytes,
     so later stages need not read the file again."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     model, spec = ckpt.model, ckpt.spec
     report_path = report_path_for(target)
     timings: dict[str, float] = {}

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_writable_dir, sha256_file, staged_files
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_file, staged_files
 from vggdeploy._version import __version__
-from vggdeploy.artifacts.variants import Log, split_variant, variant_path
+from vggdeploy.artifacts.variants import split_variant, variant_path
 from vggdeploy.backends.cpu_features import cpu_features
 from vggdeploy.backends.openvino import (
     INFERENCE_PRECISION,
@@ -40,6 +40,7 @@ from vggdeploy.backends.openvino import (
 )
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import BackendUnavailableError, UsageError, VerificationError
+from vggdeploy.runlock import holds_source_lock
 
 IR_PRECISIONS = ("fp32", "bf16", "int8")
 INT8_SOURCES = ("nncf", "qdq")  # NNCF on model.onnx, or the export stage's Q/DQ model.int8.onnx
@@ -59,6 +60,7 @@ def _int8_inference_precision() -> str:
     return "bf16" if cpu_features().native_bf16 else "f32"
 
 
+@holds_source_lock("build-engine")  # the run folder it reads: no export rewrites it meanwhile
 def build_openvino(
     run: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -75,7 +77,7 @@ def build_openvino(
     judge it, and write ``out`` (+ its .bin); returns the .xml path."""
     from vggdeploy.export.quantize import DEFAULT_CALIB_SIZE
 
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     run = Path(run)
     if run.is_file() and split_variant(run) is not None:  # MODEL.onnx given: its run folder
         run = run.parent

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_writable_dir, sha256_bytes, write_json
+from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import (
     DEFAULT_VERIFIED_MAX_BATCH,
     META_CHECKPOINT,
@@ -35,7 +35,7 @@ from vggdeploy.artifacts.onnx_meta import (
 )
 from vggdeploy.artifacts.provenance import mismatch
 from vggdeploy.artifacts.run_folder import report_path_for
-from vggdeploy.artifacts.variants import Log, variant_path
+from vggdeploy.artifacts.variants import variant_path
 from vggdeploy.export import keep as keep_mod
 from vggdeploy.export.judge import (
     TOLERANCES,
@@ -175,7 +175,7 @@ def export_variants(
 
     The stage: read once (checkpoint, model.onnx or a fresh export, data) -> make each variant
     (``keep.make_fp16`` / ``keep.make_int8``) -> judge it against the FP32 model -> write it."""
-    say = log or (lambda _msg: None)
+    say = reporter(log)
     plan = ExportPlan.of(
         precisions, targets, calib_size, calib_method, limit_test, keep_fp32,
         opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol,

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from vggdeploy._io import sha256_bytes, write_json
+from vggdeploy._io import Log, sha256_bytes, write_json
 from vggdeploy.artifacts.run_folder import calibration_cache
-from vggdeploy.artifacts.variants import INT8_TARGETS, Log
+from vggdeploy.artifacts.variants import INT8_TARGETS
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.spec import ModelSpec
 

@@ -3,7 +3,7 @@ still in memory) against a reference (PyTorch over the checkpoint, or the verifi
 model), both through the Runner contract of :mod:`vggdeploy.backends.base`.
 
 Used by the export stage (FP32 and every precision variant). Metrics come from
-:func:`vggdeploy.metrics.compare_logits`.
+:func:`vggdeploy.export.metrics.compare_logits`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vggdeploy.errors import VerificationError
-from vggdeploy.metrics import compare_logits, format_metrics
+from vggdeploy.export.metrics import compare_logits, format_metrics
 from vggdeploy.spec import ModelSpec
 
 VERIFY_BATCHES = (1, 7)  # plus max_batch: the smallest, an odd one and the largest
@@ -68,7 +68,8 @@ def compare_runners(
     label: str = "ONNX",
 ) -> dict[str, Any]:
     """Compare two active runners at each batch size; the report dict has ``passed`` and
-    per-batch metrics (see :func:`vggdeploy.metrics.compare_logits`). With ``atol`` and ``rtol``
+    per-batch metrics (see :func:`vggdeploy.export.metrics.compare_logits`). With ``atol`` and
+    ``rtol``
     both None the element-wise check is skipped (INT8: judged by accuracy instead) and only
     non-finite output fails."""
     rows = []

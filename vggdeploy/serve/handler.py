@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from vggdeploy._io import sha256_file
+from vggdeploy.backends.registry import backend_for_path
 from vggdeploy.errors import VggDeployError
 from vggdeploy.serve.inputs import to_batch
 from vggdeploy.serve.predictor import Predictor, softmax
@@ -63,14 +64,12 @@ def error_text(exc: BaseException) -> str:
 # ---- the artifact on disk vs the one loaded ------------------------------------------------------
 def artifact_files(source: Path) -> list[Path]:
     """The files whose bytes make the served model: a run folder's checkpoint (weights + spec),
-    otherwise the artifact file and, for an engine, its sidecar."""
+    otherwise the artifact's files as the registry names them (an engine's sidecar, an IR's
+    weights)."""
     if source.is_dir():
         return [p for p in (source / "model.safetensors", source / "model.json") if p.exists()]
-    files = [source]
-    sidecar = source.with_name(source.name + ".json")
-    if source.suffix == ".engine" and sidecar.exists():
-        files.append(sidecar)
-    return files
+    found = backend_for_path(source)
+    return found[0].files_of(found[1]) if found is not None else [source]
 
 
 def checkpoint_files(source: Path) -> list[Path]:

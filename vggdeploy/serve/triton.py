@@ -5,18 +5,21 @@
     REPO/<name>/config.pbtxt          platform, max_batch_size, input/output, batching, instances
     REPO/<name>/labels.txt            class names (label_filename of the output)
     REPO/<name>/1/model.onnx          (onnxruntime_onnx)   or   1/model.plan (tensorrt_plan)
-    REPO/<name>/.vggdeploy-model.json marker: ModelSpec fingerprint + sha256 of the model file
+    REPO/<name>/.vggdeploy-model.json marker: ModelSpec fingerprint, sha256 of the model file
+                                      and of every file vggdeploy wrote there ("files")
 
 Each model folder is assembled in a temporary folder beside it and renamed into place, so Triton
 (or a reader) never sees a half-written model. A folder that already holds a *different* model
 (another fingerprint or model file, or a model vggdeploy did not write) is an error unless
-``force=True``. The TensorRT model's ``max_batch_size`` comes from the engine's profile in its
-sidecar; dims exclude the batch dimension because ``max_batch_size > 0``.
+``force=True``. Re-writing the same model keeps every file vggdeploy did not write there (a
+version folder, notes: carried into the new folder) and refuses to replace a file it wrote that
+was edited since (:mod:`.triton_folder`); ``force=True`` replaces the whole folder. The TensorRT
+model's ``max_batch_size`` comes from the engine's profile in its sidecar; dims exclude the
+batch dimension because ``max_batch_size > 0``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -44,10 +47,9 @@ from vggdeploy.serve.triton_config import (
     TritonModel,
     render_config,
 )
+from vggdeploy.serve.triton_folder import MARKER, MARKER_FORMAT, carry_user_files, check_same_folder
 from vggdeploy.spec import ModelSpec, check_same_model
 
-MARKER = ".vggdeploy-model.json"
-MARKER_FORMAT = "vggdeploy.triton-model"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -188,68 +190,57 @@ def write_models(repo: Path, models: list[TritonModel], *, force: bool = False) 
 
 
 def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
-    """REPO/.<name>.XXXX.tmp holding the complete model folder (removed again on failure)."""
+    """REPO/.<name>.XXXX.tmp holding the complete model folder (removed again on failure).
+
+    Without ``force`` an existing model folder of the same model keeps everything vggdeploy did
+    not write there (a second version folder, notes): those files are carried into the new
+    folder unchanged. A file vggdeploy wrote and the user edited since is refused; ``force``
+    replaces the whole folder."""
     target = repo / m.name
     artifact_sha = sha256_file(m.artifact)
     marker = {
         "format": MARKER_FORMAT,
-        "version": 1,
+        "version": 2,
         "platform": m.platform,
         "fingerprint": m.spec.fingerprint(),
         "artifact_sha256": artifact_sha,
         "source": str(m.artifact),
         "preset": m.spec.preset,
     }
+    old = None
     if target.exists() and not force:
-        _check_same_model_folder(target, marker)
+        old = check_same_folder(target, marker)
     stage = Path(tempfile.mkdtemp(prefix=f".{m.name}.", suffix=".tmp", dir=repo))
     try:
         version = stage / "1"
         version.mkdir()
         shutil.copyfile(m.artifact, version / m.filename)
+        if m.platform == "onnxruntime_onnx":  # its external data too (contained: load_onnx)
+            from vggdeploy.artifacts.onnx_meta import external_data_files
+
+            for rel in external_data_files(m.artifact):
+                (version / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(m.artifact.parent / rel, version / rel)
         for companion, filename in m.companions:  # an OpenVINO IR's weights (model.bin)
             shutil.copyfile(companion, version / filename)
         labels = m.spec.class_names or tuple(str(i) for i in range(m.spec.num_classes))
         write_text(stage / "labels.txt", "\n".join(labels) + "\n")
         write_text(stage / "config.pbtxt", render_config(m))
-        write_json(stage / MARKER, marker)
         for p in [stage, version, *stage.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        marker["files"] = {  # what vggdeploy wrote here, so a re-run can tell the user's files
+            p.relative_to(stage).as_posix(): sha256_file(p)
+            for p in sorted(stage.rglob("*"))
+            if p.is_file()
+        }
+        if old is not None:
+            carry_user_files(target, stage, old)
+        write_json(stage / MARKER, marker)
+        os.chmod(stage / MARKER, 0o644)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return stage
-
-
-def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:
-    if not target.is_dir():
-        raise UsageError(f"'{target}' exists and is not a folder", hint="pass --force")
-    if not any(target.iterdir()):
-        return
-    marker_path = target / MARKER
-    hint = "choose another --name or output folder, or pass --force to replace it"
-    try:
-        old = json.loads(marker_path.read_text())
-    except (OSError, ValueError):
-        raise UsageError(
-            f"'{target}' already holds a model that vggdeploy did not write", hint=hint
-        ) from None
-    if old.get("fingerprint") != marker["fingerprint"]:
-        raise UsageError(
-            f"'{target}' already holds a different model (preset {old.get('preset')!r}, "
-            f"ModelSpec fingerprint {str(old.get('fingerprint'))[:12]}... vs "
-            f"{marker['fingerprint'][:12]}...)",
-            hint=hint,
-        )
-    if (
-        old.get("artifact_sha256") != marker["artifact_sha256"]
-        or old.get("platform") != marker["platform"]
-    ):
-        raise UsageError(
-            f"'{target}' already holds another {old.get('platform')} build of this model "
-            f"(from '{old.get('source')}', model file sha256 differs)",
-            hint=hint,
-        )
 
 
 def _resolve_sources(

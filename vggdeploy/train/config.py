@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vggdeploy.backends.base import parse_device
 from vggdeploy.errors import UsageError
 from vggdeploy.models.presets import DEFAULT_PRESET, make_spec
 from vggdeploy.spec import ModelSpec
@@ -75,6 +76,11 @@ class TrainConfig:
     limit_test: int | None = None
     input_size: int | None = None
 
+    def __post_init__(self) -> None:
+        # A config is checked where it is made (CLI and Python alike): ``TrainConfig(device="gpu")``
+        # is a UsageError naming --device, never a torch traceback minutes later.
+        self.validate()
+
     @classmethod
     def from_recipe(cls, recipe: str = "default", **options) -> TrainConfig:
         """The recipe's settings, then ``options`` on top (an option given always wins)."""
@@ -95,7 +101,11 @@ class TrainConfig:
         return 0.2 * self.epochs if self.warmup_epochs is None else self.warmup_epochs
 
     def validate(self) -> TrainConfig:
-        """UsageError naming the first option out of range (NaN and inf fail every check)."""
+        """UsageError naming the first option out of range (NaN and inf fail every check).
+
+        ``device`` is parsed by the one device parser and kept in its canonical form ("cpu",
+        "cuda", "cuda:N"; "auto" becomes the device torch sees)."""
+        self.device = str(parse_device(self.device))
         fin = math.isfinite
         checks = [
             (self.epochs >= 1, "--epochs must be >= 1"),

@@ -16,19 +16,19 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from vggdeploy._io import ensure_dir
-from vggdeploy.artifacts.run_folder import CALIBRATION_PATTERN, DERIVED_DIRS, ENGINES_DIR
-from vggdeploy.backends.registry import run_artifacts
+from vggdeploy._io import Log, ensure_dir, ensure_writable_dir
+from vggdeploy.artifacts.run_folder import CALIBRATION_PATTERN, DERIVED_DIRS
+from vggdeploy.backends.registry import BACKENDS, run_artifacts
 from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import run_lock
+from vggdeploy.train.config import TrainConfig
 
 # What a training run writes (the first four identify one). What the other commands derive from
 # its weights inside the run folder is not listed here: the backend registry knows each backend's
@@ -108,6 +108,20 @@ def resume_command(cfg: Any, out: Path, data_dir: str | None = None) -> str:
     return shlex.join(args)
 
 
+def resolve_config(out: Path, options: Mapping[str, Any] | None, *, resume: bool) -> TrainConfig:
+    """The run's config from the options given (only those a caller set, e.g. on the command
+    line): with ``resume`` and a readable saved run in ``out``, the saved options with the given
+    ones on top (a given option that contradicts the saved run is a UsageError naming it, see
+    :func:`check_resume_options`); otherwise the given options on top of their recipe."""
+    given = dict(options or {})
+    saved = saved_config(out) if resume else None
+    if saved is None:
+        return TrainConfig.from_recipe(**given)
+    check_resume_options(saved, given, out)
+    known = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **given})
+
+
 def check_before_work(out: Path, cfg: Any, *, resume: bool, force: bool, data_dir) -> None:
     """The checks that need no data: flags, a writable --out, no run to overwrite, and --resume
     options that agree with the saved run (if its state is readable; load_state reports it)."""
@@ -123,7 +137,7 @@ def check_before_work(out: Path, cfg: Any, *, resume: bool, force: bool, data_di
 
 @contextlib.contextmanager
 def claimed(
-    out: Path, cfg: Any, *, resume: bool, force: bool, data_dir, log, writer: bool = True
+    out: Path, cfg: Any, *, resume: bool, force: bool, data_dir, log: Log, writer: bool = True
 ) -> Iterator[None]:
     """Create ``out`` and hold its run lock for the block; under the lock, check again that no
     other process left a run there meanwhile (or clear it for --force). ``writer=False`` (DDP
@@ -141,20 +155,8 @@ def claimed(
 
 
 def check_out_writable(out: Path) -> None:
-    """Fail before any long work if ``out`` cannot be created or written."""
-    probe = out
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(
-            f"cannot create output folder '{out}': '{probe}' is not a folder",
-            hint="choose a writable location with --out",
-        )
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"output folder '{out}' is not writable (no write permission on '{probe}')",
-            hint="choose a writable location with --out, or fix its permissions",
-        )
+    """Fail before any long work (reading the data) if ``out`` cannot be created or written."""
+    ensure_writable_dir(out, "run folder", option="--out")
 
 
 def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
@@ -166,9 +168,12 @@ def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
     options = []
     if (out / "train_state.json").is_file() and "unfinished" in what:
         saved = saved_config(out)
-        if saved is not None:
-            known = {f.name for f in fields(cfg)}
-            old = type(cfg)(**{k: v for k, v in saved.items() if k in known})
+        known = {f.name for f in fields(cfg)}
+        try:  # (a config is validated when made; one saved by an older version may not pass)
+            old = type(cfg)(**{k: v for k, v in (saved or {}).items() if k in known})
+        except (UsageError, TypeError):
+            old = None
+        if saved is not None and old is not None:
             options.append(f"continue it with `{resume_command(old, out, data_dir)}`")
     options.append("train into another --out")
     options.append(f"add --force to replace it (removes {_names(contents, out)})")
@@ -178,7 +183,7 @@ def refuse_existing_run(out: Path, cfg: Any, data_dir: str | None) -> None:
     )
 
 
-def clear_for_force(out: Path, log) -> None:
+def clear_for_force(out: Path, log: Log) -> None:
     """--force: remove the old run and everything derived from its weights (listed first)."""
     contents = run_contents(out)
     if not contents:
@@ -192,11 +197,12 @@ def clear_for_force(out: Path, log) -> None:
                 f"--force cannot remove '{p}': {exc.strerror or exc}",
                 hint="fix the folder's permissions, or train into another --out",
             ) from exc
-    with contextlib.suppress(OSError):  # only when nothing of the user's is left in it
-        (out / ENGINES_DIR).rmdir()
+    for folder in {d for info in BACKENDS.values() for d in info.artifact_dirs()}:
+        with contextlib.suppress(OSError):  # only when nothing of the user's is left in it
+            (out / folder).rmdir()
 
 
-def note_stale_derived(out: Path, log) -> None:
+def note_stale_derived(out: Path, log: Log) -> None:
     """--resume that trains on: say which derived artifacts the new weights will make stale."""
     derived = [p for p in run_contents(out) if p.name not in RUN_FILES + RUN_EXTRAS[:2]]
     derived = [p for p in derived if not p.name.startswith("train_state-")]

@@ -15,9 +15,12 @@ import math
 import os
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+from vggdeploy._io import Log, reporter
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.checkpoint import save_checkpoint
 from vggdeploy.data.fashion_mnist import Split, load_split
@@ -119,24 +122,33 @@ def _check_losses(tally: Tally, cfg: TrainConfig, out: Path, kept: int) -> None:
 
 # ---- the loop ------------------------------------------------------------------------------------
 def train(
-    cfg: TrainConfig,
+    cfg: TrainConfig | Mapping[str, Any] | None,
     out: str | os.PathLike[str],
     *,
     data_dir: str | None = None,
     download: bool = False,
     resume: bool = False,
     force: bool = False,
-    log=print,
+    log: Log | None = print,  # the one message channel (vggdeploy._io.Log); None: silent
 ) -> TrainResult:
     """Train into ``out``. A folder that already holds a run is refused unless ``resume``
-    (continue it; ``cfg`` must match its saved options) or ``force`` (replace it, removing the
-    old run's files and every artifact derived from it). The folder is locked while training."""
+    (continue it) or ``force`` (replace it, removing the old run's files and every artifact
+    derived from it). The folder is locked while training.
+
+    ``cfg`` is a :class:`TrainConfig` (with ``resume`` it must match the saved options), or only
+    the options to set, as a mapping (None: none), exactly as ``vggdeploy train`` passes the
+    options given on its command line: with ``resume`` they go on top of the run's saved
+    options (``train(None, out, resume=True)`` continues it as it was started), otherwise on top
+    of their recipe (:func:`vggdeploy.train.guard.resolve_config`)."""
     import torch
 
     t0 = time.perf_counter()  # wall clock from here: data loading, training, evaluation, saving
+    out_dir = Path(out)
+    log = reporter(log)
+    if not isinstance(cfg, TrainConfig):
+        cfg = guard.resolve_config(out_dir, cfg, resume=resume)
     cfg.validate()
     spec = cfg.spec()  # fails fast on a bad preset
-    out_dir = Path(out)
     guard.check_before_work(out_dir, cfg, resume=resume, force=force, data_dir=data_dir)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         from vggdeploy.errors import BackendUnavailableError

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from vggdeploy._io import sha256_file, write_bytes
+from vggdeploy._io import ensure_writable_dir, sha256_file, write_bytes
 from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model, verified_max_batch
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
 from vggdeploy.backends.freshness import check_fresh
@@ -33,6 +33,7 @@ from vggdeploy.backends.tensorrt.gate import precision_gate
 from vggdeploy.backends.tensorrt.onnx import check_precision_content, resolve_onnx
 from vggdeploy.backends.tensorrt.sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
 from vggdeploy.errors import ArtifactError, UsageError, VggDeployError
+from vggdeploy.runlock import holds_source_lock
 
 _DTYPE_NAMES = {
     "FLOAT": "float32",
@@ -192,6 +193,7 @@ def build_plan(builder: Any, network: Any, config: Any, logger: Any, onnx_file: 
     return bytes(memoryview(plan))
 
 
+@holds_source_lock("build-engine")  # the run folder it reads: no export rewrites it meanwhile
 def build_engine(
     onnx_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,
@@ -242,6 +244,10 @@ def build_engine(
         raise UsageError(f"--workspace must be positive, got {workspace} bytes")
     if opt_level is not None and not 0 <= opt_level <= 5:
         raise UsageError(f"--opt-level must be 0..5 (TensorRT's default is 3), got {opt_level}")
+    # Before TensorRT is needed and a build of minutes: can the engine be written at all?
+    # (default_engine_path's folder does not depend on the precision.)
+    target = Path(out_path) if out_path is not None else default_engine_path(onnx_path, "fp32")
+    ensure_writable_dir(target.parent, "engine folder")
 
     trt = env.require_tensorrt("building TensorRT engines")
     device = env.cuda_device_info(device_index)  # type: ignore[assignment]  # now the GPU's facts
@@ -298,6 +304,9 @@ def build_engine(
     )
 
     write_bytes(out, plan_bytes)  # the plan exactly as TensorRT serialized it: no header
+    from vggdeploy.artifacts.written import record_written
+
+    record_written(out.parent, out, "build-engine")  # native code vggdeploy built (README)
     if cache_path is not None:
         write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
 

@@ -68,12 +68,14 @@ def engine_provenance(engine: str | os.PathLike[str], run: Any) -> Any:
         source=(str(source["file"]), str(source["sha256"])),
         action=f"re-export if needed (vggdeploy export {shlex.quote(str(run))}), then rebuild "
         f"the engine: {sidecar.rebuild_command}",
+        spec=sidecar.model_spec(),
     )
 
 
 def inspect_engine(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The sidecar, the integrity check's verdict and, where TensorRT and a GPU are present,
-    TensorRT's engine-inspector layer information (JSON)."""
+    """The sidecar, the integrity check's verdict and, where TensorRT and a GPU are present and
+    the plan is one vggdeploy recorded building here (``artifacts.written``), TensorRT's
+    engine-inspector layer information (JSON)."""
     sidecar = read_sidecar(engine_path)
     info: dict[str, Any] = {"engine": str(engine_path), "sidecar": sidecar.data}
     try:
@@ -82,6 +84,15 @@ def inspect_engine(engine_path: str | os.PathLike[str]) -> dict[str, Any]:
     except ArtifactError as exc:
         info["integrity"] = f"FAILED: {exc.message}"
         info["layers"] = None
+        return info
+    from vggdeploy.artifacts.written import recorded_as_built
+
+    if not recorded_as_built(engine_path):  # a plan is code-like: inspect never loads a foreign one
+        info["layers"] = None
+        info["layers_unavailable"] = (
+            'not loaded: vggdeploy did not record building this plan here (README "Security"); '
+            "the sidecar's per-layer precision is shown instead"
+        )
         return info
     try:
         loaded = load_engine(engine_path)

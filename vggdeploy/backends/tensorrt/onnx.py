@@ -66,34 +66,25 @@ def resolve_onnx(given: Path, precision: str | None) -> tuple[Path, str]:
 
 
 def check_precision_content(model: Any, path: Path, precision: str) -> None:
-    """ArtifactError unless an fp16 model has FP16 tensors / an int8 model has Q/DQ nodes."""
-    import onnx
+    """ArtifactError unless the graph computes in ``precision`` (``identity.graph_precision``:
+    Q/DQ nodes for int8, FLOAT16 tensors for fp16, neither for fp32): with strongly typed networks
+    the ONNX *is* the engine's precision, whatever the file is called or the flag asked for."""
+    from vggdeploy.artifacts.identity import graph_precision
 
-    graph = model.graph
-    if precision == "int8":
-        ops = {n.op_type for n in graph.node}
-        if not ops & {"QuantizeLinear", "DequantizeLinear"}:
-            raise ArtifactError(
-                f"'{path}' has no QuantizeLinear/DequantizeLinear nodes, so TensorRT would build "
-                "an FP32 engine from it",
-                hint=f"re-create it: vggdeploy export {_q(path.parent)} --precision int8",
-            )
-    elif precision == "fp16":
-        half = onnx.TensorProto.FLOAT16
-        has_half = any(t.data_type == half for t in graph.initializer) or any(
-            n.op_type == "Cast" and any(a.name == "to" and a.i == half for a in n.attribute)
-            for n in graph.node
-        )
-        has_half = has_half or any(
-            v.type.tensor_type.elem_type == half
-            for v in [*graph.input, *graph.output, *graph.value_info]
-        )
-        if not has_half:
-            raise ArtifactError(
-                f"'{path}' contains no FLOAT16 tensors, so TensorRT would build an FP32 engine "
-                "from it",
-                hint=f"re-create it: vggdeploy export {_q(path.parent)} --precision fp16",
-            )
+    computed = graph_precision(model)
+    if computed == precision:
+        return
+    what = {
+        "int8": "has no QuantizeLinear/DequantizeLinear nodes",
+        "fp16": "contains no FLOAT16 tensors",
+    }.get(precision, f"is an {computed} model")
+    raise ArtifactError(
+        f"'{path}' {what}, so TensorRT would build an {computed.upper()} engine from it, not the "
+        f"{precision.upper()} engine asked for",
+        hint=f"re-create it: vggdeploy export {_q(path.parent)} --precision {precision}"
+        if precision != "fp32"
+        else f"build from the FP32 model: vggdeploy build-engine {_q(path.parent / 'model.onnx')}",
+    )
 
 
 def _q(path: Path) -> str:
