@@ -119,10 +119,17 @@ CASES = _number_cases() + [
     ),
     Case(
         "serve-backend-unknown",
-        "serve --backend openvino",
-        lambda c: _serve(c, "--backend", "openvino"),
+        "serve --backend tflite",
+        lambda c: _serve(c, "--backend", "tflite"),
         2,
         "--backend",
+    ),
+    Case(
+        "serve-backend-without-artifact",
+        "serve RUN --backend openvino (no IR in the run folder)",
+        lambda c: _serve(c, "--backend", "openvino"),
+        4,
+        "no openvino model .* in the run folder(.|\n)*build-engine",
     ),
     Case(
         "serve-device-nonsense",
