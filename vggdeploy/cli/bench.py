@@ -65,12 +65,13 @@ from . import options
 )
 @click.option(
     "--threads",
-    type=options.POSITIVE_INT,
+    type=options.THREADS,
     default=None,
     help="CPU threads (default: physical cores).",
 )
 @click.option(
     "--device",
+    type=options.DEVICE,
     default="auto",
     show_default=True,
     help="auto (CUDA when a GPU is visible, else CPU), cpu, cuda or cuda:N.",

@@ -64,9 +64,17 @@ class _PhaseBars:
     + ", ".join(f"{b}: {BACKENDS[b].default_max_batch}" for b in ("tensorrt", "inductor"))
     + "].",
 )
-@click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
+@click.option(
+    "--workspace",
+    type=options.SIZE,
+    default=None,
+    metavar="SIZE",
+    help="Builder workspace, e.g. 2G, 512M.",
+)
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--opt-level", type=click.IntRange(0, 5), default=None, help="TensorRT 0..5 [3].")
+@click.option(
+    "--opt-level", type=options.Number(int, min=0, max=5), default=None, help="TensorRT 0..5 [3]."
+)
 @click.option("--version-compatible", is_flag=True, help="Plan loadable by later TensorRT.")
 @click.option(
     "--hardware-compat",
@@ -83,7 +91,12 @@ class _PhaseBars:
 @click.option(
     "--backend", type=click.Choice(["tensorrt", "inductor"]), default="tensorrt", show_default=True
 )
-@click.option("--device", default=None, help="inductor: cpu (default) or cuda; tensorrt: cuda:N.")
+@click.option(
+    "--device",
+    type=options.DEVICE,
+    default=None,
+    help="inductor: cpu (default) or cuda; tensorrt: cuda:N.",
+)
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None:
     """Build a TensorRT engine (+ .engine.json sidecar) from MODEL (an exported .onnx), or with
@@ -138,11 +151,11 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
     from .._io import ensure_writable_dir
-    from ..backends.tensorrt import build_engine, build_summary, parse_size
+    from ..backends.tensorrt import build_engine, build_summary
     from ..backends.tensorrt.build import default_engine_path
 
     opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
-    workspace = parse_size(kw["workspace"]) if kw["workspace"] else None
+    workspace = kw["workspace"]  # bytes (options.SIZE)
     target = out if out is not None else default_engine_path(model, kw["precision"] or "fp32")
     ensure_writable_dir(target.parent, "engine folder")  # before a build of minutes
     bars = _PhaseBars()

@@ -18,11 +18,15 @@ from . import options
     help="INT8 variant: tensorrt -> model.int8.onnx, cpu -> model.int8-cpu.onnx.",
 )
 @click.option(
-    "--images", type=int, default=300, show_default=True, help="Test images to run (first N)."
+    "--images",
+    type=options.Number(int, range_checked_by="debug_precision"),
+    default=300,
+    show_default=True,
+    help="Test images to run (first N).",
 )
 @click.option(
     "--threshold-db",
-    type=float,
+    type=options.Number(float),
     default=20.0,
     show_default=True,
     help="A layer whose SNR falls below this diverges (20 dB = relative L2 error 0.1).",
@@ -41,13 +45,13 @@ from . import options
 @click.option(
     "--max-drop",
     "max_drop_pt",
-    type=float,
+    type=options.Number(float, min=0, max=100),
     default=None,
     help="Sensitivity target: accuracy drop in points (default: the export tolerance).",
 )
 @click.option(
     "--min-agreement",
-    type=float,
+    type=options.FRACTION,
     default=None,
     help="Sensitivity target: top-1 agreement with FP32, 0..1 (default: not required).",
 )

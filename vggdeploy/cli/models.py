@@ -37,7 +37,7 @@ def models() -> None:
 
 @click.command()
 @options.preset
-@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=1, show_default=True, type=options.BATCH)
 def summary(preset: str | None, batch: int) -> None:
     """Print each layer's output shape for a preset."""
     from ..models import DEFAULT_PRESET, layer_shapes, make_spec, model_stats

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from . import options
+
 BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
 
 
@@ -19,10 +21,8 @@ BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
     default=None,
     help="Override the backend chosen from the artifact type.",
 )
-@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--max-batch", default=None, type=click.IntRange(min=1), help="Images per inference call."
-)
+@click.option("--top-k", default=3, show_default=True, type=options.POSITIVE_INT)
+@click.option("--max-batch", default=None, type=options.BATCH, help="Images per inference call.")
 def predict(
     model: str,
     images: tuple[str, ...],

@@ -9,6 +9,11 @@ from ..train_config import RECIPES, SCHEDULES, TrainConfig
 from . import options
 
 _D = TrainConfig()  # the default recipe; help texts quote it, so there is one home for it
+# Each number's range is TrainConfig.validate's (the Python API's check, one home); the types
+# check the spelling (ASCII; integers within int32), and the command validates before training.
+_CHECK = "TrainConfig.validate"
+_INT = options.Number(int, range_checked_by=_CHECK)
+_FLOAT = options.Number(float, range_checked_by=_CHECK)
 
 
 @click.command()
@@ -20,14 +25,20 @@ _D = TrainConfig()  # the default recipe; help texts quote it, so there is one h
     help="Option defaults: 'default' (below) or 'd2l', the seeds' recipe: plain SGD, lr 0.05, "
     "batch 128, 10 epochs, Xavier init, no augmentation. Options given override the recipe.",
 )
-@click.option("--epochs", type=int, default=None, help=f"Epochs (default {_D.epochs}).")
-@click.option("--batch-size", type=int, default=None, help=f"Batch (default {_D.batch_size}).")
-@click.option("--lr", type=float, default=None, help=f"Peak learning rate (default {_D.lr}).")
+@click.option("--epochs", type=_INT, default=None, help=f"Epochs (default {_D.epochs}).")
+@click.option("--batch-size", type=_INT, default=None, help=f"Batch (default {_D.batch_size}).")
+@click.option("--lr", type=_FLOAT, default=None, help=f"Peak learning rate (default {_D.lr}).")
 @click.option(
-    "--momentum", type=float, default=None, help=f"Nesterov momentum (default {_D.momentum})."
+    "--momentum",
+    type=_FLOAT,
+    default=None,
+    help=f"Nesterov momentum (default {_D.momentum}).",
 )
 @click.option(
-    "--weight-decay", type=float, default=None, help=f"Weight decay (default {_D.weight_decay})."
+    "--weight-decay",
+    type=_FLOAT,
+    default=None,
+    help=f"Weight decay (default {_D.weight_decay}).",
 )
 @click.option(
     "--schedule",
@@ -36,27 +47,40 @@ _D = TrainConfig()  # the default recipe; help texts quote it, so there is one h
     help=f"Learning-rate schedule after the warm-up (default {_D.schedule}: linear to zero).",
 )
 @click.option(
-    "--warmup-epochs", type=float, default=None, help="Linear warm-up (default 20% of the run)."
+    "--warmup-epochs",
+    type=_FLOAT,
+    default=None,
+    help="Linear warm-up (default 20% of the run).",
 )
-@click.option("--label-smoothing", type=float, default=None, help=f"Default {_D.label_smoothing}.")
+@click.option(
+    "--label-smoothing",
+    type=_FLOAT,
+    default=None,
+    help=f"Default {_D.label_smoothing}.",
+)
 @click.option("--augment/--no-augment", default=None, help="Random flip + 2 px shift (default on).")
 @click.option(
     "--erase",
-    type=float,
+    type=_FLOAT,
     default=None,
     help=f"Random-erasing probability per image, with --augment (default {_D.erase}).",
 )
 @click.option(
     "--ema",
-    type=float,
+    type=_FLOAT,
     default=None,
     help=f"Decay of the weight average that is evaluated and saved; 0 = off (default {_D.ema}).",
 )
 @click.option(
     "--init", type=click.Choice(["xavier", "kaiming"]), default=None, help="Default: the preset's."
 )
-@click.option("--seed", type=int, default=None, help="Random seed in [0, 2**32) (default 0).")
-@click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
+@click.option(
+    "--seed",
+    type=options.Number(int, max=2**32, range_checked_by=_CHECK),
+    default=None,
+    help="Random seed in [0, 2**32) (default 0).",
+)
+@click.option("--device", type=options.DEVICE, default=None, help="cpu (default), cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=None, help="float16 autocast on CUDA (default on).")
 @click.option(
     "--cpu-bf16/--no-cpu-bf16",
@@ -64,11 +88,31 @@ _D = TrainConfig()  # the default recipe; help texts quote it, so there is one h
     help="bfloat16 autocast on CPU (default off: it pays only on CPUs with avx512_bf16; "
     "see benchmarks/TRAINING.md).",
 )
-@click.option("--workers", type=int, default=None, help="Data loader workers (default 0).")
+@click.option(
+    "--workers",
+    type=_INT,
+    default=None,
+    help="Data loader workers (default 0).",
+)
 @click.option("--channels-last/--no-channels-last", default=None, help="Default on.")
-@click.option("--input-size", type=int, default=None, help="Override the preset's input size.")
-@click.option("--limit-train", type=int, default=None, help="Use only the first N train images.")
-@click.option("--limit-test", type=int, default=None, help="Use only the first N test images.")
+@click.option(
+    "--input-size",
+    type=_INT,
+    default=None,
+    help="Override the preset's input size.",
+)
+@click.option(
+    "--limit-train",
+    type=_INT,
+    default=None,
+    help="Use only the first N train images.",
+)
+@click.option(
+    "--limit-test",
+    type=_INT,
+    default=None,
+    help="Use only the first N test images.",
+)
 @click.option(
     "--out",
     "out",
@@ -120,6 +164,7 @@ def train(
         cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **given})
     else:
         cfg = TrainConfig.from_recipe(**given)
+    cfg.validate()  # every bad number is exit 2 naming its option, before data is loaded
     result = run_train(
         cfg, out, data_dir=data_dir, download=download, resume=resume, force=force, log=click.echo
     )

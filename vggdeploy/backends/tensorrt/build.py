@@ -82,15 +82,27 @@ def check_batch_bounds(min_batch: int, opt_batch: int, max_batch: int) -> None:
 _UNITS = {"": 2**20, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
 
+_MAX_SIZE = 2**63 - 1
+
+
 def parse_size(text: str | int) -> int:
     """'4G', '512M', '1GiB', '65536B' -> bytes; a bare number means MiB (as in trtexec)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([BKMG]?)(?:I?B)?\s*", str(text).upper())
+    # [0-9], not \d: \d also matches '١٢' and '５'; bool is an int, never a size
+    ascii_text = not isinstance(text, bool) and str(text).isascii()
+    m = (
+        None
+        if not ascii_text
+        else re.fullmatch(r"\s*([0-9]+)\s*([BKMG]?)(?:I?B)?\s*", str(text).upper())
+    )
     if not m or int(m.group(1)) <= 0:
         raise UsageError(
             f"invalid size '{text}'",
             hint="a positive number with a unit, e.g. 512M or 4G (no unit means MiB)",
         )
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    nbytes = int(m.group(1)) * _UNITS[m.group(2)]
+    if nbytes > _MAX_SIZE:  # TensorRT's memory pool limit is a size_t; the sidecar an int64
+        raise UsageError(f"size '{text}' is {nbytes} bytes, more than 2**63-1")
+    return nbytes
 
 
 def format_size(nbytes: int) -> str:
