@@ -41,12 +41,12 @@ def machine() -> dict:
 
 
 def main() -> None:
+    from vggdeploy.artifacts.checkpoint import load_checkpoint
     from vggdeploy.backends.base import open_runner
-    from vggdeploy.checkpoint import load_checkpoint
-    from vggdeploy.compare import compare_logits
     from vggdeploy.data import load_split, preprocess
-    from vggdeploy.precision import export_variants
-    from vggdeploy.verify import runner_logits
+    from vggdeploy.export.pipeline import export_variants
+    from vggdeploy.export.verify import runner_logits
+    from vggdeploy.metrics import compare_logits
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -97,7 +97,7 @@ def main() -> None:
             )
         result["vs_pytorch"] = rows
         if args.sweep:
-            from vggdeploy.quantize import (
+            from vggdeploy.export.quantize import (
                 CALIB_METHODS,
                 INT8_TARGETS,
                 calibrate,

@@ -31,12 +31,17 @@ def timed(runner, x, *, repeat: int) -> float:
 def main() -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    from vggdeploy.artifacts.checkpoint import read_spec
     from vggdeploy.backends.base import open_runner
-    from vggdeploy.checkpoint import read_spec
-    from vggdeploy.compare import accuracy
     from vggdeploy.data import load_split, preprocess
-    from vggdeploy.quantize import DEFAULT_CALIB_METHOD, _method, calibrate, calibration_images
-    from vggdeploy.verify import runner_logits
+    from vggdeploy.export.quantize import (
+        DEFAULT_CALIB_METHOD,
+        _method,
+        calibrate,
+        calibration_images,
+    )
+    from vggdeploy.export.verify import runner_logits
+    from vggdeploy.metrics import accuracy
 
     ap = argparse.ArgumentParser()
     ap.add_argument("run")

@@ -81,7 +81,7 @@ def make_vgg11(run: Path, args: argparse.Namespace) -> str:
         meta = json.loads((run / "model.json").read_text())
         return (meta.get("metrics") or {}).get("note") or "existing checkpoint"
     if args.vgg11_untrained:
-        from vggdeploy.checkpoint import save_checkpoint
+        from vggdeploy.artifacts.checkpoint import save_checkpoint
         from vggdeploy.models.presets import make_spec
         from vggdeploy.models.vgg import build_model
 

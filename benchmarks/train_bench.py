@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vggdeploy import __version__  # noqa: E402
 from vggdeploy._io import atomic_path, write_json, write_text  # noqa: E402
+from vggdeploy._version import __version__  # noqa: E402
 from vggdeploy.bench.sysinfo import cpu_info, git_commit  # noqa: E402
-from vggdeploy.train_config import TrainConfig  # noqa: E402
+from vggdeploy.train.config import TrainConfig  # noqa: E402
 
 TARGET_ACCURACY, TARGET_SECONDS = 0.94, 600.0
 MILESTONES = (0.90, 0.92, 0.93, 0.94)
@@ -90,7 +90,7 @@ def milestone_seconds(history: list[dict], accuracy: float) -> float | None:
 
 
 def run_row(name: str, out_root: Path, results: Path, m: dict) -> dict:
-    from vggdeploy.train import train
+    from vggdeploy.train.loop import train
 
     what, options = ROWS[name]
     cfg = TrainConfig.from_recipe(**options)

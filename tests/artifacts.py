@@ -1,8 +1,8 @@
 """Small ONNX artifacts shared by the tests, made by the library's own export
-(:func:`vggdeploy.export.export_checkpoint`: torch.onnx dynamo export, checks, onnxslim) without
-its PyTorch verification (test_export.py covers that). An export takes seconds, so each checkpoint
-is exported once per test session and the bytes are reused; ``quantize_int8`` is ONNX Runtime's
-static quantizer with a tiny calibration set (bench tests)."""
+(:func:`vggdeploy.export.onnx.export_checkpoint`: torch.onnx dynamo export, checks,
+onnxslim) without its PyTorch verification (test_export.py covers that). An export takes
+seconds, so each checkpoint is exported once per test session and the bytes are reused;
+``quantize_int8`` is ONNX Runtime's static quantizer with a tiny calibration set (bench tests)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ _EXPORTED: dict[str, bytes] = {}  # sha256 of (model.json, model.safetensors) ->
 def export_fp32(run: Path, out: Path | None = None) -> Path:
     """``run``'s checkpoint as ONNX at ``out`` (default ``run/model.onnx``); only that file is
     written (no report)."""
-    from vggdeploy.checkpoint import read_checkpoint, resolve_checkpoint
-    from vggdeploy.export import export_checkpoint
+    from vggdeploy.artifacts.checkpoint import read_checkpoint, resolve_checkpoint
+    from vggdeploy.export.onnx import export_checkpoint
 
     out = Path(out) if out is not None else Path(run) / "model.onnx"
     digest = hashlib.sha256()
@@ -39,7 +39,7 @@ def export_fp32(run: Path, out: Path | None = None) -> Path:
 def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
-    from vggdeploy.onnxmeta import read_onnx_spec
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 
     spec = read_onnx_spec(fp32)
 
@@ -69,7 +69,7 @@ def retrain(run: Path, seed: int = 1) -> str:
 
     import torch
 
-    from vggdeploy.checkpoint import bytes_to_state_dict, state_dict_to_bytes
+    from vggdeploy.artifacts.checkpoint import bytes_to_state_dict, state_dict_to_bytes
 
     weights, spec = Path(run) / "model.safetensors", Path(run) / "model.json"
     state = bytes_to_state_dict(weights.read_bytes(), source=str(weights))
@@ -102,8 +102,8 @@ def make_variant(run: Path, tag: str = "fp16") -> Path:
     (same graph: only the provenance matters to the checks that read it)."""
     import onnx
 
-    from vggdeploy.export import META_PRECISION, META_SOURCE_ONNX
-    from vggdeploy.variants import variant_path
+    from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
+    from vggdeploy.artifacts.variants import variant_path
 
     base = Path(run) / "model.onnx"
     model = onnx.load(str(base))
@@ -124,9 +124,9 @@ def engine_from(onnx_path: Path, engine: Path) -> Path:
 
     from engine_fakes import stand_in_engine
 
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec
+    from vggdeploy.artifacts.variants import split_variant
     from vggdeploy.backends.tensorrt.sidecar import sidecar_path
-    from vggdeploy.onnxmeta import read_onnx_spec
-    from vggdeploy.variants import split_variant
 
     tag = (split_variant(onnx_path) or ("fp32", ""))[0]
     engine.parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _trained_run(tmp_path_factory: pytest.TempPathFactory, fake_data: Path) -> Path:
-    from vggdeploy.train import TrainConfig, train
+    from vggdeploy.train.loop import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     # the recipe these export/debug fixtures were calibrated on (pinned: the default's EMA and
@@ -106,7 +106,7 @@ def exported_variants(
 ) -> dict:
     """`export --precision all` of the tiny run, once per session (a copy of the run folder):
     {"fp32", "fp16", "int8", "int8-cpu"} -> ExportResult. Treat the folder as read-only."""
-    from vggdeploy.precision import export_variants
+    from vggdeploy.export.pipeline import export_variants
 
     run = tmp_path_factory.mktemp("precision") / "run"
     shutil.copytree(_trained_run, run)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from artifacts import calibration_batch, export_fp32  # noqa: F401 - re-exported for build tests
 
-from vggdeploy.variants import variant_path
+from vggdeploy.artifacts.variants import variant_path
 
 
 def _save_variant(proto, fp32_proto, fp32: Path, tag: str) -> Path:
-    from vggdeploy.export import annotate
-    from vggdeploy.onnxmeta import spec_from_model
+    from vggdeploy.artifacts.onnx_meta import spec_from_model
+    from vggdeploy.export.onnx import annotate
 
     spec = spec_from_model(fp32_proto, source=str(fp32))
     props = {p.key: p.value for p in fp32_proto.metadata_props if p.key != "vggdeploy.modelspec"}
@@ -28,7 +28,7 @@ def _save_variant(proto, fp32_proto, fp32: Path, tag: str) -> Path:
 def make_fp16_variant(fp32: Path) -> Path:
     import onnx
 
-    from vggdeploy.fp16 import convert_fp16
+    from vggdeploy.export.fp16 import convert_fp16
 
     proto = onnx.load(str(fp32))
     return _save_variant(convert_fp16(proto), proto, fp32, "fp16")
@@ -37,8 +37,8 @@ def make_fp16_variant(fp32: Path) -> Path:
 def make_int8_variant(fp32: Path) -> Path:
     import onnx
 
-    from vggdeploy.onnxmeta import spec_from_model
-    from vggdeploy.quantize import calibrate, quantize_int8
+    from vggdeploy.artifacts.onnx_meta import spec_from_model
+    from vggdeploy.export.quantize import calibrate, quantize_int8
 
     blob = fp32.read_bytes()
     proto = onnx.load_from_string(blob)

@@ -12,7 +12,7 @@ def exported_run(
     trained: Path, dst: Path, data: Path, *, precisions: str = "all", verify: bool = True
 ) -> Path:
     """A copy of ``trained`` at ``dst`` with model.onnx and the ``precisions`` variants."""
-    from vggdeploy.precision import export_variants
+    from vggdeploy.export.pipeline import export_variants
 
     shutil.copytree(trained, dst)
     export_variants(

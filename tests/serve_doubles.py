@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vggdeploy.artifacts.checkpoint import load_checkpoint
 from vggdeploy.backends.base import Runner
-from vggdeploy.checkpoint import load_checkpoint
 from vggdeploy.spec import ModelSpec
 
 

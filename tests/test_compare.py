@@ -1,12 +1,12 @@
-"""vggdeploy.compare: the parity metrics every stage reports."""
+"""vggdeploy.metrics: the parity metrics every stage reports."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vggdeploy.compare import accuracy, compare_logits, format_metrics
 from vggdeploy.errors import UsageError
+from vggdeploy.metrics import accuracy, compare_logits, format_metrics
 
 
 def test_identical_logits():
@@ -48,7 +48,7 @@ def test_shape_errors():
 
 
 def test_tensor_error_snr_rel_l2_cosine():
-    from vggdeploy.compare import TensorError, tensor_error
+    from vggdeploy.metrics import TensorError, tensor_error
 
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(8, 3, 4, 4))
@@ -71,7 +71,7 @@ def test_tensor_error_snr_rel_l2_cosine():
 
 
 def test_tensor_error_non_finite_and_shapes():
-    from vggdeploy.compare import tensor_error
+    from vggdeploy.metrics import tensor_error
 
     out = np.ones((2, 3))
     out[1, 2] = np.inf

@@ -11,13 +11,13 @@ import onnx
 import pytest
 
 from vggdeploy._io import sha256_file
+from vggdeploy.artifacts.checkpoint import load_checkpoint
+from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 from vggdeploy.backends.base import open_runner
-from vggdeploy.checkpoint import load_checkpoint
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, DataError, OutputError, UsageError, VerificationError
-from vggdeploy.export import export_onnx
-from vggdeploy.onnxmeta import read_onnx_spec
-from vggdeploy.verify import (
+from vggdeploy.export.onnx import export_onnx
+from vggdeploy.export.verify import (
     compare_runners,
     load_test_split,
     raise_if_failed,
@@ -116,7 +116,7 @@ def test_verification_fails_on_perturbed_model(exported, fake_data):
 
 def test_export_refuses_to_write_perturbed_model(exported, tiny_run, fake_data, monkeypatch):
     bad = _perturbed(exported.path)
-    monkeypatch.setattr("vggdeploy.export.to_onnx", lambda *a, **k: (bad, "test"))
+    monkeypatch.setattr("vggdeploy.export.onnx.to_onnx", lambda *a, **k: (bad, "test"))
     code = main(["export", str(tiny_run), "--data-dir", str(fake_data), "--no-simplify"])
     assert code == VerificationError.exit_code
     assert not (tiny_run / "model.onnx").exists()
@@ -199,7 +199,7 @@ def test_unwritable_output(tiny_run, tmp_path):
 
 def test_verification_data_missing(tiny_run, tmp_path, exported, monkeypatch):
     monkeypatch.setattr(
-        "vggdeploy.export.to_onnx", lambda *a, **k: (onnx.load(str(exported.path)), "test")
+        "vggdeploy.export.onnx.to_onnx", lambda *a, **k: (onnx.load(str(exported.path)), "test")
     )
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -210,7 +210,7 @@ def test_verification_data_missing(tiny_run, tmp_path, exported, monkeypatch):
 
 def test_no_verify_needs_no_data(tiny_run, tmp_path, exported, monkeypatch):
     monkeypatch.setattr(
-        "vggdeploy.export.to_onnx", lambda *a, **k: (onnx.load(str(exported.path)), "test")
+        "vggdeploy.export.onnx.to_onnx", lambda *a, **k: (onnx.load(str(exported.path)), "test")
     )
     result = export_onnx(tiny_run, verify=False, data_dir=tmp_path / "none", simplify=False)
     assert result.path.is_file() and result.report["verification"] is None

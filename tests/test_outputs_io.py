@@ -44,7 +44,7 @@ def test_write_json_never_writes_bare_nan(tmp_path):
 
 
 def test_inspect_json_is_strict(tmp_path, capsys, monkeypatch):
-    import vggdeploy.inspection as inspection
+    import vggdeploy.backends.inspection as inspection
     from vggdeploy.cli import main
 
     monkeypatch.setattr(inspection, "describe", lambda f: {"path": Path(f), "std": math.nan})
@@ -146,7 +146,7 @@ def test_number_types_accept_good_values():
 # ---- ModelSpec against the graph; memory ----
 @pytest.fixture
 def spec(_trained_run) -> ModelSpec:
-    from vggdeploy.checkpoint import read_spec
+    from vggdeploy.artifacts.checkpoint import read_spec
 
     return read_spec(_trained_run)
 

@@ -11,13 +11,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.backends.base import open_runner
-from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import DataError, UsageError, VerificationError
-from vggdeploy.fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
-from vggdeploy.precision import Tolerance, export_variants, parse_precisions
-from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
+from vggdeploy.export.fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
+from vggdeploy.export.pipeline import Tolerance, export_variants, parse_precisions
+from vggdeploy.export.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
 from conftest import VARIANTS_EXPORT
 
@@ -199,7 +199,7 @@ def test_calibration_never_reads_test_split(variants, fake_data, tmp_path, monke
     shutil.copytree(variants["fp32"].path.parent, run)
     for f in run.glob("calibration-*.json"):
         f.unlink()
-    monkeypatch.setattr("vggdeploy.export.to_onnx", _not_exported)  # model.onnx is up to date
+    monkeypatch.setattr("vggdeploy.export.onnx.to_onnx", _not_exported)  # model.onnx is up to date
     only_train = _train_only(fake_data, tmp_path / "train-only")  # no test files at all
     out = export_variants(
         run,
@@ -224,9 +224,9 @@ def test_variant_failing_accuracy_is_not_written(variants, fake_data, tmp_path, 
     run = tmp_path / "run"
     shutil.copytree(variants["fp32"].path.parent, run)
     (run / "model.int8.onnx").unlink()
-    monkeypatch.setattr("vggdeploy.export.to_onnx", _not_exported)  # model.onnx is up to date
+    monkeypatch.setattr("vggdeploy.export.onnx.to_onnx", _not_exported)  # model.onnx is up to date
     strict = Tolerance(atol=None, rtol=None, max_accuracy_drop_pt=-100.0)  # impossible
-    import vggdeploy.variant_check as check
+    import vggdeploy.export.judge as check
 
     monkeypatch.setitem(check.TOLERANCES, "int8", strict)
     monkeypatch.setattr(check, "NOISE_IMAGES", -1000)

@@ -14,11 +14,11 @@ from pathlib import Path
 import onnx
 import pytest
 
-import vggdeploy.checkpoint
+import vggdeploy.artifacts.checkpoint
 import vggdeploy.data
-import vggdeploy.export
+import vggdeploy.export.onnx
 from vggdeploy.cli import main
-from vggdeploy.precision import export_variants
+from vggdeploy.export.pipeline import export_variants
 
 from conftest import VARIANTS_EXPORT
 
@@ -47,8 +47,8 @@ class Reads:
 
         monkeypatch.setattr(builtins, "open", counting_open)
         monkeypatch.setattr(io, "open", counting_open)  # pathlib reads through io.open
-        self._count(monkeypatch, vggdeploy.export, "to_onnx")
-        self._count(monkeypatch, vggdeploy.checkpoint, "read_checkpoint")
+        self._count(monkeypatch, vggdeploy.export.onnx, "to_onnx")
+        self._count(monkeypatch, vggdeploy.artifacts.checkpoint, "read_checkpoint")
         real_split = vggdeploy.data.load_split
 
         def recording_split(split, *a, **k):
@@ -111,7 +111,9 @@ def test_int8_on_up_to_date_run_reads_each_input_once(
 def test_precision_all_reads_each_input_once(run, fake_data, monkeypatch):
     """fp32 among the precisions exports model.onnx again: once, from the checkpoint read once."""
     monkeypatch.setattr(  # the real exporter is covered in test_export.py; its result suffices
-        vggdeploy.export, "to_onnx", lambda *a, **k: (onnx.load(str(run / "model.onnx")), "test")
+        vggdeploy.export.onnx,
+        "to_onnx",
+        lambda *a, **k: (onnx.load(str(run / "model.onnx")), "test"),
     )
     reads = Reads(monkeypatch)
     assert main(_cli(run, fake_data, "--precision", "all")) == 0
@@ -124,7 +126,7 @@ def test_precision_all_reads_each_input_once(run, fake_data, monkeypatch):
 def _new_weights(run: Path) -> None:
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint, save_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint, save_checkpoint
 
     model, spec = load_checkpoint(run)
     with torch.no_grad():
@@ -159,7 +161,7 @@ def test_stale_model_onnx_is_exported_again(run, fake_data, monkeypatch, change,
     stand_in = onnx.load(str(run / "model.onnx"))  # the exporter's output; test_export covers it
     change(run)
     reads = Reads(monkeypatch)
-    monkeypatch.setattr(vggdeploy.export, "to_onnx", lambda *a, **k: (stand_in, "test"))
+    monkeypatch.setattr(vggdeploy.export.onnx, "to_onnx", lambda *a, **k: (stand_in, "test"))
     log: list[str] = []
     export_variants(
         run,
@@ -172,13 +174,14 @@ def test_stale_model_onnx_is_exported_again(run, fake_data, monkeypatch, change,
     assert reads.calls["read_checkpoint"] == 1
     props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
     weights = (run / "model.safetensors").read_bytes()
-    assert props["vggdeploy.checkpoint_sha256"] == vggdeploy.checkpoint.sha256_bytes(weights)
+    weights_sha = vggdeploy.artifacts.checkpoint.sha256_bytes(weights)
+    assert props["vggdeploy.checkpoint_sha256"] == weights_sha
     assert json.loads((run / "model.report.json").read_text())["verification"]["passed"]
 
 
 def test_other_export_settings_export_again(run, fake_data, monkeypatch):
     stand_in = onnx.load(str(run / "model.onnx"))
-    monkeypatch.setattr(vggdeploy.export, "to_onnx", lambda *a, **k: (stand_in, "test"))
+    monkeypatch.setattr(vggdeploy.export.onnx, "to_onnx", lambda *a, **k: (stand_in, "test"))
     log: list[str] = []
     export_variants(
         run, precisions="fp16", data_dir=fake_data, max_batch=8, simplify=False, log=log.append

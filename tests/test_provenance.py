@@ -1,4 +1,5 @@
-"""vggdeploy.provenance: recorded source hashes compared with the files of the artifact's run."""
+"""vggdeploy.artifacts.provenance: recorded source hashes compared with the files of the
+artifact's run."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import onnx
 import pytest
 from artifacts import engine_from, export_fp32, make_variant, reexport, retrain
 
+from vggdeploy.artifacts.onnx_meta import META_SOURCE_ONNX
+from vggdeploy.backends.freshness import check_fresh, verdict
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.errors import ArtifactError
-from vggdeploy.export import META_SOURCE_ONNX
-from vggdeploy.provenance import check_fresh, verdict
 
 
 def _sha(path: Path) -> str:
@@ -132,8 +133,8 @@ def test_unreadable_artifact_is_unknown_not_an_error(tmp_path: Path) -> None:
 
 
 def test_inductor_package_checks_its_weights(onnx_run: Path, monkeypatch) -> None:
+    from vggdeploy.artifacts.checkpoint import read_spec
     from vggdeploy.backends import inductor
-    from vggdeploy.checkpoint import read_spec
 
     sha = _sha(onnx_run / "model.safetensors")
     meta = {
@@ -153,9 +154,9 @@ def test_inductor_package_checks_its_weights(onnx_run: Path, monkeypatch) -> Non
 
 
 def test_precision_stage_reexports_a_stale_model_onnx(onnx_run: Path, fake_data: Path) -> None:
-    """The stage asks the same comparison (provenance.compare): its reason names both hashes."""
-    from vggdeploy.checkpoint import read_checkpoint
-    from vggdeploy.precision import current_fp32
+    """The stage asks the same comparison (provenance.mismatch): its reason names both hashes."""
+    from vggdeploy.artifacts.checkpoint import read_checkpoint
+    from vggdeploy.export.pipeline import current_fp32
 
     (onnx_run / "model.report.json").write_text(
         json.dumps({"written": True, "sha256": _sha(onnx_run / "model.onnx")})

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from vggdeploy.checkpoint import load_checkpoint, read_spec, save_checkpoint
+from vggdeploy.artifacts.checkpoint import load_checkpoint, read_spec, save_checkpoint
 from vggdeploy.errors import ArtifactError
 from vggdeploy.models import build_model, make_spec
 from vggdeploy.spec import ModelSpec, check_same_model

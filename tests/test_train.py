@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from train_doubles import StopAfter
 
-from vggdeploy import train as train_mod
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
-from vggdeploy.train import TrainConfig, train
-from vggdeploy.train_state import TrainingInterrupted
+from vggdeploy.train import loop as train_mod
+from vggdeploy.train.loop import TrainConfig, train
+from vggdeploy.train.state import TrainingInterrupted
 
 FAST = dict(batch_size=64, lr=0.05, warmup_epochs=0.5, limit_train=256, limit_test=128)
 

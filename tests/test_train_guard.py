@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 from train_doubles import StopAfter
 
-from vggdeploy import _io, train_state
-from vggdeploy import train as train_mod
-from vggdeploy.checkpoint import load_checkpoint
+from vggdeploy import _io
+from vggdeploy.artifacts.checkpoint import load_checkpoint
 from vggdeploy.cli import main
 from vggdeploy.errors import RunLockedError, TrainingDivergedError
 from vggdeploy.runlock import LOCK_NAME, run_lock
-from vggdeploy.train import TrainConfig, train
-from vggdeploy.train_guard import check_finite_weights
+from vggdeploy.train import loop as train_mod
+from vggdeploy.train import state as train_state
+from vggdeploy.train.guard import check_finite_weights
+from vggdeploy.train.loop import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

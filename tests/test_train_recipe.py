@@ -10,9 +10,9 @@ from safetensors.numpy import load_file
 
 from vggdeploy.cli import main
 from vggdeploy.errors import TrainingDivergedError, UsageError
-from vggdeploy.train import TrainConfig, train
-from vggdeploy.train_data import augment, erase_fill
-from vggdeploy.train_guard import LEGACY, saved_config
+from vggdeploy.train.batches import augment, erase_fill
+from vggdeploy.train.guard import LEGACY, saved_config
+from vggdeploy.train.loop import TrainConfig, train
 
 TINY = dict(batch_size=32, limit_train=128, limit_test=64)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vggdeploy import train_state
+from vggdeploy.train import state as train_state
 
 
 class StopAfter(train_state.StopRequest):

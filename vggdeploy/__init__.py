@@ -6,7 +6,7 @@ Importing this package is cheap: torch, onnx and every optional backend load on 
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from vggdeploy._version import __version__
 
 __all__ = ["__version__", "load"]
 
@@ -17,6 +17,6 @@ def load(path, **options):  # type: ignore[no-untyped-def]
     ``vggdeploy.load("runs/mini").predict(images)``; see :func:`vggdeploy.serve.predictor.load`
     for the options. Imported on first call so that ``import vggdeploy`` stays cheap.
     """
-    from .serve.predictor import load as _load
+    from vggdeploy.serve.predictor import load as _load
 
     return _load(path, **options)

@@ -1,3 +1,3 @@
-from .cli import run
+from vggdeploy.cli import run
 
 run()

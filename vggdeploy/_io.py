@@ -21,7 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import OutputError
+from vggdeploy.errors import OutputError
+
+# Folders whose run lock this process holds -> when it took it (time.time()). Written by
+# vggdeploy.runlock (which sits above this module), read by remove_stale_temps.
+LOCKED_SINCE: dict[Path, float] = {}
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
@@ -58,9 +62,7 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the stale ``.NAME.PID.XXXXXXXX.tmp`` files in ``folder`` (see the module docstring);
     returns what was removed."""
-    from .runlock import held_since
-
-    since = held_since(folder)
+    since = LOCKED_SINCE.get(Path(folder).resolve())
     removed = []
     for p in Path(folder).glob(".*.tmp"):
         m = _TEMP.match(p.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import MissingDependencyError
+from vggdeploy.errors import MissingDependencyError
 
 # module name -> pip requirement that provides it
 _INSTALL = {

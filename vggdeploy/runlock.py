@@ -8,8 +8,8 @@ a killed writer never leaves a stale lock; the file itself stays (removing it wo
 process that has it open) and is emptied on release.
 
 Locks are re-entrant within one process (``train`` holding the folder may call a helper that
-takes it again). :func:`held_since` tells :mod:`vggdeploy._io` when this process took the lock of a
-folder, so temp files that an earlier, killed writer left there can be recognised as stale.
+takes it again). ``_io.LOCKED_SINCE`` tells :mod:`vggdeploy._io` when this process took the lock
+of a folder, so temp files that an earlier, killed writer left there can be recognised as stale.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ._io import ensure_dir
-from .errors import OutputError, RunLockedError
+from vggdeploy._io import LOCKED_SINCE, ensure_dir
+from vggdeploy.errors import OutputError, RunLockedError
 
 LOCK_NAME = ".vggdeploy.lock"
 
@@ -36,12 +36,6 @@ _guard = threading.Lock()
 
 def _key(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir).resolve()
-
-
-def held_since(run_dir: str | os.PathLike[str]) -> float | None:
-    """When this process took the lock of ``run_dir`` (time.time()), or None if it holds none."""
-    entry = _held.get(_key(run_dir))
-    return entry[2] if entry else None
 
 
 def _holder(fd: int) -> str:
@@ -102,11 +96,13 @@ def run_lock(run_dir: str | os.PathLike[str], stage: str) -> Iterator[Path]:
         os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
     with _guard:
         _held[key] = [fd, 1, now]
+        LOCKED_SINCE[key] = now
     try:
         yield key
     finally:
         with _guard:
             _held.pop(key, None)
+            LOCKED_SINCE.pop(key, None)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)  # closing the descriptor releases the flock

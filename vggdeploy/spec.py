@@ -14,11 +14,10 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .errors import ArtifactError
+from vggdeploy.errors import ArtifactError
 
 SPEC_FORMAT = "vggdeploy.modelspec"
 SPEC_VERSION = 1
-ONNX_METADATA_KEY = "vggdeploy.modelspec"
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -249,20 +248,6 @@ class ModelSpec:
             ) from exc
         return cls.from_dict(data, source=source)
 
-    # ---- ONNX metadata_props ------------------------------------------------------------------
-    def to_onnx_metadata(self) -> dict[str, str]:
-        return {ONNX_METADATA_KEY: json.dumps(self.to_dict(), sort_keys=True)}
-
-    @classmethod
-    def from_onnx_metadata(cls, props: dict[str, str], *, source: str = "ONNX model") -> ModelSpec:
-        if ONNX_METADATA_KEY not in props:
-            raise ArtifactError(
-                f"{source}: has no '{ONNX_METADATA_KEY}' metadata "
-                "(it was not exported by vggdeploy)",
-                hint="export it with `vggdeploy export RUN`",
-            )
-        return cls.from_json(props[ONNX_METADATA_KEY], source=f"{source} metadata")
-
 
 _STRUCTURAL_KEYS = frozenset(
     {
@@ -367,7 +352,7 @@ def physical_memory_bytes() -> int | None:
 def check_batch_memory(spec: ModelSpec, batch: int, option: str) -> None:
     """Refuse (UsageError, exit 2) a batch one forward pass of ``spec`` cannot hold in this
     machine's memory, before any long work, with the limit in the message."""
-    from .errors import UsageError
+    from vggdeploy.errors import UsageError
 
     total = physical_memory_bytes()
     need = batch_memory_bytes(spec, batch)

@@ -7,8 +7,8 @@ import numpy as np
 import onnx
 import pytest
 
+from vggdeploy.artifacts.checkpoint import load_checkpoint
 from vggdeploy.backends.base import IN_MEMORY, open_runner
-from vggdeploy.checkpoint import load_checkpoint
 from vggdeploy.errors import ArtifactError, UsageError
 
 

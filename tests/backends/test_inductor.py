@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vggdeploy.artifacts.checkpoint import load_checkpoint, read_spec
 from vggdeploy.backends import open_runner
 from vggdeploy.backends.inductor import build_inductor, inspect_package
-from vggdeploy.checkpoint import load_checkpoint, read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
 

@@ -31,7 +31,7 @@ def reference(_trained_run: Path):
     """torch fp32 logits for a fixed batch of 5 preprocessed images, computed without a runner."""
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint
 
     model, spec = load_checkpoint(_trained_run)
     x = calibration_batch(spec, 5, seed=3)

@@ -35,7 +35,7 @@ def bench_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     run = tmp_path_factory.mktemp("bench") / "run"
     shutil.copytree(_trained_run, run)
     export_fp32(run, run / "model.onnx")
-    from vggdeploy.onnxmeta import read_onnx_spec
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 
     calib = calibration_batch(read_onnx_spec(run / "model.onnx"))
     quantize_int8(run / "model.onnx", run / "model.int8-cpu.onnx", calib)
@@ -163,7 +163,7 @@ def test_failing_backend_gives_failed_rows_and_others_continue(
 def test_artifact_of_another_model_is_a_failed_row(bench_run, fake_data, tmp_path):
     import onnx
 
-    from vggdeploy.onnxmeta import read_onnx_spec, set_spec_metadata
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec, set_spec_metadata
 
     run = _fresh(bench_run, tmp_path)
     spec = read_onnx_spec(run / "model.onnx")
@@ -191,8 +191,8 @@ def test_artifact_of_another_model_is_a_failed_row(bench_run, fake_data, tmp_pat
 def test_batch_outside_a_static_artifact_is_skipped(bench_run, fake_data, tmp_path):
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint
-    from vggdeploy.onnxmeta import read_onnx_spec
+    from vggdeploy.artifacts.checkpoint import load_checkpoint
+    from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 
     run = _fresh(bench_run, tmp_path)
     static = tmp_path / "static.onnx"
@@ -201,7 +201,7 @@ def test_batch_outside_a_static_artifact_is_skipped(bench_run, fake_data, tmp_pa
 
     import onnx
 
-    from vggdeploy.onnxmeta import set_spec_metadata
+    from vggdeploy.artifacts.onnx_meta import set_spec_metadata
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -81,7 +81,7 @@ def _fake_engine(ctx: dict) -> str:
     """A plan replaced after its sidecar was written (the sidecar records another sha256)."""
     from engine_fakes import stand_in_engine
 
-    from vggdeploy.checkpoint import read_spec
+    from vggdeploy.artifacts.checkpoint import read_spec
 
     engine = Path(ctx["tmp"]) / "m.engine"
     stand_in_engine(engine, read_spec(ctx["tiny_run"]), max_batch=64)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from badinput import Case, run_case
 
-from vggdeploy.spec import ONNX_METADATA_KEY
+from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
 
 HUGE = "1000000000"  # a batch whose activations alone need hundreds of terabytes
 

@@ -56,7 +56,7 @@ def _nan_model(ctx: dict) -> None:
     """A run folder whose (consistently re-saved) weights hold NaN: the model answers NaN."""
     import torch
 
-    from vggdeploy.checkpoint import load_checkpoint, save_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint, save_checkpoint
 
     model, spec = load_checkpoint(ctx["tiny_run"])
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""The bad-input sweep for stale artifacts (see tests/badinput.py and vggdeploy/provenance.py).
+"""The bad-input sweep for stale artifacts (see tests/badinput.py and
+vggdeploy/artifacts/provenance.py).
 
 A derived artifact whose recorded source hash differs from the checkpoint (or model.onnx) beside
 it is refused with exit 4, a message naming the file and both hashes, and the command that makes

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from vggdeploy.backends.inspection import describe
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError
-from vggdeploy.export import export_onnx
-from vggdeploy.inspection import describe
+from vggdeploy.export.onnx import export_onnx
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def _exit(argv: list[str], capsys) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def onnx_run(tmp_path_factory: pytest.TempPathFactory, _trained_run: Path, fake_data: Path) -> Path:
     """The tiny run with its model.onnx (fp32 only: a few seconds)."""
-    from vggdeploy.precision import export_variants
+    from vggdeploy.export.pipeline import export_variants
 
     run = tmp_path_factory.mktemp("numbers") / "run"
     shutil.copytree(_trained_run, run)

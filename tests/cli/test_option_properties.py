@@ -88,11 +88,14 @@ VARIANTS = [
     Variant(
         "train",
         lambda c: ["train", "--out", str(c["tmp"] / "out"), "--data-dir", str(c["fake_data"])],
-        "vggdeploy.train:train",
+        "vggdeploy.train.loop:train",
         _attr(),
     ),
     Variant(
-        "export", lambda c: ["export", str(c["run"])], "vggdeploy.precision:export_variants", _kw()
+        "export",
+        lambda c: ["export", str(c["run"])],
+        "vggdeploy.export.pipeline:export_variants",
+        _kw(),
     ),  # fmt: skip
     Variant(
         "build-engine",

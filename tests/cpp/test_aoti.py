@@ -21,9 +21,9 @@ import pytest
 from engine_fakes import stand_in_engine
 from serve_doubles import reference_logits
 
+from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.backends.tensorrt.compat import CASES_FILE
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, read_sidecar
-from vggdeploy.checkpoint import read_spec
 from vggdeploy.data import load_split, preprocess
 from vggdeploy.models import make_spec
 

@@ -14,14 +14,15 @@ import pytest
 from onnx import numpy_helper
 from precision_runs import scale_calibration_range
 
+from vggdeploy.artifacts.onnx_meta import META_KEEP_FP32, read_onnx_spec
+from vggdeploy.artifacts.onnx_meta import recorded_keep_fp32 as recorded
+from vggdeploy.backends.inspection import describe
 from vggdeploy.data import load_split
 from vggdeploy.debug import debug_precision
-from vggdeploy.debug.keep import META_KEEP_FP32, int8_keep_fp32, recorded
-from vggdeploy.inspection import describe
-from vggdeploy.onnxmeta import read_onnx_spec
-from vggdeploy.precision import export_variants
-from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
-from vggdeploy.variant_check import TOLERANCES
+from vggdeploy.export.judge import TOLERANCES
+from vggdeploy.export.keep import int8_keep_fp32
+from vggdeploy.export.pipeline import export_variants
+from vggdeploy.export.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
 FACTOR = 50.0
 

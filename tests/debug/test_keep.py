@@ -6,8 +6,9 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from vggdeploy.debug.keep import fp16_keep_fp32, recorded, resolve_layers
+from vggdeploy.artifacts.onnx_meta import recorded_keep_fp32 as recorded
 from vggdeploy.errors import UsageError
+from vggdeploy.export.keep import fp16_keep_fp32, resolve_layers
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import onnx
 import pytest
 
+from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 from vggdeploy.data import load_split, preprocess
 from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
-from vggdeploy.onnxmeta import read_onnx_spec
 
 
 def _load(run: Path, tag: str):

@@ -12,12 +12,12 @@ import onnx
 import pytest
 from precision_runs import scale_calibration_range
 
+from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 from vggdeploy.debug import debug_precision
-from vggdeploy.debug.keep import int8_keep_fp32
-from vggdeploy.onnxmeta import read_onnx_spec
-from vggdeploy.precision import export_variants
-from vggdeploy.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
-from vggdeploy.variant_check import TOLERANCES
+from vggdeploy.export.judge import TOLERANCES
+from vggdeploy.export.keep import int8_keep_fp32
+from vggdeploy.export.pipeline import export_variants
+from vggdeploy.export.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "vgg-mini-default"
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")

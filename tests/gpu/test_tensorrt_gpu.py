@@ -59,7 +59,7 @@ def _variant(run: Path, precision: str) -> Path:
 
 def _images(run: Path, n: int) -> np.ndarray:
     """n synthetic Fashion-MNIST-like images through the one preprocessing function."""
-    from vggdeploy.checkpoint import read_spec
+    from vggdeploy.artifacts.checkpoint import read_spec
     from vggdeploy.data.preprocess import preprocess
 
     images, _ = make_images(n, seed=7)

@@ -17,7 +17,7 @@ import pytest
 from artifacts import export_fp32 as export_onnx
 from serve_doubles import CheckpointDouble, register
 
-from vggdeploy.checkpoint import save_checkpoint
+from vggdeploy.artifacts.checkpoint import save_checkpoint
 from vggdeploy.models import build_model, make_spec
 from vggdeploy.serve.predictor import Predictor, load
 from vggdeploy.spec import Architecture

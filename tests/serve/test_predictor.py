@@ -348,7 +348,7 @@ def variants(_trained_run: Path, fake_data: Path, tmp_path_factory: pytest.TempP
     """The export stage's real FP16 and INT8 models (calibrated on the fake train split)."""
     import shutil
 
-    from vggdeploy.precision import export_variants
+    from vggdeploy.export.pipeline import export_variants
 
     run = tmp_path_factory.mktemp("variants") / "run"
     shutil.copytree(_trained_run, run)

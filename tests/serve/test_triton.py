@@ -18,10 +18,10 @@ import pytest
 from artifacts import export_fp32 as export_onnx
 from engine_fakes import stand_in_engine
 
-from vggdeploy.checkpoint import read_spec
+from vggdeploy.artifacts.checkpoint import read_spec
+from vggdeploy.artifacts.onnx_meta import set_spec_metadata
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
-from vggdeploy.onnxmeta import set_spec_metadata
 from vggdeploy.serve.triton import MARKER, build_triton_repo
 
 model_config_pb2 = pytest.importorskip(

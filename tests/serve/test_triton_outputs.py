@@ -12,7 +12,7 @@ import pytest
 from artifacts import export_fp32 as export_onnx
 from engine_fakes import stand_in_engine
 
-from vggdeploy.checkpoint import read_spec
+from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.errors import OutputError
 from vggdeploy.serve import triton
 from vggdeploy.serve.triton import build_triton_repo

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import BACKENDS, BackendInfo, backend_for_path
+from vggdeploy.backends.registry import BACKENDS, BackendInfo, backend_for_path
 
 __all__ = ["BACKENDS", "BackendInfo", "Runner", "backend_for_path", "open_runner"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Runner", "open_runner"):
-        from . import base
+        from vggdeploy.backends import base
 
         return getattr(base, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 * ``Runner(source, **options)`` only stores settings; heavy work happens in :meth:`activate`.
   ``source`` is a path or an in-memory model (ONNX Runtime: ONNX bytes / ModelProto), so
-  verification is "compare two runners" (:func:`vggdeploy.verify.compare_runners`).
+  verification is "compare two runners" (:func:`vggdeploy.export.verify.compare_runners`).
 * ``with open_runner("onnxruntime", "model.onnx") as r: logits = r.infer(batch)``
 * Each runner declares its options in ``OPTIONS`` (name -> what it does); any other option is a
   UsageError naming the valid ones, in every runner.
@@ -24,9 +24,9 @@ from typing import Any, ClassVar, final
 
 import numpy as np
 
-from ..errors import ArtifactError, UsageError, VggDeployError
-from ..spec import InputSpec, ModelSpec
-from .registry import BACKENDS, backend_info, thread_safe_default
+from vggdeploy.backends.registry import BACKENDS, backend_info, thread_safe_default
+from vggdeploy.errors import ArtifactError, UsageError, VggDeployError
+from vggdeploy.spec import InputSpec, ModelSpec
 
 IN_MEMORY = "<in-memory model>"
 
@@ -253,7 +253,7 @@ __all__ = ["BACKENDS", "Device", "Runner", "infer_fitted", "open_runner", "parse
 
 
 def _batch_hint(kind: str) -> str:
-    from .registry import BACKENDS
+    from vggdeploy.backends.registry import BACKENDS
 
     info = BACKENDS.get(kind)
     return info.batch_hint() if info is not None else "split the batch"

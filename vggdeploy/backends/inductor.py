@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from .._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
-from ..errors import ArtifactError, BackendUnavailableError, UsageError
-from ..spec import ONNX_METADATA_KEY, ModelSpec, check_graph_shapes
-from ..variants import Log
-from .base import Runner, parse_device
-from .registry import BACKENDS
+from vggdeploy._io import ensure_writable_dir, sha256_bytes, sha256_file, write_bytes
+from vggdeploy._version import __version__
+from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
+from vggdeploy.artifacts.variants import Log
+from vggdeploy.backends.base import Runner, parse_device
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError
+from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 SPEC_KEY = ONNX_METADATA_KEY  # the same key as in an ONNX model's metadata_props
 PACKAGE_KEY = "vggdeploy.package"  # build facts (JSON) next to the ModelSpec
@@ -70,7 +71,7 @@ def build_inductor(
     default :func:`default_package_path`)."""
     import torch
 
-    from ..checkpoint import load_checkpoint, resolve_checkpoint
+    from vggdeploy.artifacts.checkpoint import load_checkpoint, resolve_checkpoint
 
     out = Path(out_path) if out_path is not None else default_package_path(checkpoint, device)
     if out.suffix.lower() not in BACKENDS["inductor"].suffixes:
@@ -200,7 +201,7 @@ def package_provenance(path: str | os.PathLike[str], run: Path) -> Any:
     the weights it was compiled from."""
     import shlex
 
-    from ..provenance import Recorded
+    from vggdeploy.artifacts.provenance import Recorded
 
     p = Path(path)
     _, facts = _spec_and_facts(_package_metadata(p), p)

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArtifactError, BackendUnavailableError, UsageError, VggDeployError
-from ..spec import ModelSpec, check_graph_shapes
-from .base import Runner, parse_device
+from vggdeploy.backends.base import Runner, parse_device
+from vggdeploy.errors import ArtifactError, BackendUnavailableError, UsageError, VggDeployError
+from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -111,7 +111,7 @@ class OnnxRuntimeRunner(Runner):
     def _activate(self) -> ModelSpec:
         import onnxruntime as ort
 
-        from ..onnxmeta import as_model_proto, read_onnx_spec
+        from vggdeploy.artifacts.onnx_meta import as_model_proto, read_onnx_spec
 
         if isinstance(self.source, Path):
             spec = read_onnx_spec(self.source)  # ArtifactError for missing / foreign files

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..variants import ONNX_VARIANTS
+from vggdeploy.artifacts.variants import ONNX_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ BACKENDS: dict[str, BackendInfo] = {
             how_to_make="written by `vggdeploy train`",
             artifact_text="a run folder / model.json / model.safetensors",
             opens_folders=True,
-            provenance="vggdeploy.provenance:checkpoint_provenance",
+            provenance="vggdeploy.artifacts.provenance:checkpoint_provenance",
         ),
         BackendInfo(
             name="onnxruntime",
@@ -112,8 +112,8 @@ BACKENDS: dict[str, BackendInfo] = {
             thread_safe=True,  # InferenceSession.run() is documented as thread-safe
             how_to_make="written by `vggdeploy export RUN` and its precision step",
             run_files=tuple(v.filename for v in ONNX_VARIANTS),
-            describe="vggdeploy.inspection:describe_onnx",
-            provenance="vggdeploy.provenance:onnx_provenance",
+            describe="vggdeploy.backends.inspection:describe_onnx",
+            provenance="vggdeploy.artifacts.provenance:onnx_provenance",
             larger_batch="export the ONNX file again with `vggdeploy export RUN` (dynamic batch)",
         ),
         BackendInfo(
@@ -158,7 +158,7 @@ BACKENDS: dict[str, BackendInfo] = {
 def backend_info(name: str) -> BackendInfo:
     """The entry of backend ``name``; UsageError naming the valid ones for anything else."""
     if name not in BACKENDS:
-        from ..errors import UsageError
+        from vggdeploy.errors import UsageError
 
         raise UsageError(f"unknown backend '{name}'", hint=f"valid backends: {', '.join(BACKENDS)}")
     return BACKENDS[name]

@@ -1,7 +1,8 @@
 """PyTorch eager (optionally torch.compile) runner over a vggdeploy checkpoint (see OPTIONS).
 
 The source is a checkpoint path (run folder, model.json or model.safetensors) or the
-``(model, spec)`` pair :func:`vggdeploy.checkpoint.load_checkpoint` returns (already read).
+``(model, spec)`` pair :func:`vggdeploy.artifacts.checkpoint.load_checkpoint` returns
+(already read).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, UsageError, VggDeployError
-from ..spec import ModelSpec
-from .base import Runner, parse_device
+from vggdeploy.backends.base import Runner, parse_device
+from vggdeploy.errors import BackendUnavailableError, UsageError, VggDeployError
+from vggdeploy.spec import ModelSpec
 
 SUPPORTED_PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -57,7 +58,7 @@ class TorchRunner(Runner):
     def _activate(self) -> ModelSpec:
         import torch
 
-        from ..checkpoint import load_checkpoint
+        from vggdeploy.artifacts.checkpoint import load_checkpoint
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailableError(

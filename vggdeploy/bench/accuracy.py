@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import compare_logits
+from vggdeploy.metrics import compare_logits
 
 
 def logit_metrics(

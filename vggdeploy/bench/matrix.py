@@ -10,7 +10,7 @@ backend         precision  variant   artifact
 torch           fp32/bf16  eager     RUN (checkpoint); fp16 only on CUDA; ``compile``
                                      variant with ``torch_compile=True``
 onnxruntime     from name  -/qdq/cpu the registry's ``run_files`` (the ONNX variants of
-                                     vggdeploy.variants), a skipped row for each missing one
+                                     artifacts/variants.py), a skipped row for each missing one
 onnxruntime     any        +trt-ep   the same files through ORT's TensorRT EP
                                      (``ort_tensorrt=True``, CUDA only)
 tensorrt        recorded   stem      the registry's ``run_globs``; precision as the engine
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.registry import BACKENDS, BackendInfo, backend_for_path
-from ..checkpoint import WEIGHTS_NAME
-from ..errors import UsageError
-from ..variants import ONNX_VARIANTS, PRECISIONS
+from vggdeploy.artifacts.checkpoint import WEIGHTS_NAME
+from vggdeploy.artifacts.variants import ONNX_VARIANTS, PRECISIONS
+from vggdeploy.backends.registry import BACKENDS, BackendInfo, backend_for_path
+from vggdeploy.errors import UsageError
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _mark_stale(cases: list[Case], run: Path | None) -> list[Case]:
     """Flag each artifact that is not made from ``run``'s checkpoint (``provenance.verdict``):
     such a case is reported as ``stale`` and never measured (an ``ok`` row would compare it with
     another model). One verdict per file."""
-    from ..provenance import verdict
+    from vggdeploy.backends.freshness import verdict
 
     seen: dict[Path, Any] = {}
     for c in cases:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .run import BenchConfig, run_bench
+from vggdeploy.bench.run import BenchConfig, run_bench
 
 
 def bench_with_progress(cfg: BenchConfig) -> dict[str, Any]:

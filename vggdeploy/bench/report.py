@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_path, staged_files, write_json, write_text
-from .latency import STAT_KEYS
+from vggdeploy._io import atomic_path, staged_files, write_json, write_text
+from vggdeploy.bench.latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
 
@@ -120,7 +120,7 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
         "rounds = min–max of the per-round medians.",
         "",
     ]
-    from .targets import targets_markdown
+    from vggdeploy.bench.targets import targets_markdown
 
     lines += [targets_markdown(results)]
     unmeasured = _unmeasured(results)
@@ -221,7 +221,7 @@ def to_markdown(results: dict[str, Any], plots: list[str] | None = None) -> str:
 def write_plots(results: dict[str, Any], out: Path) -> list[str]:
     """Latency and throughput vs batch (log-log, one line per case), accuracy per variant."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from .._optional import require
+    from vggdeploy._optional import require
 
     require("matplotlib", purpose="bench plots")
     import matplotlib

@@ -23,12 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import infer_fitted, open_runner, parse_device
-from ..errors import BackendUnavailableError, MissingDependencyError, UsageError
-from ..variants import PRECISIONS
-from .accuracy import chunks, logit_metrics
-from .latency import gpu_split, split_iters, summarize, time_calls
-from .matrix import Case, parse_batch_sizes, parse_list, plan_cases, validate_backends
+from vggdeploy.artifacts.variants import PRECISIONS
+from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
+from vggdeploy.bench.accuracy import chunks, logit_metrics
+from vggdeploy.bench.latency import gpu_split, split_iters, summarize, time_calls
+from vggdeploy.bench.matrix import (
+    Case,
+    parse_batch_sizes,
+    parse_list,
+    plan_cases,
+    validate_backends,
+)
+from vggdeploy.errors import BackendUnavailableError, MissingDependencyError, UsageError
 
 SCHEMA = "vggdeploy.bench"
 SCHEMA_VERSION = 1
@@ -77,7 +83,7 @@ class BenchConfig:
                 hint=f"use --repeats {self.iters} or fewer, or more --iters",
             )
         if self.threads is None:
-            from .sysinfo import cpu_info
+            from vggdeploy.bench.sysinfo import cpu_info
 
             self.threads = cpu_info()["physical_cores"]
         if self.threads < 1:
@@ -97,7 +103,7 @@ class _Active:
 
 
 def _open(case: Case, reference_spec: Any) -> _Active:
-    from ..spec import check_same_model
+    from vggdeploy.spec import check_same_model
 
     if case.skip:
         return _Active(case, error=("skipped", case.skip))
@@ -153,7 +159,7 @@ def _row(case: Case, batch: int, device: str, **fields: Any) -> dict[str, Any]:
 
 
 def _load_inputs(cfg: BenchConfig, spec: Any):
-    from ..data.fashion_mnist import load_split
+    from vggdeploy.data.fashion_mnist import load_split
 
     test = load_split("test", cfg.data_dir)
     images, labels = test.images, test.labels
@@ -182,11 +188,11 @@ def run_bench(cfg: BenchConfig, progress: Progress | None = None) -> dict[str, A
 
 
 def _run_bench(cfg: BenchConfig, progress: Progress | None, opened: list[_Active]) -> dict:
-    from ..checkpoint import read_spec
-    from ..data.preprocess import preprocess
-    from ..models.vgg import count_flops
-    from ..spec import check_batch_memory
-    from .sysinfo import environment
+    from vggdeploy.artifacts.checkpoint import read_spec
+    from vggdeploy.bench.sysinfo import environment
+    from vggdeploy.data.preprocess import preprocess
+    from vggdeploy.models.vgg import count_flops
+    from vggdeploy.spec import check_batch_memory
 
     cfg.validate()
     tick = progress or (lambda _desc, _n, _total=None: None)
@@ -337,7 +343,7 @@ def _config_dict(cfg: BenchConfig) -> dict[str, Any]:
 
 def _accuracy(cfg, spec, active, images, labels, tick) -> list[dict[str, Any]]:
     """Logits of every runnable case on the test images (preprocessed once per chunk)."""
-    from ..data.preprocess import preprocess
+    from vggdeploy.data.preprocess import preprocess
 
     ok = [a for a in active if a.error is None]
     ref_runner = next((a.runner for a in ok if a.case.is_reference), None)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import click
 
-from .. import __version__
-from ..errors import VggDeployError
+from vggdeploy._version import __version__
+from vggdeploy.errors import VggDeployError
 
 # command name -> "module:function" (imported only when the command runs, so --help stays fast)
 COMMANDS = {

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..backends.registry import BACKENDS
-from . import options
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.cli import options
 
 
 @click.command()
@@ -118,10 +118,10 @@ def bench(
     """Measure latency/throughput and accuracy of RUN's artifacts across backends."""
     from pathlib import Path
 
-    from .._io import ensure_writable_dir
-    from ..bench.progress import bench_with_progress
-    from ..bench.report import output_dir, rich_table, write_outputs
-    from ..bench.run import BenchConfig
+    from vggdeploy._io import ensure_writable_dir
+    from vggdeploy.bench.progress import bench_with_progress
+    from vggdeploy.bench.report import output_dir, rich_table, write_outputs
+    from vggdeploy.bench.run import BenchConfig
 
     cfg = BenchConfig(
         run=Path(run),

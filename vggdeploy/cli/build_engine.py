@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from ..backends.registry import BACKENDS
-from ..errors import UsageError
-from . import options
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.cli import options
+from vggdeploy.errors import UsageError
 
 _TRT_ONLY = ("precision", "workspace", "timing_cache", "opt_level", "version_compatible")
 _TRT_ONLY += ("allow_fallback",)
@@ -103,7 +103,7 @@ def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None
     --backend inductor an AOTInductor .pt2 package from MODEL (a run folder)."""
     import contextlib
 
-    from ..runlock import run_lock
+    from vggdeploy.runlock import run_lock
 
     # The run folder the build reads (model.onnx, the checkpoint) has one writer at a time: an
     # export rewriting model.onnx mid-build is refused, and so is this build during an export.
@@ -116,7 +116,7 @@ def build_engine(model: Path, backend: str, out: Path | None, **kw: Any) -> None
 
 
 def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from ..backends.inductor import build_inductor
+    from vggdeploy.backends.inductor import build_inductor
 
     given = [k for k in _TRT_ONLY if kw.get(k)] + (
         ["hardware_compat"] if kw["hardware_compat"] != "none" else []
@@ -150,9 +150,9 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from .._io import ensure_writable_dir
-    from ..backends.tensorrt import build_engine, build_summary
-    from ..backends.tensorrt.build import default_engine_path
+    from vggdeploy._io import ensure_writable_dir
+    from vggdeploy.backends.tensorrt import build_engine, build_summary
+    from vggdeploy.backends.tensorrt.build import default_engine_path
 
     opts = {"max_batch": kw["max_batch"]} if kw["max_batch"] is not None else {}
     workspace = kw["workspace"]  # bytes (options.SIZE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import options
+from vggdeploy.cli import options
 
 
 @click.command("debug-precision")
@@ -63,8 +63,8 @@ from . import options
 def debug_precision(run: str, **kw) -> None:
     """Compare every layer of RUN's FP16 or INT8 variant with the FP32 model on real test images;
     name the first divergent layer and (--sensitivity) the layers to keep in FP32."""
-    from ..debug import debug_precision as diagnose
-    from ..debug.report import layer_table, sensitivity_lines, summary_lines
+    from vggdeploy.debug import debug_precision as diagnose
+    from vggdeploy.debug.report import layer_table, sensitivity_lines, summary_lines
 
     result = diagnose(run, log=click.echo, **kw)
     click.echo("")

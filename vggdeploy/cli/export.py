@@ -1,13 +1,19 @@
-"""`vggdeploy export`: parse, call :func:`vggdeploy.precision.export_variants`, print its summary.
+"""`vggdeploy export`: parse, call :func:`vggdeploy.export.pipeline.export_variants`, print its
+summary.
 Defaults live in the library (the help texts quote its constants)."""
 
 from __future__ import annotations
 
 import click
 
-from ..export import DEFAULT_OPSET, DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
-from ..quantize import CALIB_METHODS, DEFAULT_CALIB_METHOD, DEFAULT_CALIB_SIZE, INT8_TARGETS
-from . import options
+from vggdeploy.cli import options
+from vggdeploy.export.onnx import DEFAULT_OPSET, DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
+from vggdeploy.export.quantize import (
+    CALIB_METHODS,
+    DEFAULT_CALIB_METHOD,
+    DEFAULT_CALIB_SIZE,
+    INT8_TARGETS,
+)
 
 
 @click.command()
@@ -91,7 +97,7 @@ from . import options
 def export(checkpoint: str, **kw) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch; optionally FP16 and
     INT8 (Q/DQ) variants with their test-set accuracy."""
-    from ..precision import export_variants, summary_lines
+    from vggdeploy.export.pipeline import export_variants, summary_lines
 
     given = {k: v for k, v in kw.items() if v is not None or k == "simplify"}
     results = export_variants(checkpoint, log=click.echo, **given)

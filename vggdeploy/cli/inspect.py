@@ -13,8 +13,8 @@ import click
 def inspect(file: Path, as_json: bool) -> None:
     """Describe an artifact: .onnx (ModelSpec, I/O, opset, op counts), a TensorRT .engine (its
     sidecar and, where TensorRT runs, its layers) or an AOTInductor .pt2 package."""
-    from .._io import dumps_json
-    from ..inspection import describe, render
+    from vggdeploy._io import dumps_json
+    from vggdeploy.backends.inspection import describe, render
 
     info = describe(file)
     if as_json:  # strict JSON: an undefined number is null, never a bare NaN

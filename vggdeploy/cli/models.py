@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import options
+from vggdeploy.cli import options
 
 
 @click.command()
@@ -15,7 +15,7 @@ def models() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..models import DEFAULT_PRESET, PRESETS, make_spec, model_stats
+    from vggdeploy.models import DEFAULT_PRESET, PRESETS, make_spec, model_stats
 
     table = Table(title="VGG presets (Fashion-MNIST: 1 channel, 10 classes)")
     for col in ("preset", "input", "params", "GFLOPs", "description"):
@@ -40,7 +40,7 @@ def models() -> None:
 @click.option("--batch", default=1, show_default=True, type=options.BATCH)
 def summary(preset: str | None, batch: int) -> None:
     """Print each layer's output shape for a preset."""
-    from ..models import DEFAULT_PRESET, layer_shapes, make_spec, model_stats
+    from vggdeploy.models import DEFAULT_PRESET, layer_shapes, make_spec, model_stats
 
     spec = make_spec(preset or DEFAULT_PRESET)
     click.echo(f"{spec.preset}: input {tuple(spec.input.shape(batch))}")

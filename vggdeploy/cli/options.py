@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..data.fashion_mnist import ENV_VAR
+from vggdeploy.data.fashion_mnist import ENV_VAR
 
 data_dir = click.option(
     "--data-dir",
@@ -136,8 +136,8 @@ class Size(click.ParamType):
     name = "size"
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        from ..backends.tensorrt.build import parse_size
-        from ..errors import UsageError
+        from vggdeploy.backends.tensorrt.build import parse_size
+        from vggdeploy.errors import UsageError
 
         if isinstance(value, int) and not isinstance(value, bool):
             return value  # already bytes
@@ -155,8 +155,8 @@ class DeviceName(click.ParamType):
     name = "device"
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        from ..backends.base import parse_device
-        from ..errors import UsageError
+        from vggdeploy.backends.base import parse_device
+        from vggdeploy.errors import UsageError
 
         if not str(value).strip():
             self.fail("is empty; use cpu, cuda, cuda:N or auto", param, ctx)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import options
+from vggdeploy.cli import options
 
 BACKEND_CHOICES = ("torch", "onnxruntime", "tensorrt", "inductor")
 
@@ -37,7 +37,7 @@ def predict(
     (README "Accepted inputs"). MODEL is a run folder, model.onnx, NAME.engine or NAME.pt2; its
     ModelSpec sets the preprocessing and class names.
     """
-    from ..serve.predictor import load
+    from vggdeploy.serve.predictor import load
 
     with load(model, backend=backend, max_batch=max_batch) as predictor:
         result = predictor.predict(list(images))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from ..train_config import RECIPES, SCHEDULES, TrainConfig
-from . import options
+from vggdeploy.cli import options
+from vggdeploy.train.config import RECIPES, SCHEDULES, TrainConfig
 
 _D = TrainConfig()  # the default recipe; help texts quote it, so there is one home for it
 # Each number's range is TrainConfig.validate's (the Python API's check, one home); the types
@@ -149,8 +149,8 @@ def train(
     A folder that already holds a run is refused: --resume continues it, --force replaces it."""
     from pathlib import Path
 
-    from ..train import train as run_train
-    from ..train_guard import check_resume_options, saved_config
+    from vggdeploy.train.guard import check_resume_options, saved_config
+    from vggdeploy.train.loop import train as run_train
 
     given = {
         k: v

@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from . import options
+from vggdeploy.cli import options
 
 # Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
 MAX_INSTANCES = 1024
@@ -63,7 +63,7 @@ def triton_repo(
     force: bool,
 ) -> None:
     """Write REPO/<name>/config.pbtxt, 1/model.onnx (and/or a TensorRT model) and labels."""
-    from ..serve.triton import build_triton_repo
+    from vggdeploy.serve.triton import build_triton_repo
 
     written = build_triton_repo(
         source,

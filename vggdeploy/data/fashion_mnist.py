@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_bytes
-from ..errors import DataError
-from .idx import parse_idx, read_bytes
+from vggdeploy._io import write_bytes
+from vggdeploy.data.idx import parse_idx, read_bytes
+from vggdeploy.errors import DataError
 
 ENV_VAR = "VGGDEPLOY_DATA"
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from vggdeploy.errors import DataError
 
 _DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -84,7 +84,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 def write_idx(path: str | os.PathLike[str], arr: np.ndarray, *, compress: bool = False) -> None:
     """Write ``arr`` as IDX (used by tests and tools; atomic)."""
-    from .._io import write_bytes
+    from vggdeploy._io import write_bytes
 
     inv = {v.newbyteorder("="): k for k, v in _DTYPES.items()}
     dt = np.dtype(arr.dtype).newbyteorder("=")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UsageError
-from ..spec import ModelSpec
+from vggdeploy.errors import UsageError
+from vggdeploy.spec import ModelSpec
 
 
 def _resize_matrix(src: int, dst: int) -> np.ndarray:

@@ -14,16 +14,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import ensure_dir
-from ..compare import compare_logits
-from ..errors import ArtifactError, UsageError
-from ..export import META_CHECKPOINT, META_PRECISION, report_path_for
-from ..onnxmeta import load_onnx, spec_from_model
-from ..quantize import INT8_TARGETS
-from ..variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
-from . import keep as keep_mod
-from .layers import first_divergent, layer_errors, match_layers, rank_growth
-from .report import write_reports
+from vggdeploy._io import ensure_dir
+from vggdeploy.artifacts.onnx_meta import (
+    META_CHECKPOINT,
+    META_PRECISION,
+    load_onnx,
+    recorded_keep_fp32,
+    spec_from_model,
+)
+from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
+from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
+from vggdeploy.debug.report import write_reports
+from vggdeploy.errors import ArtifactError, UsageError
+from vggdeploy.export import keep as keep_mod
+from vggdeploy.export.onnx import report_path_for
+from vggdeploy.export.quantize import INT8_TARGETS
+from vggdeploy.metrics import compare_logits
 
 DEFAULT_IMAGES = 300
 # 20 dB = relative L2 error 0.1. Healthy INT8 layers of the VGG presets sit near 30-40 dB, FP16
@@ -74,7 +80,7 @@ def _models(run: Path, precision: str, target: str) -> tuple[Path, Path, Any, An
 
 
 def _test_images(spec: Any, data_dir: Any, images: int) -> tuple[Any, Any]:
-    from ..data import load_split, preprocess
+    from vggdeploy.data import load_split, preprocess
 
     split = load_split("test", data_dir)
     if images > len(split):
@@ -141,8 +147,8 @@ def debug_precision(
     ranking = rank_growth(rows)
     first = first_divergent(rows, threshold_db)
 
-    from ..verify import runner_logits
-    from .layers import _runner
+    from vggdeploy.debug.layers import _runner
+    from vggdeploy.export.verify import runner_logits
 
     with _runner(fp32) as f_run, _runner(variant) as v_run:  # the models as exported
         fp32_logits = runner_logits(f_run, x)
@@ -152,7 +158,7 @@ def debug_precision(
         "fp32_model": str(base),
         "precision": precision,
         "target": target if precision == "int8" else None,
-        "keep_fp32": keep_mod.recorded(variant),
+        "keep_fp32": recorded_keep_fp32(variant),
         "images": images,
         "threshold_db": threshold_db,
         "output": {
@@ -196,13 +202,13 @@ def _sensitivity(
     min_agreement: float | None,
     say: Log,
 ) -> dict[str, Any]:
-    from ..variant_check import NOISE_IMAGES, TOLERANCES
-    from .sensitivity import sensitivity
+    from vggdeploy.debug.sensitivity import sensitivity
+    from vggdeploy.export.judge import NOISE_IMAGES, TOLERANCES
 
     if max_drop_pt is None:
         tol = TOLERANCES[precision].max_accuracy_drop_pt
         max_drop_pt = max(tol, 100.0 * NOISE_IMAGES / len(y))
-    already = keep_mod.recorded(variant)
+    already = recorded_keep_fp32(variant)
     candidates = [c for c in candidates if c not in already]
     if precision == "fp16":
         return sensitivity(
@@ -210,7 +216,7 @@ def _sensitivity(
             candidates, x, y, fp32_logits,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, log=say,
         )  # fmt: skip
-    from ..quantize import calibrate, calibration_images
+    from vggdeploy.export.quantize import calibrate, calibration_images
 
     calib = _calibration(base, path)
     images = calibration_images(spec, data_dir, int(calib["size"]))

@@ -14,7 +14,7 @@ and the FP16 converter both do) and add nodes around them:
 
 :func:`match_layers` walks the variant's compute nodes (everything but Cast/Q/DQ), follows each
 output through Cast/Q/DQ to the FP32 tensor it stands for, and pairs the two. :func:`layer_errors`
-exposes both sets of tensors as graph outputs and accumulates :class:`vggdeploy.compare.TensorError`
+exposes both sets of tensors as graph outputs and accumulates :class:`vggdeploy.metrics.TensorError`
 over real images.
 """
 
@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ..compare import TensorError
+from vggdeploy.export.keep import SKIPPED_OPS
+from vggdeploy.metrics import TensorError
 
 PASS_THROUGH = ("Cast", "QuantizeLinear", "DequantizeLinear")
 # ONNX Runtime's quantizer renames a graph output it quantizes to "<name>_QuantizeLinear_Input".
 RENAMED_SUFFIXES = ("_QuantizeLinear_Input",)
-SKIPPED_OPS = ("Constant", "Shape", "Identity")
 _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
@@ -160,7 +160,7 @@ def with_outputs(proto: Any, names: Iterable[str]) -> Any:
 
 def _runner(proto: Any) -> Any:
     """An ONNX Runtime runner over an in-memory ModelProto (enter it to activate)."""
-    from ..backends.base import open_runner
+    from vggdeploy.backends.base import open_runner
 
     return open_runner("onnxruntime", proto)
 

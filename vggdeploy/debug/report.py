@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_path, write_json, write_text
+from vggdeploy._io import atomic_path, write_json, write_text
 
 
 def _num(v: float | None, fmt: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..compare import compare_logits, tensor_error
-from ..variants import Log
+from vggdeploy.artifacts.variants import Log
+from vggdeploy.metrics import compare_logits, tensor_error
 
 Rebuild = Callable[[Sequence[str]], Any]  # keep_fp32 layers -> variant ModelProto
 
@@ -23,8 +23,8 @@ def evaluate(
     proto: Any, x: np.ndarray, y: np.ndarray, fp32_logits: np.ndarray, fp32_acc: float
 ) -> dict[str, Any]:
     """Test-set accuracy, its drop from FP32 (points) and agreement with the FP32 model."""
-    from ..verify import runner_logits
-    from .layers import _runner
+    from vggdeploy.debug.layers import _runner
+    from vggdeploy.export.verify import runner_logits
 
     with _runner(proto) as runner:
         logits = runner_logits(runner, x)

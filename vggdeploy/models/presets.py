@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..errors import UsageError
-from ..spec import FASHION_MNIST_CLASSES, Architecture, InputSpec, ModelSpec, Preprocess
+from vggdeploy.errors import UsageError
+from vggdeploy.spec import FASHION_MNIST_CLASSES, Architecture, InputSpec, ModelSpec, Preprocess
 
 # d2l's VGG-11 layout (configuration A of Simonyan & Zisserman).
 D2L_CONV_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..spec import ModelSpec
+from vggdeploy.spec import ModelSpec
 
 
 def vgg_block(

@@ -1,5 +1,5 @@
 """Serving: ``load(path) -> Predictor`` (Python), Triton model repositories (``triton``)."""
 
-from .predictor import Predictions, Predictor, artifact_backend, load
+from vggdeploy.serve.predictor import Predictions, Predictor, artifact_backend, load
 
 __all__ = ["Predictions", "Predictor", "artifact_backend", "load"]

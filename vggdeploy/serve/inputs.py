@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.preprocess import preprocess
-from ..errors import UsageError
-from ..spec import ModelSpec
+from vggdeploy.data.preprocess import preprocess
+from vggdeploy.errors import UsageError
+from vggdeploy.spec import ModelSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PathLike = str | os.PathLike
@@ -366,7 +366,7 @@ def _is_sequence_of_items(images: Any) -> bool:
 
 
 def _pil() -> Any:
-    from .._optional import require
+    from vggdeploy._optional import require
 
     return require("PIL.Image", extra="vision", purpose="reading image files")
 

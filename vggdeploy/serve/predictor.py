@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Runner, infer_fitted, open_runner, parse_device
-from ..backends.registry import backend_for_path, backend_info, supported_artifacts
-from ..errors import ArtifactError, UsageError
-from ..provenance import check_fresh
-from ..spec import ModelSpec
-from .inputs import to_batch
+from vggdeploy.backends.base import Runner, infer_fitted, open_runner, parse_device
+from vggdeploy.backends.freshness import check_fresh
+from vggdeploy.backends.registry import backend_for_path, backend_info, supported_artifacts
+from vggdeploy.errors import ArtifactError, UsageError
+from vggdeploy.serve.inputs import to_batch
+from vggdeploy.spec import ModelSpec
 
 # Chunk size when the backend accepts any batch size: bounds peak memory for large inputs.
 DEFAULT_MAX_CHUNK = 256
@@ -232,7 +232,7 @@ __all__ = [
 
 
 def _larger_batch_hint(kind: str) -> str:
-    from ..backends.registry import BACKENDS
+    from vggdeploy.backends.registry import BACKENDS
 
     info = BACKENDS.get(kind)
     return info.larger_batch if info and info.larger_batch else "use a smaller max_batch"

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._io import (
+from vggdeploy._io import (
     ensure_dir,
     ensure_writable_dir,
     publish_dirs,
@@ -33,17 +33,17 @@ from .._io import (
     write_json,
     write_text,
 )
-from ..backends.registry import backend_for_path
-from ..errors import ArtifactError, OutputError, UsageError
-from ..provenance import check_fresh
-from ..spec import ModelSpec, check_same_model
-from .triton_config import (
+from vggdeploy.backends.freshness import check_fresh
+from vggdeploy.backends.registry import backend_for_path
+from vggdeploy.errors import ArtifactError, OutputError, UsageError
+from vggdeploy.serve.triton_config import (
     ENGINE_TO_TRITON,
     INSTANCE_KINDS,
     ONNX_TO_TRITON,
     TritonModel,
     render_config,
 )
+from vggdeploy.spec import ModelSpec, check_same_model
 
 MARKER = ".vggdeploy-model.json"
 MARKER_FORMAT = "vggdeploy.triton-model"
@@ -111,7 +111,7 @@ def build_triton_repo(
             )
         )
     if engine_path is not None:
-        from ..backends.tensorrt import engine_io
+        from vggdeploy.backends.tensorrt import engine_io
 
         facts = engine_io(engine_path)  # verified: a replaced or truncated plan is refused here
         for other, label in ((run_spec, str(source)), (models[0].spec if models else None, "")):
@@ -250,7 +250,7 @@ def _check_same_model_folder(target: Path, marker: dict[str, Any]) -> None:
 def _resolve_sources(
     source: Path, onnx: Any, engine: Any
 ) -> tuple[Path | None, Path | None, ModelSpec | None]:
-    from ..checkpoint import read_spec
+    from vggdeploy.artifacts.checkpoint import read_spec
 
     onnx_path = Path(onnx) if onnx is not None else None
     engine_path = Path(engine) if engine is not None else None
@@ -290,7 +290,7 @@ def _resolve_sources(
 
 def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
     """(ModelSpec, input dtype, output dtype, fixed batch or None) from the ONNX file."""
-    from ..onnxmeta import load_onnx, spec_from_model
+    from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
 
     model = load_onnx(path, load_external_data=False)
     spec = spec_from_model(model, source=str(path))

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt, onnx_layers
 
+from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, sidecar_path
-from vggdeploy.checkpoint import read_spec
 from vggdeploy.cli import main
 from vggdeploy.errors import (
     ArtifactError,

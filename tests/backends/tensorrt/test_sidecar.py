@@ -222,7 +222,7 @@ def test_version_tuple():
 def test_schema_is_the_one_home_of_the_format():
     assert SCHEMA["$id"].endswith(f"engine-sidecar:{SIDECAR_VERSION}")
     assert SIDECAR_FORMAT == "vggdeploy.engine-sidecar"
-    from vggdeploy.variants import EXPORT_PRECISIONS
+    from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
 
     assert PRECISIONS == EXPORT_PRECISIONS  # an engine is built from each exported ONNX variant
 

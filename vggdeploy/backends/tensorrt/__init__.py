@@ -7,10 +7,21 @@ CUDA device facts), ``onnx`` (which ONNX file an engine is built from).
 Nothing here imports ``tensorrt`` at module level.
 """
 
-from .build import ProgressEvent, build_engine, default_engine_path, parse_size
-from .describe import EngineIO, build_summary, engine_io, engine_precision, inspect_engine
-from .runner import LoadedEngine, TensorRTRunner, load_engine
-from .sidecar import sidecar_path
+from vggdeploy.backends.tensorrt.build import (
+    ProgressEvent,
+    build_engine,
+    default_engine_path,
+    parse_size,
+)
+from vggdeploy.backends.tensorrt.describe import (
+    EngineIO,
+    build_summary,
+    engine_io,
+    engine_precision,
+    inspect_engine,
+)
+from vggdeploy.backends.tensorrt.runner import LoadedEngine, TensorRTRunner, load_engine
+from vggdeploy.backends.tensorrt.sidecar import sidecar_path
 
 __all__ = [
     "EngineIO",

@@ -20,16 +20,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..._io import sha256_file, write_bytes
-from ...errors import ArtifactError, UsageError, VggDeployError
-from ...onnxmeta import load_onnx, spec_from_model
-from ...provenance import check_fresh
-from ...variants import EXPORT_PRECISIONS
-from ..registry import BACKENDS
-from . import env
-from .gate import precision_gate
-from .onnx import check_precision_content, resolve_onnx
-from .sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
+from vggdeploy._io import sha256_file, write_bytes
+from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
+from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
+from vggdeploy.backends.freshness import check_fresh
+from vggdeploy.backends.registry import BACKENDS
+from vggdeploy.backends.tensorrt import env
+from vggdeploy.backends.tensorrt.gate import precision_gate
+from vggdeploy.backends.tensorrt.onnx import check_precision_content, resolve_onnx
+from vggdeploy.backends.tensorrt.sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
+from vggdeploy.errors import ArtifactError, UsageError, VggDeployError
 
 _HW_LEVEL = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 _DTYPE_NAMES = {

@@ -14,11 +14,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ArtifactError, BackendUnavailableError, MissingDependencyError
-from ...spec import ModelSpec
-from .layer_precision import fallback_message
-from .runner import load_engine
-from .sidecar import check_engine, read_sidecar
+from vggdeploy.backends.tensorrt.layer_precision import fallback_message
+from vggdeploy.backends.tensorrt.runner import load_engine
+from vggdeploy.backends.tensorrt.sidecar import check_engine, read_sidecar
+from vggdeploy.errors import ArtifactError, BackendUnavailableError, MissingDependencyError
+from vggdeploy.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def engine_precision(engine: str | os.PathLike[str]) -> str | None:
 def engine_provenance(engine: str | os.PathLike[str], run: Any) -> Any:
     """What the engine records about its origin (registry ``provenance`` hook): its source ONNX
     (file name, sha256) and the weights' sha256 named by that ONNX's ModelSpec."""
-    from ...provenance import Recorded, weights_sha256_of
+    from vggdeploy.artifacts.provenance import Recorded, weights_sha256_of
 
     sidecar = read_sidecar(engine)
     source = sidecar.data["source_onnx"]

@@ -11,10 +11,10 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from ..._optional import require
-from ...errors import BackendUnavailableError, MissingDependencyError, UsageError
-from ..base import parse_device
-from .sidecar import DeviceInfo, version_tuple
+from vggdeploy._optional import require
+from vggdeploy.backends.base import parse_device
+from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, version_tuple
+from vggdeploy.errors import BackendUnavailableError, MissingDependencyError, UsageError
 
 log = logging.getLogger("vggdeploy.tensorrt")
 

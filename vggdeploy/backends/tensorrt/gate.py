@@ -12,10 +12,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ...debug.keep import recorded as keep_fp32_of
-from ...errors import VerificationError
-from . import env
-from .layer_precision import fallback_message, gate_record
+from vggdeploy.artifacts.onnx_meta import recorded_keep_fp32 as keep_fp32_of
+from vggdeploy.backends.tensorrt import env
+from vggdeploy.backends.tensorrt.layer_precision import fallback_message, gate_record
+from vggdeploy.errors import VerificationError
 
 
 def _engine_information(

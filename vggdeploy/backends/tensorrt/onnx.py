@@ -13,8 +13,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ...errors import ArtifactError, UsageError
-from ...variants import split_variant, variant_path
+from vggdeploy.artifacts.variants import split_variant, variant_path
+from vggdeploy.errors import ArtifactError, UsageError
 
 
 def onnx_variant(path: Path) -> tuple[str, str]:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ArtifactError, UsageError, VggDeployError
-from ...spec import ModelSpec, check_graph_shapes
-from ..base import Runner
-from . import env
-from .sidecar import EngineSidecar, check_engine
+from vggdeploy.backends.base import Runner
+from vggdeploy.backends.tensorrt import env
+from vggdeploy.backends.tensorrt.sidecar import EngineSidecar, check_engine
+from vggdeploy.errors import ArtifactError, UsageError, VggDeployError
+from vggdeploy.spec import ModelSpec, check_graph_shapes
 
 __all__ = ["LoadedEngine", "TensorRTRunner", "load_engine"]
 

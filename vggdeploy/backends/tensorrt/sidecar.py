@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ... import __version__
-from ..._io import sha256_bytes, write_json
-from ...errors import ArtifactError
-from ...spec import ModelSpec
-from .compat import Verdict, judge_hardware, judge_version, version_tuple
+from vggdeploy._io import sha256_bytes, write_json
+from vggdeploy._version import __version__
+from vggdeploy.backends.tensorrt.compat import Verdict, judge_hardware, judge_version, version_tuple
+from vggdeploy.errors import ArtifactError
+from vggdeploy.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

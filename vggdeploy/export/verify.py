@@ -3,7 +3,7 @@ still in memory) against a reference (PyTorch over the checkpoint, or the verifi
 model), both through the Runner contract of :mod:`vggdeploy.backends.base`.
 
 Used by the export stage (FP32 and every precision variant). Metrics come from
-:func:`vggdeploy.compare.compare_logits`.
+:func:`vggdeploy.metrics.compare_logits`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .compare import compare_logits, format_metrics
-from .errors import VerificationError
-from .spec import ModelSpec
+from vggdeploy.errors import VerificationError
+from vggdeploy.metrics import compare_logits, format_metrics
+from vggdeploy.spec import ModelSpec
 
 VERIFY_BATCHES = (1, 7)  # plus max_batch: the smallest, an odd one and the largest
 LOGITS_CHUNK = 256  # images per infer() call when a runner goes over a whole image set
@@ -31,7 +31,7 @@ def verification_batches(max_batch: int) -> list[int]:
 
 def load_test_split(data_dir: str | os.PathLike[str] | None) -> Any:
     """The test split (read once per command; DataError when missing, refused when empty)."""
-    from .data import load_split
+    from vggdeploy.data import load_split
 
     split = load_split("test", data_dir)
     if len(split) == 0:
@@ -42,7 +42,7 @@ def load_test_split(data_dir: str | os.PathLike[str] | None) -> Any:
 def verification_inputs(spec: ModelSpec, images: np.ndarray, count: int) -> np.ndarray:
     """The first ``count`` raw test ``images`` (repeated when fewer), preprocessed by the one
     preprocessing function."""
-    from .data import preprocess
+    from vggdeploy.data import preprocess
 
     idx = np.arange(count) % len(images)
     return preprocess(images[idx], spec)
@@ -51,7 +51,7 @@ def verification_inputs(spec: ModelSpec, images: np.ndarray, count: int) -> np.n
 def runner_logits(runner: Any, x: np.ndarray, *, chunk: int = LOGITS_CHUNK) -> np.ndarray:
     """An active runner's logits for every image of ``x``, at most ``chunk`` images per call,
     fitted to the runner's batch bounds by the one batch fitter (:func:`infer_fitted`)."""
-    from .backends.base import infer_fitted
+    from vggdeploy.backends.base import infer_fitted
 
     hi = runner.batch_bounds()[1]
     return infer_fitted(runner, x, max_batch=min(chunk, hi) if hi else chunk)
@@ -68,7 +68,7 @@ def compare_runners(
     label: str = "ONNX",
 ) -> dict[str, Any]:
     """Compare two active runners at each batch size; the report dict has ``passed`` and
-    per-batch metrics (see :func:`vggdeploy.compare.compare_logits`). With ``atol`` and ``rtol``
+    per-batch metrics (see :func:`vggdeploy.metrics.compare_logits`). With ``atol`` and ``rtol``
     both None the element-wise check is skipped (INT8: judged by accuracy instead) and only
     non-finite output fails."""
     rows = []

@@ -1,5 +1,6 @@
-"""The precision stage: ``model.onnx`` and its FP16 / INT8 variants (see :mod:`vggdeploy.fp16`,
-:mod:`vggdeploy.quantize`).
+"""The precision stage: ``model.onnx`` and its FP16 / INT8 variants (see
+:mod:`vggdeploy.export.fp16`,
+:mod:`vggdeploy.export.quantize`).
 
 ``export_variants(RUN, precisions=("fp16", "int8"))`` derives ``model.fp16.onnx``,
 ``model.int8.onnx`` (TensorRT target) and ``model.int8-cpu.onnx`` from ``model.onnx``. It reads
@@ -24,33 +25,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._io import ensure_writable_dir, sha256_bytes, write_json
-from .debug import keep as keep_mod
-from .errors import UsageError
-from .export import (
+from vggdeploy._io import ensure_writable_dir, sha256_bytes, write_json
+from vggdeploy.artifacts.onnx_meta import (
+    META_CHECKPOINT,
+    ONNX_METADATA_KEY,
+    record_keep_fp32,
+    spec_metadata,
+)
+from vggdeploy.artifacts.provenance import mismatch
+from vggdeploy.artifacts.variants import EXPORT_PRECISIONS, Log, variant_path
+from vggdeploy.errors import UsageError
+from vggdeploy.export import keep as keep_mod
+from vggdeploy.export.judge import (
+    TOLERANCES,
+    Tolerance,
+    VariantCheck,
+    fp32_reference,
+    write_variant,
+)
+from vggdeploy.export.onnx import (
     DEFAULT_OPSET,
     DEFAULT_VERIFIED_MAX_BATCH,
     FP32_ATOL,
     FP32_RTOL,
-    META_CHECKPOINT,
     ExportResult,
     check_export_options,
     export_checkpoint,
     model_path_for,
     report_path_for,
 )
-from .provenance import compare
-from .quantize import (
+from vggdeploy.export.quantize import (
     CALIB_METHODS,
     DEFAULT_CALIB_METHOD,
     DEFAULT_CALIB_SIZE,
     INT8_TARGETS,
     calibration_images,
 )
-from .runlock import run_lock
-from .spec import ONNX_METADATA_KEY, check_batch_memory
-from .variant_check import TOLERANCES, Tolerance, VariantCheck, fp32_reference, write_variant
-from .variants import EXPORT_PRECISIONS, Log, variant_path
+from vggdeploy.runlock import run_lock
+from vggdeploy.spec import check_batch_memory
 
 __all__ = ["TOLERANCES", "Tolerance", "export_variants", "parse_precisions", "summary_lines"]
 
@@ -95,7 +107,7 @@ def current_fp32(
     except Exception as exc:  # DecodeError and friends
         return f"{target.name} is not a readable ONNX model ({exc})"
     props = {p.key: p.value for p in proto.metadata_props}
-    stale = compare(
+    stale = mismatch(
         props.get(META_CHECKPOINT),
         ckpt.weights_sha256,
         artifact=target.name,
@@ -104,7 +116,7 @@ def current_fp32(
     )
     if stale:
         return stale
-    if props.get(ONNX_METADATA_KEY) != ckpt.spec.to_onnx_metadata()[ONNX_METADATA_KEY]:
+    if props.get(ONNX_METADATA_KEY) != spec_metadata(ckpt.spec)[ONNX_METADATA_KEY]:
         return f"{target.name} carries another ModelSpec than the checkpoint's model.json"
     for key in ("opset", "max_batch"):
         if report.get(key) != settings[key]:
@@ -149,9 +161,9 @@ def export_variants(
     variant's metadata (``vggdeploy.keep_fp32``) and report."""
     import onnx
 
-    from .checkpoint import read_checkpoint
-    from .quantize import calibrate, quantize_int8
-    from .verify import load_test_split
+    from vggdeploy.artifacts.checkpoint import read_checkpoint
+    from vggdeploy.export.quantize import calibrate, quantize_int8
+    from vggdeploy.export.verify import load_test_split
 
     say = log or (lambda _msg: None)
     wanted = parse_precisions(precisions)
@@ -188,7 +200,7 @@ def export_variants(
         spec = ckpt.spec
         if isinstance(reuse, tuple):
             # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
-            from .onnxmeta import spec_from_model
+            from vggdeploy.artifacts.onnx_meta import spec_from_model
 
             spec = spec_from_model(reuse[2], source=str(base))
         # TRAIN split only; loaded before the export so missing data fails fast.
@@ -249,7 +261,7 @@ def export_variants(
                         blob, ranges_path, target=target, method=calib_method,
                         keep_fp32=keep[target],
                     )  # fmt: skip
-                    keep_mod.record(q, keep[target])
+                    record_keep_fp32(q, keep[target])
                     report = {**common, "model": str(path), "precision": "int8", "target": target}
                     report["keep_fp32"] = keep[target]
                     report["calibration"] = key
@@ -286,7 +298,7 @@ def _fp16(
     say: Log,
     keep_fp32: list[str],
 ) -> ExportResult:
-    from .fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
+    from vggdeploy.export.fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
 
     t0 = time.perf_counter()
     path = variant_path(base, "fp16")
@@ -295,7 +307,7 @@ def _fp16(
     for name, peak in ranges["tensors_beyond_fp16"].items():
         say(f"  WARNING: activation '{name}' reaches |{peak:.4g}| > {FP16_MAX:g} (FP16 max)")
     half = convert_fp16(proto, keep_fp32=keep_fp32)
-    keep_mod.record(half, keep_fp32)
+    record_keep_fp32(half, keep_fp32)
     report = {**common, "model": str(path), "precision": "fp16", "fp32_ops": list(FP32_OPS)}
     report["keep_fp32"] = keep_fp32
     report["activation_range"] = ranges

@@ -1,6 +1,6 @@
 """FP16 variant of the exported model: every float weight and op in FP16, the graph input and
 output stay FP32 with a Cast at each edge (TensorRT 11 builds FP16 engines from such a model; it
-has no FP16 builder flag). The stage that writes it is :mod:`vggdeploy.precision`.
+has no FP16 builder flag). The stage that writes it is :mod:`vggdeploy.export.pipeline`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FP32_OPS = (
 
 def convert_fp16(proto: Any, keep_fp32: Sequence[str] = ()) -> Any:
     """FP16 copy of an FP32 ModelProto with FP32 I/O (Cast at the edges) and FP32_OPS kept, and
-    the nodes named in ``keep_fp32`` (validated names: ``vggdeploy.debug.keep``)."""
+    the nodes named in ``keep_fp32`` (validated names: ``vggdeploy.export.keep``)."""
     import onnx_ir as ir
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
@@ -61,7 +61,7 @@ def fp16_range_check(proto: Any, x: np.ndarray, *, chunk: int = 64) -> dict[str,
     the FP16 model."""
     import onnx
 
-    from .backends.base import open_runner
+    from vggdeploy.backends.base import open_runner
 
     probe = onnx.ModelProto()
     probe.CopyFrom(proto)

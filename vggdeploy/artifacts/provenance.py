@@ -1,11 +1,13 @@
-"""Provenance checks: is a derived artifact still made from the checkpoint (and file) beside it?
+"""Provenance records: what a derived artifact records about the checkpoint (and file) it was
+made from, and the one comparison of a recorded hash with a current one (:func:`mismatch`).
 
 Every artifact records where it came from: an ONNX model the sha256 of the checkpoint's weights
 (``vggdeploy.checkpoint_sha256``), a variant also the sha256 of the ``model.onnx`` it was derived
 from (``vggdeploy.source_onnx_sha256``), an engine its source ONNX (file name and sha256, sidecar)
 and the ModelSpec of that ONNX (which names the weights' sha256), an AOTInductor package the
 weights' sha256. *What* an artifact records is a backend fact: each registry entry names a
-``provenance`` hook (``path, run -> Recorded``). *Comparing* it is this module's one job.
+``provenance`` hook (``path, run -> Recorded``); the verdict on an artifact is
+:mod:`vggdeploy.backends.freshness`, which reads the hooks through the registry.
 
 Where the sources are looked up (the "run" of an artifact):
 
@@ -18,23 +20,19 @@ Where the sources are looked up (the "run" of an artifact):
 A verdict is ``fresh`` (every recorded hash that could be compared matches), ``stale`` (one
 differs: the reason names the file and both short hashes) or ``unknown`` (nothing to compare with,
 e.g. an .onnx copied alone; allowed, and said). A run folder is the checkpoint itself: fresh.
-:func:`check_fresh` turns ``stale`` into an ArtifactError (exit 4) whose hint names the command
-that makes the artifact again. Consumers: bench (a ``stale`` row, never measured), ``load`` /
-``predict``, ``triton-repo``, ``build-engine`` and the precision stage (:func:`compare`).
+``freshness.check_fresh`` turns ``stale`` into an ArtifactError (exit 4) whose hint names the
+command that makes the artifact again. Consumers: bench (a ``stale`` row, never measured),
+``load`` / ``predict``, ``triton-repo``, ``build-engine`` and the precision stage
+(:func:`mismatch`).
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
-
-from ._io import sha256_file
-from .checkpoint import WEIGHTS_NAME
-from .errors import ArtifactError
 
 FRESH, STALE, UNKNOWN = "fresh", "stale", "unknown"
 SHORT = 12  # hex digits of a sha256 shown in messages
@@ -67,11 +65,12 @@ class Verdict:
         return self.state == STALE
 
 
-def compare(
+def mismatch(
     recorded: str | None, current: str | None, *, artifact: str, source: str, what: str
 ) -> str | None:
     """None when ``recorded`` equals ``current``; else why ``artifact`` is not made from
-    ``source`` (its ``what``, e.g. "checkpoint sha256"). The one comparison of recorded hashes."""
+    ``source`` (its ``what``, e.g. "checkpoint sha256"). The one comparison of
+    recorded hashes."""
     if not recorded:
         return f"{artifact} records no {what}"
     if current is None:
@@ -97,89 +96,6 @@ def run_candidates(path: Path, globs: tuple[str, ...]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def verdict(path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None) -> Verdict:
-    """Is ``path`` (an artifact) made from the checkpoint of its run (``run`` or found beside
-    it)? Never raises for a stale or unknown artifact; see :func:`check_fresh`."""
-    from .backends.registry import backend_for_path
-
-    p = Path(path)
-    found = backend_for_path(p)
-    if found is None:
-        return Verdict(UNKNOWN, f"'{p}' is no artifact vggdeploy knows", p)
-    info, target = found
-    runs = [Path(run)] if run is not None else []
-    runs += run_candidates(target, info.run_globs) if not target.is_dir() else [target]
-    home = next((r for r in runs if (r / WEIGHTS_NAME).is_file()), runs[0])
-    try:
-        rec = info.recorded_provenance(target, home)
-    except ArtifactError as exc:  # unreadable artifact: its runner says so when it is opened
-        return Verdict(UNKNOWN, f"cannot read what '{target}' records ({exc.message})", target)
-    if rec is None:
-        return Verdict(UNKNOWN, f"{info.name} artifacts record no provenance", target)
-    if rec.is_checkpoint:
-        return Verdict(FRESH, f"'{target}' is the checkpoint itself", target)
-    return _judge(target, rec, home, runs)
-
-
-def _judge(target: Path, rec: Recorded, home: Path, runs: list[Path]) -> Verdict:
-    name = f"'{target}'"
-    checked: list[str] = []
-    unknown: list[str] = []
-    weights = home / WEIGHTS_NAME
-    if not weights.is_file():
-        unknown.append(f"no checkpoint ({WEIGHTS_NAME}) in '{home}' to compare with")
-    elif not rec.checkpoint_sha256:
-        unknown.append(f"{name} records no checkpoint sha256")
-    else:
-        checked.append(str(weights))
-        why = compare(
-            rec.checkpoint_sha256,
-            sha256_file(weights),
-            artifact=name,
-            source=f"'{weights}'",
-            what="checkpoint sha256",
-        )
-        if why:
-            return Verdict(STALE, why, target, rec.action, tuple(checked))
-    if rec.source is not None:
-        file_name, sha = rec.source
-        where = [r / file_name for r in [target.parent, *runs]]
-        source = next((s for s in where if s.is_file() and s != target), None)
-        if source is None:
-            unknown.append(f"its source {file_name} is not beside it")
-        elif not sha:
-            unknown.append(f"{name} records no sha256 of {file_name}")
-        else:
-            checked.append(str(source))
-            why = compare(
-                sha,
-                sha256_file(source),
-                artifact=name,
-                source=f"'{source}'",
-                what=f"{file_name} sha256",
-            )
-            if why:
-                return Verdict(STALE, why, target, rec.action, tuple(checked))
-    if checked:
-        return Verdict(
-            FRESH, f"{name} matches {', '.join(checked)}", target, rec.action, tuple(checked)
-        )
-    return Verdict(UNKNOWN, "; ".join(unknown) or "nothing recorded", target, rec.action)
-
-
-def check_fresh(
-    path: str | os.PathLike[str], *, run: str | os.PathLike[str] | None = None
-) -> Verdict:
-    """The verdict of ``path``; ArtifactError (exit 4) naming what to do when it is stale."""
-    v = verdict(path, run=run)
-    if v.stale:
-        raise ArtifactError(
-            f"stale artifact: {v.reason}",
-            hint=v.action or "make it again from the current checkpoint",
-        )
-    return v
-
-
 # ---- hooks of the backends whose artifacts are checkpoints or ONNX files ------------------------
 
 
@@ -190,9 +106,8 @@ def checkpoint_provenance(path: Path, run: Path) -> Recorded:
 
 def onnx_provenance(path: Path, run: Path) -> Recorded:
     """An ONNX model records the checkpoint's sha256; a variant also its model.onnx's sha256."""
-    from .export import META_CHECKPOINT, META_SOURCE_ONNX
-    from .onnxmeta import load_onnx
-    from .variants import VARIANTS_BY_TAG, split_variant
+    from vggdeploy.artifacts.onnx_meta import META_CHECKPOINT, META_SOURCE_ONNX, load_onnx
+    from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, split_variant
 
     props = {p.key: p.value for p in load_onnx(path, load_external_data=False).metadata_props}
     tag, stem = split_variant(path) or ("fp32", path.stem)
@@ -210,13 +125,4 @@ def weights_sha256_of(spec: Any) -> str | None:
     return weights.get("sha256") if isinstance(weights, dict) else None
 
 
-__all__ = [
-    "FRESH",
-    "STALE",
-    "UNKNOWN",
-    "Recorded",
-    "Verdict",
-    "check_fresh",
-    "compare",
-    "verdict",
-]
+__all__ = ["FRESH", "STALE", "UNKNOWN", "Recorded", "Verdict", "mismatch", "run_candidates"]

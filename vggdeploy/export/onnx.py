@@ -24,20 +24,27 @@ from typing import Any
 
 import numpy as np
 
-from ._io import ensure_dir, sha256_bytes, write_bytes, write_json
-from .backends.base import open_runner
-from .checkpoint import Checkpoint
-from .compare import format_metrics
-from .errors import ArtifactError, MissingDependencyError, UsageError
-from .spec import ModelSpec
-from .variants import Log
-from .verify import (
+from vggdeploy._io import ensure_dir, sha256_bytes, write_bytes, write_json
+from vggdeploy.artifacts.checkpoint import Checkpoint
+from vggdeploy.artifacts.onnx_meta import (
+    META_CHECKPOINT,
+    META_EXPORTER,
+    META_MAX_BATCH,
+    META_PRECISION,
+    META_VERSIONS,
+)
+from vggdeploy.artifacts.variants import Log
+from vggdeploy.backends.base import open_runner
+from vggdeploy.errors import ArtifactError, MissingDependencyError, UsageError
+from vggdeploy.export.verify import (
     compare_runners,
     load_test_split,
     raise_if_failed,
     verification_batches,
     verification_inputs,
 )
+from vggdeploy.metrics import format_metrics
+from vggdeploy.spec import ModelSpec
 
 # Opset 20: the torch exporter's own default, parsed by TensorRT 10.x and ONNX Runtime >= 1.17.
 DEFAULT_OPSET = 20
@@ -47,14 +54,6 @@ DEFAULT_VERIFIED_MAX_BATCH = 64
 FP32_ATOL = 1e-4
 FP32_RTOL = 1e-3
 BATCH_DIM = "batch"
-META_CHECKPOINT = "vggdeploy.checkpoint_sha256"
-META_VERSIONS = "vggdeploy.versions"
-META_MAX_BATCH = "vggdeploy.max_batch"
-META_PRECISION = "vggdeploy.precision"
-META_EXPORTER = "vggdeploy.exporter"
-META_SOURCE_ONNX = (
-    "vggdeploy.source_onnx_sha256"  # a variant: sha256 of the model.onnx it came from
-)
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class ExportResult:
 # ---- small shared helpers ----------------------------------------------------------------------
 def model_path_for(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str] | None) -> Path:
     """Where the FP32 model goes: ``out`` if it names a .onnx file, else ``out``/model.onnx."""
-    from .checkpoint import resolve_checkpoint
+    from vggdeploy.artifacts.checkpoint import resolve_checkpoint
 
     if out is None:
         spec_path, _ = resolve_checkpoint(checkpoint)
@@ -87,7 +86,7 @@ def report_path_for(model: Path) -> Path:
 def tool_versions() -> dict[str, str]:
     from importlib import metadata
 
-    from . import __version__
+    from vggdeploy._version import __version__
 
     out = {"vggdeploy": __version__}
     for dist in ("torch", "onnx", "onnxruntime", "onnxscript", "onnxslim"):
@@ -223,7 +222,7 @@ def check_onnx(proto: Any, spec: ModelSpec, *, what: str = "the exported model")
 
 
 def simplify_onnx(proto: Any) -> Any:
-    from ._optional import require
+    from vggdeploy._optional import require
 
     onnxslim = require("onnxslim", extra="simplify", purpose="--simplify")
     with _quiet_exporter():
@@ -231,7 +230,7 @@ def simplify_onnx(proto: Any) -> Any:
 
 
 def annotate(proto: Any, spec: ModelSpec, **extra: str) -> None:
-    from .onnxmeta import set_spec_metadata
+    from vggdeploy.artifacts.onnx_meta import set_spec_metadata
 
     set_spec_metadata(proto, spec, **extra)
     proto.doc_string = f"vggdeploy {spec.preset}: {spec.input.shape(BATCH_DIM)} -> logits"
@@ -260,7 +259,7 @@ def export_onnx(
     log: Log | None = None,
 ) -> ExportResult:
     """Export ``checkpoint`` to ONNX (FP32). ``simplify=None`` runs onnxslim when installed."""
-    from .checkpoint import read_checkpoint
+    from vggdeploy.artifacts.checkpoint import read_checkpoint
 
     check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
     target = model_path_for(checkpoint, out)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
+from vggdeploy.errors import UsageError
 
 
 def _as_logits(a: Any, name: str) -> np.ndarray:

@@ -10,15 +10,16 @@ choice is recorded in the model's metadata as ``vggdeploy.keep_fp32`` (a JSON li
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from ..quantize import INT8_TARGETS, TENSORRT_QUANTIZED_OPS
+from vggdeploy.artifacts.onnx_meta import record_keep_fp32
+from vggdeploy.errors import UsageError
+from vggdeploy.export.quantize import INT8_TARGETS, TENSORRT_QUANTIZED_OPS
 
-META_KEEP_FP32 = "vggdeploy.keep_fp32"
+# Nodes that compute nothing and so are no layer (neither kept in FP32 nor compared per layer).
+SKIPPED_OPS = ("Constant", "Shape", "Identity")
 # The layers whose precision the sensitivity sweep varies (where the arithmetic happens).
 COMPUTE_OPS = TENSORRT_QUANTIZED_OPS
 
@@ -26,8 +27,6 @@ COMPUTE_OPS = TENSORRT_QUANTIZED_OPS
 def keepable_layers(fp32: Any, precision: str, target: str | None = None) -> list[str]:
     """FP32 node names ``--keep-fp32`` accepts for a variant: the quantized op types for the
     TensorRT INT8 form, every float-producing node otherwise."""
-    from .layers import SKIPPED_OPS
-
     nodes = [n for n in fp32.graph.node if n.op_type not in SKIPPED_OPS]
     if precision == "int8" and target == "tensorrt":
         nodes = [n for n in nodes if n.op_type in TENSORRT_QUANTIZED_OPS]
@@ -71,20 +70,6 @@ def resolve_layers(
     return list(dict.fromkeys(out))
 
 
-def record(proto: Any, keep: Sequence[str]) -> None:
-    """Store ``keep`` in ``proto``'s metadata (replacing an earlier value; nothing when empty)."""
-    rest = [p for p in proto.metadata_props if p.key != META_KEEP_FP32]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(rest)
-    if keep:
-        proto.metadata_props.add(key=META_KEEP_FP32, value=json.dumps(list(keep)))
-
-
-def recorded(proto: Any) -> list[str]:
-    props = {p.key: p.value for p in proto.metadata_props}
-    return json.loads(props[META_KEEP_FP32]) if META_KEEP_FP32 in props else []
-
-
 def int8_keep_fp32(
     fp32: bytes,
     ranges_path: Path,
@@ -97,7 +82,7 @@ def int8_keep_fp32(
     ``keep_fp32`` layers left in FP32."""
     import onnx
 
-    from ..quantize import quantize_int8
+    from vggdeploy.export.quantize import quantize_int8
 
     if target not in INT8_TARGETS:
         raise UsageError(f"unknown --target {target!r}", hint=f"use one of {tuple(INT8_TARGETS)}")
@@ -105,15 +90,15 @@ def int8_keep_fp32(
     if keep_fp32:
         keep = resolve_layers(onnx.load_from_string(fp32), keep_fp32, "int8", target)
     proto = quantize_int8(fp32, ranges_path, target=target, method=method, keep_fp32=keep)
-    record(proto, keep)
+    record_keep_fp32(proto, keep)
     return proto
 
 
 def fp16_keep_fp32(fp32: Any, keep_fp32: Sequence[str] = ()) -> Any:
     """FP16 ModelProto (``precision.convert_fp16``) with the ``keep_fp32`` layers in FP32."""
-    from ..fp16 import convert_fp16
+    from vggdeploy.export.fp16 import convert_fp16
 
     keep = resolve_layers(fp32, keep_fp32, "fp16") if keep_fp32 else []
     proto = convert_fp16(fp32, keep_fp32=keep)
-    record(proto, keep)
+    record_keep_fp32(proto, keep)
     return proto

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ._io import sha256_bytes, write_json
-from .errors import ArtifactError, UsageError
-from .spec import ModelSpec
-from .variants import Log
+from vggdeploy._io import sha256_bytes, write_json
+from vggdeploy.artifacts.variants import Log
+from vggdeploy.errors import ArtifactError, UsageError
+from vggdeploy.spec import ModelSpec
 
 CALIB_METHODS = ("entropy", "percentile", "minmax")
 # percentile (99.999 %, symmetric): best INT8 agreement with FP32 on vgg-mini for both targets;
@@ -59,7 +59,7 @@ def calibration_images(
 ) -> np.ndarray:
     """``size`` preprocessed images sampled (fixed seed) from the TRAIN split; never the test
     split, so INT8 accuracy measured on the test split stays honest."""
-    from .data import load_split, preprocess
+    from vggdeploy.data import load_split, preprocess
 
     if not isinstance(size, int) or size < 1:
         raise UsageError(f"--calib-size must be >= 1, got {size}")
@@ -192,7 +192,7 @@ def quantize_int8(
 ) -> Any:
     """The INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``), quantized with
     cached calibration ranges; the nodes named in ``keep_fp32`` stay FP32 (validated names:
-    ``vggdeploy.debug.keep``)."""
+    ``vggdeploy.export.keep``)."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._io import sha256_bytes, write_bytes, write_json
-from .checkpoint import bytes_to_state_dict, state_dict_to_bytes
-from .errors import ArtifactError, VggDeployError
-from .spec import ModelSpec
+from vggdeploy._io import sha256_bytes, write_bytes, write_json
+from vggdeploy.artifacts.checkpoint import bytes_to_state_dict, state_dict_to_bytes
+from vggdeploy.errors import ArtifactError, VggDeployError
+from vggdeploy.spec import ModelSpec
 
 SYNC_EVERY = 50  # steps between the loop's host syncs (finite-loss check, progress text)
 STATE_JSON = "train_state.json"

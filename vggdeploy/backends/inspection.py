@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .backends.registry import BACKENDS, backend_for_path
-from .errors import ArtifactError
+from vggdeploy.backends.registry import BACKENDS, backend_for_path
+from vggdeploy.errors import ArtifactError
 
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16"}
 
@@ -32,7 +32,7 @@ def describe_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
     """ModelSpec, inputs/outputs, opset and op counts of an ONNX file."""
     import numpy as np
 
-    from .onnxmeta import ONNX_METADATA_KEY, load_onnx, spec_from_model
+    from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY, load_onnx, spec_from_model
 
     p = Path(path)
     model = load_onnx(p, load_external_data=False)

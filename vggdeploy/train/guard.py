@@ -24,9 +24,9 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from ._io import ensure_dir
-from .errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
-from .runlock import run_lock
+from vggdeploy._io import ensure_dir
+from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
+from vggdeploy.runlock import run_lock
 
 # What a training run writes (the first four identify one) ...
 RUN_FILES = ("model.json", "model.safetensors", "train_state.json", "history.json")

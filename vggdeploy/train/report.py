@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from ._io import write_json, write_text
+from vggdeploy._io import write_json, write_text
 
 
 def write_history(out: Path, history: list[dict[str, float]]) -> None:
@@ -23,7 +23,7 @@ def write_history(out: Path, history: list[dict[str, float]]) -> None:
         import matplotlib.pyplot as plt
     except ImportError:  # plots are a nicety; the CSV/JSON carry the data
         return
-    from ._io import atomic_path
+    from vggdeploy._io import atomic_path
 
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -1,7 +1,7 @@
 """What a training run is asked to do and what it returns.
 
 :class:`TrainConfig` holds the options, their validation and the learning-rate schedule as a pure
-function of the step; :class:`TrainResult` is what :func:`vggdeploy.train.train` returns."""
+function of the step; :class:`TrainResult` is what :func:`vggdeploy.train.loop.train` returns."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UsageError
-from .models.presets import DEFAULT_PRESET, make_spec
-from .spec import ModelSpec
+from vggdeploy.errors import UsageError
+from vggdeploy.models.presets import DEFAULT_PRESET, make_spec
+from vggdeploy.spec import ModelSpec
 
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 

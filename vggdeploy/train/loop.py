@@ -1,12 +1,12 @@
-"""Training: SGD with momentum, warm-up + cosine schedule, atomic per-epoch checkpoints, resume,
-and DistributedDataParallel when launched by ``torchrun``.
+"""Training: Nesterov SGD, the schedule of ``config.lr_at`` (one-cycle by default), atomic
+per-epoch checkpoints, resume, and DistributedDataParallel when launched by ``torchrun``.
 
 Determinism: every epoch re-seeds torch and NumPy from ``(seed, epoch)``, and the resume state
 (``train_state.json`` + a versioned ``train_state-eNNN.safetensors``) holds the weights and
 momentum buffers, so a resumed CPU run ends with the same weights as an uninterrupted one.
 
 The guards around the loop (no overwriting or mixing runs, --resume options, the run-folder lock,
-non-finite loss or weights) live in :mod:`vggdeploy.train_guard`.
+non-finite loss or weights) live in :mod:`vggdeploy.train.guard`.
 """
 
 from __future__ import annotations
@@ -15,20 +15,21 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
-from . import train_guard as guard
-from .checkpoint import save_checkpoint
-from .data.fashion_mnist import Split, load_split
-from .data.preprocess import preprocess
-from .errors import OutputError
-from .spec import ModelSpec
-from .train_config import TrainConfig, TrainResult
-from .train_data import batches, limit
-from .train_report import progress_bar, write_history
-from .train_state import (
+from vggdeploy._version import __version__
+from vggdeploy.artifacts.checkpoint import save_checkpoint
+from vggdeploy.data.fashion_mnist import Split, load_split
+from vggdeploy.data.preprocess import preprocess
+from vggdeploy.errors import OutputError
+from vggdeploy.spec import ModelSpec
+from vggdeploy.train import guard
+from vggdeploy.train.batches import batches, limit
+from vggdeploy.train.config import TrainConfig, TrainResult
+from vggdeploy.train.distributed import Dist, init_distributed
+from vggdeploy.train.report import progress_bar, write_history
+from vggdeploy.train.state import (
     SYNC_EVERY,
     Position,
     StopRequest,
@@ -40,30 +41,6 @@ from .train_state import (
 )
 
 
-# ---- distributed helpers -----------------------------------------------------------------------
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device: str) -> _Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist()
-    import torch.distributed as dist
-
-    backend = "nccl" if device.startswith("cuda") else "gloo"
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
 # ---- evaluation ----------------------------------------------------------------------------------
 def evaluate(
     model,
@@ -72,14 +49,14 @@ def evaluate(
     *,
     device: str = "cpu",
     batch_size: int = 500,
-    dist: _Dist | None = None,
+    dist: Dist | None = None,
     channels_last: bool = False,
 ) -> dict[str, float]:
     """Top-1 accuracy (fraction) and mean cross-entropy over ``split`` (sharded under DDP)."""
     import torch
     import torch.nn.functional as F
 
-    dist = dist or _Dist()
+    dist = dist or Dist()
     n = len(split)
     lo, hi = n * dist.rank // dist.world, n * (dist.rank + 1) // dist.world
     correct, loss_sum = 0.0, 0.0
@@ -112,7 +89,7 @@ def _stop_mid_epoch(
     ema,
     cfg: TrainConfig,
     spec: ModelSpec,
-    dist: _Dist,
+    dist: Dist,
     pos: Position,
     resume_hint: str,
 ) -> None:
@@ -162,13 +139,13 @@ def train(
     out_dir = Path(out)
     guard.check_before_work(out_dir, cfg, resume=resume, force=force, data_dir=data_dir)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        from .errors import BackendUnavailableError
+        from vggdeploy.errors import BackendUnavailableError
 
         raise BackendUnavailableError(
             f"--device {cfg.device} requested but no CUDA GPU is visible to PyTorch",
             hint="use --device cpu, or install a CUDA build of torch on a GPU machine",
         )
-    dist = _init_distributed(cfg.device)
+    dist = init_distributed(cfg.device)
     device = cfg.device
     if device.startswith("cuda") and dist.world > 1:
         device = f"cuda:{dist.local_rank}"
@@ -194,7 +171,7 @@ def _fit(cfg, out_dir, dist, device, spec, train_split, test_split, resume, resu
     import torch.nn.functional as F
 
     torch.manual_seed(cfg.seed)
-    from .models.vgg import build_model
+    from vggdeploy.models.vgg import build_model
 
     model = build_model(spec).to(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data.fashion_mnist import Split
-from .data.preprocess import preprocess
-from .spec import ModelSpec
+from vggdeploy.data.fashion_mnist import Split
+from vggdeploy.data.preprocess import preprocess
+from vggdeploy.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from .train import _Dist
-    from .train_config import TrainConfig
+    from vggdeploy.train.config import TrainConfig
+    from vggdeploy.train.distributed import Dist
 
 
 def augment(
@@ -47,9 +47,7 @@ def augment(
     return out
 
 
-def batches(
-    split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: _Dist, skip: int = 0
-):
+def batches(split: Split, spec: ModelSpec, cfg: TrainConfig, epoch: int, dist: Dist, skip: int = 0):
     """Yield (x, y) NumPy batches of this rank's shard for ``epoch`` (deterministic).
 
     The first ``skip`` batches are not produced, but their random draws are, so a run resumed

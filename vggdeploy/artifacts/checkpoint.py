@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._io import sha256_bytes, write_files
-from .errors import ArtifactError
-from .spec import ModelSpec
+from vggdeploy._io import sha256_bytes, write_files
+from vggdeploy.errors import ArtifactError
+from vggdeploy.spec import ModelSpec
 
 WEIGHTS_NAME = "model.safetensors"
 SPEC_NAME = "model.json"
@@ -105,8 +105,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = 
 
 def read_checkpoint(path: str | os.PathLike[str], *, expect: ModelSpec | None = None) -> Checkpoint:
     """:func:`load_checkpoint` plus the weights' path and sha256 (one read of each file)."""
-    from .models.vgg import build_model
-    from .spec import check_same_model
+    from vggdeploy.models.vgg import build_model
+    from vggdeploy.spec import check_same_model
 
     spec_path, weights_path = resolve_checkpoint(path)
     spec = read_spec(spec_path)

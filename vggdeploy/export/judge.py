@@ -13,27 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from ._io import sha256_bytes, write_bytes, write_json
-from .backends.base import Runner, open_runner
-from .compare import accuracy, compare_logits, format_metrics
-from .errors import VerificationError
-from .export import (
-    META_PRECISION,
-    META_SOURCE_ONNX,
-    ExportResult,
-    annotate,
-    check_onnx,
-    report_path_for,
-)
-from .spec import ModelSpec
-from .variants import Log
-from .verify import (
+from vggdeploy._io import sha256_bytes, write_bytes, write_json
+from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
+from vggdeploy.artifacts.variants import Log
+from vggdeploy.backends.base import Runner, open_runner
+from vggdeploy.errors import VerificationError
+from vggdeploy.export.onnx import ExportResult, annotate, check_onnx, report_path_for
+from vggdeploy.export.verify import (
     compare_runners,
     raise_if_failed,
     runner_logits,
     verification_batches,
     verification_inputs,
 )
+from vggdeploy.metrics import accuracy, compare_logits, format_metrics
+from vggdeploy.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,7 @@ def fp32_reference(
 ) -> VariantCheck:
     """The PyTorch reference runner (closed with ``stack``) and the FP32 ONNX model's test-set
     logits on the test split ``test`` (already loaded; its first ``limit`` images)."""
-    from .data import preprocess
+    from vggdeploy.data import preprocess
 
     batches = verification_batches(max_batch)
     reference = stack.enter_context(open_runner("torch", (model, spec)))
