@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy.artifacts.variants import PRECISIONS
 from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
 from vggdeploy.bench.accuracy import chunks, logit_metrics
@@ -36,6 +37,10 @@ from vggdeploy.bench.matrix import (
 )
 from vggdeploy.errors import BackendUnavailableError, MissingDependencyError, UsageError
 
+# Threads are real OS threads (torch.set_num_threads would overflow past a C int); a timed
+# duration of more than a day per case is a typo.
+MAX_THREADS = 1024
+MAX_DURATION_S = 86_400
 SCHEMA = "vggdeploy.bench"
 SCHEMA_VERSION = 1
 # progress(description, steps advanced, total steps or None): drives the CLI's progress bar
@@ -62,7 +67,21 @@ class BenchConfig:
     data_dir: str | None = None
 
     def validate(self) -> BenchConfig:
+        _args.path("run", self.run)
         self.run = Path(self.run)
+        _args.integer("--warmup", self.warmup)  # types and upper bounds; ranges below
+        _args.optional_integer("--iters", self.iters)
+        _args.optional_number("--duration", self.duration_s, max=MAX_DURATION_S)
+        _args.integer("--repeats", self.repeats)
+        _args.optional_integer("--threads", self.threads, max=MAX_THREADS)
+        _args.optional_integer("--limit-test", self.limit_test)
+        for flag in ("accuracy", "torch_compile", "ort_tensorrt"):
+            _args.boolean("--" + flag.replace("_", "-"), getattr(self, flag))
+        _args.text("--device", self.device)
+        if self.artifacts is None or isinstance(self.artifacts, (str, bytes)):
+            raise UsageError(f"artifacts must be a list of paths, got {self.artifacts!r}")
+        for a in self.artifacts:
+            _args.path("--artifact", a)
         self.backends = validate_backends(self.backends)
         self.precisions = parse_list(self.precisions, PRECISIONS, "precision")
         self.batch_sizes = parse_batch_sizes(self.batch_sizes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vggdeploy.cli import options
+from vggdeploy.debug.diagnose import MAX_DROP_PT
 
 
 @click.command("debug-precision")
@@ -45,7 +46,7 @@ from vggdeploy.cli import options
 @click.option(
     "--max-drop",
     "max_drop_pt",
-    type=options.Number(float, min=0, max=100),
+    type=options.Number(float, min=0, max=MAX_DROP_PT),
     default=None,
     help="Sensitivity target: accuracy drop in points (default: the export tolerance).",
 )

@@ -36,9 +36,6 @@ UINT64_MAX = 2**64 - 1
 # Batch dimensions are int32 in ONNX Runtime and TensorRT shapes; far below that, the memory
 # check (vggdeploy.spec.check_batch_memory) refuses what one forward pass cannot hold.
 MAX_BATCH = INT32_MAX
-# Threads are real OS threads: far beyond any machine's cores a value is a typo, and at 10**9
-# the machine (torch.set_num_threads), not vggdeploy, would fail.
-MAX_THREADS = 1024
 
 
 class Number(click.ParamType):
@@ -173,7 +170,5 @@ POSITIVE_INT = Number(int, min=1)  # counts: iterations, repeats, images (int32)
 NON_NEGATIVE_INT = Number(int, min=0)  # warm-up calls, workers (int32)
 BATCH = Number(int, min=1, max=MAX_BATCH)  # a batch size or a profile bound
 BATCHES = NumberList(BATCH)
-THREADS = Number(int, min=1, max=MAX_THREADS)
-DURATION = Number(float, min=0, min_open=True, max=86_400)  # seconds; a day is already absurd
 SIZE = Size()
 DEVICE = DeviceName()

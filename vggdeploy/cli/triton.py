@@ -7,9 +7,7 @@ import shlex
 import click
 
 from vggdeploy.cli import options
-
-# Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
-MAX_INSTANCES = 1024
+from vggdeploy.serve.triton_config import FIELD_MAX
 
 
 @click.command("triton-repo")
@@ -23,14 +21,14 @@ MAX_INSTANCES = 1024
 @click.option(
     "--max-batch",
     default=None,
-    type=options.BATCH,
+    type=options.Number(int, min=1, max=FIELD_MAX["max_batch"]),
     help="max_batch_size (default: 64 / engine profile).",
 )
 @click.option(
     "--instances",
     default=1,
     show_default=True,
-    type=options.Number(int, min=1, max=MAX_INSTANCES),
+    type=options.Number(int, min=1, max=FIELD_MAX["instances"]),
     help="Instances per model.",
 )
 @click.option(
@@ -43,11 +41,16 @@ MAX_INSTANCES = 1024
 @click.option(
     "--preferred-batch-sizes",
     default=None,
-    type=options.BATCHES,
+    type=options.NumberList(options.Number(int, min=1, max=FIELD_MAX["preferred_batch_sizes"])),
     metavar="B1,B2,...",
     help="Dynamic batching preferred sizes (default: max/2,max).",
 )
-@click.option("--max-queue-delay-us", default=100, show_default=True, type=options.NON_NEGATIVE_INT)
+@click.option(
+    "--max-queue-delay-us",
+    default=100,
+    show_default=True,
+    type=options.Number(int, min=0, max=FIELD_MAX["max_queue_delay_us"]),
+)
 @click.option("--force", is_flag=True, help="Replace a different model already in the repository.")
 def triton_repo(
     source: str,

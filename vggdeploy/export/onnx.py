@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy._io import ensure_dir, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.checkpoint import Checkpoint
 from vggdeploy.artifacts.onnx_meta import (
@@ -237,11 +238,22 @@ def annotate(proto: Any, spec: ModelSpec, **extra: str) -> None:
 
 
 # ---- the stage ---------------------------------------------------------------------------------
-def check_export_options(*, max_batch: int, atol: float, rtol: float, opset: int) -> None:
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
-    if atol < 0 or rtol < 0:
-        raise UsageError(f"--atol/--rtol must be >= 0, got {atol} / {rtol}")
+def check_export_options(
+    *,
+    max_batch: int,
+    atol: float,
+    rtol: float,
+    opset: int,
+    simplify: Any = None,
+    verify: Any = True,
+) -> None:
+    """The export arguments' types and ranges (vggdeploy._args): UsageError naming the first."""
+    _args.integer("--max-batch", max_batch, min=1)
+    _args.number("--atol", atol, min=0)
+    _args.number("--rtol", rtol, min=0)
+    _args.integer("--opset", opset, min=1)
+    _args.optional_boolean("--simplify", simplify)
+    _args.boolean("--verify", verify)
     check_opset(opset)
 
 
@@ -261,7 +273,11 @@ def export_onnx(
     """Export ``checkpoint`` to ONNX (FP32). ``simplify=None`` runs onnxslim when installed."""
     from vggdeploy.artifacts.checkpoint import read_checkpoint
 
-    check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
+    _args.path("checkpoint", checkpoint)
+    _args.optional_path("out", out)
+    check_export_options(
+        max_batch=max_batch, atol=atol, rtol=rtol, opset=opset, simplify=simplify, verify=verify
+    )
     target = model_path_for(checkpoint, out)
     ensure_dir(target.parent)  # fail on an unwritable folder before minutes of work
     ckpt = read_checkpoint(checkpoint)

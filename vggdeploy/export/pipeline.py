@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import ensure_writable_dir, sha256_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
@@ -166,6 +167,10 @@ def export_variants(
     from vggdeploy.export.verify import load_test_split
 
     say = log or (lambda _msg: None)
+    _args.path("checkpoint", checkpoint)
+    _args.optional_path("out", out)
+    _args.optional_path("data_dir", data_dir)
+    _args.integer("--calib-size", calib_size, min=1)
     wanted = parse_precisions(precisions)
     variants = [p for p in wanted if p != "fp32"]
     if isinstance(targets, str):
@@ -176,15 +181,14 @@ def export_variants(
     if "int8" in wanted:
         if calib_method not in CALIB_METHODS:
             raise UsageError(f"unknown --calib-method {calib_method!r}", hint=f"{CALIB_METHODS}")
-        if not isinstance(calib_size, int) or calib_size < 1:
-            raise UsageError(f"--calib-size must be >= 1, got {calib_size}")
     if keep_fp32 and not variants:
         raise UsageError(
             "--keep-fp32 applies to the fp16 and int8 variants", hint="add --precision"
         )
-    if limit_test is not None and limit_test < 1:
-        raise UsageError(f"--limit-test must be >= 1, got {limit_test}")
-    check_export_options(max_batch=max_batch, atol=atol, rtol=rtol, opset=opset)
+    _args.optional_integer("--limit-test", limit_test, min=1)
+    check_export_options(
+        max_batch=max_batch, atol=atol, rtol=rtol, opset=opset, simplify=simplify, verify=verify
+    )
     t_start = time.perf_counter()
     base = model_path_for(checkpoint, out)
     ensure_writable_dir(base.parent, "export folder")  # before minutes of work

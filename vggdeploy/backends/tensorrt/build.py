@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import sha256_file, write_bytes
 from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
@@ -265,6 +266,11 @@ def build_engine(
     refused (VerificationError, nothing written) unless ``allow_fallback``.
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
+    _args.path("onnx", onnx_path)
+    _args.optional_path("out", out_path)
+    _args.integer("--min-batch", min_batch, min=1)
+    _args.optional_integer("--opt-batch", opt_batch, min=1)
+    _args.integer("--max-batch", max_batch, min=1)
     if opt_batch is None:
         opt_batch = default_opt_batch(min_batch, max_batch)
     check_batch_bounds(min_batch, opt_batch, max_batch)
@@ -278,8 +284,10 @@ def build_engine(
             f"unknown hardware compatibility '{hardware_compat}'",
             hint=f"one of {', '.join(HARDWARE_COMPAT)}",
         )
-    if workspace is not None and workspace <= 0:
-        raise UsageError(f"--workspace must be positive, got {workspace} bytes")
+    _args.optional_integer("--workspace", workspace, min=1, max=_MAX_SIZE)
+    _args.optional_integer("--opt-level", opt_level)
+    _args.boolean("--version-compatible", version_compatible)
+    _args.boolean("--allow-fallback", allow_fallback)
     if opt_level is not None and not 0 <= opt_level <= 5:
         raise UsageError(f"--opt-level must be 0..5 (TensorRT's default is 3), got {opt_level}")
 
