@@ -1,14 +1,14 @@
-"""ONNX files for build tests, all from the library: ``export_fp32`` (tests/artifacts.py) makes
+"""ONNX files for build tests, all from the library: ``export_fp32`` (tests/onnx_artifacts.py) makes
 the fp32 model; ``make_fp16_variant`` / ``make_int8_variant`` run the export stage's own FP16
 conversion and INT8 quantization (TensorRT Q/DQ form) on it, calibrated on a few synthetic images:
-real variants without the stage's test-set judging (tests/test_precision.py covers that)."""
+real variants without the stage's test-set judging (tests/export/test_variants.py covers that)."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from artifacts import calibration_batch, export_fp32  # noqa: F401 - re-exported for build tests
+from onnx_artifacts import calibration_batch, export_fp32  # noqa: F401 - re-exported for build tests
 
 from vggdeploy.artifacts.variants import variant_path
 

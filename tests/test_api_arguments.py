@@ -111,7 +111,7 @@ ENTRY: dict[str, tuple[Callable[..., Any], dict[str, Arg]]] = {
     }),
     "build_engine": (_build_engine, {
         "onnx_path": PATH, "min_batch": INT(1), "opt_batch": INT(1, optional=True),
-        "max_batch": INT(1), "workspace": INT(1, 2**63 - 1, optional=True),
+        "max_batch": INT(1, optional=True), "workspace": INT(1, 2**63 - 1, optional=True),
         "opt_level": INT(0, 5, optional=True), "version_compatible": BOOL, "allow_fallback": BOOL,
     }),
     "build_inductor": (_build_inductor, {"checkpoint": PATH, "max_batch": INT(1)}),

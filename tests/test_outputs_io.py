@@ -207,7 +207,7 @@ def test_batch_hints_name_each_backends_artifact():
 def test_static_onnx_batch_hint_does_not_speak_of_engines(_trained_run, tmp_path):
     import shutil
 
-    from artifacts import export_fp32
+    from onnx_artifacts import export_fp32
 
     from vggdeploy.backends.base import open_runner
 

@@ -16,8 +16,15 @@ Written from the TensorRT documentation and bindings, not from memory:
   kept but ignored; EXPLICIT_BATCH is gone (NVIDIA/TensorRT python/src/infer/pyCore.cpp at the
   10.16.1 and 11.1 releases).
 In the 11 flavour the removed names simply do not exist, so touching one raises AttributeError as
-the real bindings do. In both flavours every public attribute read is recorded in ``touched``, and
-every use made from vggdeploy's TensorRT package in ``uses`` (with file and line).
+the real bindings do.
+
+The fake engine inspector does not decide what any layer runs in: it replays a real engine's
+JSON (``INSPECTOR_FIXTURES``, one per precision the ONNX declares, or ``recorder.inspector``).
+Those are TensorRT 10.16 / 8.x outputs in the 10.x shape ("Bindings", "Format/Datatype") for both
+flavours - no real 11.x output is public (tests/backends/tensorrt/fixtures/README.md) - and their
+layer names are those of the recorded models, not of the ONNX being "built".
+In both flavours every public attribute read is recorded in ``touched``, and every use made from
+vggdeploy's TensorRT package in ``uses`` (with file and line).
 
 Held to the real API: tests/backends/tensorrt/test_real_bindings.py imports the real bindings of
 TensorRT 10.0.1, 10.16.1.11, 11.0.0.114 and 11.4.0.106 (scripts/fetch_trt_bindings.py) and checks
@@ -28,13 +35,24 @@ the newest release of the flavour, and that everything the package uses exists i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 from trt_recording import PACKAGE_DIR, Recorder, _enum, _Module, _overrides, _Recorded
 
-__all__ = ["PACKAGE_DIR", "REMOVED_IN_10", "REMOVED_IN_11", "VERSIONS", "Recorder", "make_tensorrt"]
+from vggdeploy.artifacts.onnx_meta import META_PRECISION, metadata
+
+__all__ = [
+    "INSPECTOR_FIXTURES",
+    "PACKAGE_DIR",
+    "REMOVED_IN_10",
+    "REMOVED_IN_11",
+    "VERSIONS",
+    "Recorder",
+    "make_tensorrt",
+]
 
 # Removed in 11.x (migration guide) or long gone (8.x binding API removed in 10.x).
 # Enum members are recorded as "Enum.MEMBER", object attributes by their bare name.
@@ -99,62 +117,28 @@ _POOLS = {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1, "DLA_LOCAL_DRAM": 2, "DLA_GLOBA
 _POOLS |= {"TACTIC_DRAM": 4, "TACTIC_SHARED_MEMORY": 5}
 _SEVERITIES = {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4}
 VERSIONS = {"10": "10.16.1.11", "11": "11.4.0.106"}
-_INSPECTOR_DTYPES = {  # precision -> (10.x "Format/Datatype", 11.x "DataType")
-    "fp32": ("Row major linear FP32 format", "Float"),
-    "fp16": ("Channel major FP16 format where channel % 8 == 0", "Half"),
-    "int8": ("Channel major INT8 format where channel % 32 == 0", "Int8"),
+# What the fake engine inspector replays: a REAL engine's JSON (tests/backends/tensorrt/fixtures/,
+# sources in its README), chosen by the precision the ONNX file declares - never per layer, and
+# never by the precision gate's own rule. Tests that want another answer (an FP32 engine for an
+# fp16 build: a fallback) put the JSON in ``recorder.inspector``.
+FIXTURES = Path(__file__).resolve().parent / "backends" / "tensorrt" / "fixtures"
+INSPECTOR_FIXTURES = {
+    "fp32": FIXTURES / "trt10.16.1-h100-mnist-fp32.trtexec.json",
+    "fp16": FIXTURES / "trt8-a100-resnet18-fp16.trex.json",
+    "int8": FIXTURES / "trt8-mobilenetv2-qat-int8.trex.json",
 }
 
 
-def onnx_layers(model: Any) -> list[list[str]]:
-    """[name, ONNX op, precision] of the compute nodes (Conv / Gemm / MatMul) of ``model`` as a
-    strongly typed TensorRT build runs them: INT8 behind DequantizeLinear, FP16 with FLOAT16
-    weights, FP32 otherwise."""
-    dequantized = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    half = {i.name for i in model.graph.initializer if i.data_type == 10}
-    layers = []
-    for i, node in enumerate(model.graph.node):
-        if node.op_type in ("Conv", "Gemm", "MatMul"):
-            ins = set(node.input)
-            precision = "int8" if ins & dequantized else "fp16" if ins & half else "fp32"
-            layers.append([node.name or f"{node.op_type}_{i}", node.op_type, precision])
-    return layers
+def declared_precision(model: Any) -> str:
+    """The precision the export stage recorded in the ONNX (fp32 when none is)."""
+    return metadata(model).get(META_PRECISION, "fp32")
 
 
-def inspector_json(flavour: str, layers: list[list[str]], detailed: bool) -> str:
-    """Engine inspector JSON in the flavour's shape (10.x "Bindings" and "Format/Datatype";
-    11.x "I/O Tensors" and "DataType" + "Format"), as in test_layer_precision.py."""
-    io_key = "Bindings" if flavour == "10" else "I/O Tensors"
-    io: list[Any] = ["input", "logits"]
-    if flavour == "11":
-        io = [
-            {"Name": "input", "IOMode": "Input", "DataType": "Float"},
-            {"Name": "logits", "IOMode": "Output", "DataType": "Float"},
-        ]
-    if not detailed:  # LAYER_NAMES_ONLY: names, no types
-        return json.dumps({"Layers": [name for name, _, _ in layers], io_key: io})
-
-    def tensor(name: str, precision: str) -> dict[str, Any]:
-        fmt10, dtype11 = _INSPECTOR_DTYPES[precision]
-        if flavour == "10":
-            return {"Name": name, "Location": "Device", "Format/Datatype": fmt10}
-        return {"Name": name, "Location": "Device", "DataType": dtype11, "Format": "kLINEAR"}
-
-    kinds = {"Conv": ("CaskConvolution", "Convolution"), "Gemm": ("gemm", "MatrixMultiply")}
-    out = []
-    for name, op, precision in layers:
-        kind, param = kinds.get(op, ("gemm", "MatrixMultiply"))
-        out.append(
-            {
-                "Name": name,
-                "LayerType": kind,
-                "Inputs": [tensor(f"{name}_in", precision)],
-                "Outputs": [tensor(f"{name}_out", precision)],
-                "ParameterType": param,
-                "Metadata": f"[ONNX Layer: {name}]",
-            }
-        )
-    return json.dumps({"Layers": out, io_key: io})
+def names_only(info: str) -> str:
+    """The same engine's inspector JSON as ProfilingVerbosity.LAYER_NAMES_ONLY writes it."""
+    data = json.loads(info)
+    names = [layer["Name"] if isinstance(layer, dict) else layer for layer in data["Layers"]]
+    return json.dumps({**data, "Layers": names})
 
 
 def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
@@ -242,7 +226,7 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
             self._flags = flags
             self._inputs: list[Tensor] = []
             self._outputs: list[Tensor] = []
-            self._layers: list[list[str]] = []
+            self._precision = "fp32"
 
         @property
         def num_inputs(self) -> int:
@@ -293,7 +277,7 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
             inits = {i.name for i in model.graph.initializer}
             self._network._inputs = tensors(v for v in model.graph.input if v.name not in inits)
             self._network._outputs = tensors(model.graph.output)
-            self._network._layers = onnx_layers(model)
+            self._network._precision = declared_precision(model)
             return True
 
         @property
@@ -313,6 +297,9 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
             rec.call("profile.set_shape", input, tuple(min), tuple(opt), tuple(max))
             self._shapes[input] = (tuple(min), tuple(opt), tuple(max))
+
+        def get_shape(self, input: str) -> list[tuple[int, ...]]:
+            return list(self._shapes.get(input, ()))
 
     class TimingCache(_Recorded):
         _real = "ITimingCache"
@@ -364,6 +351,13 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
         def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
             rec.call("config.set_memory_pool_limit", pool, pool_size)
             self._pools[pool] = pool_size
+
+        def get_memory_pool_limit(self, pool: Any) -> int:
+            return self._pools.get(pool, 0)  # the real default is the device's memory
+
+        @property
+        def num_optimization_profiles(self) -> int:
+            return len(self._profiles)
 
         def add_optimization_profile(self, profile: OptimizationProfile) -> int:
             rec.call("config.add_optimization_profile", profile)
@@ -429,11 +423,7 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
                 "io": [[t.name, "INPUT", int(t.dtype), list(t.shape)] for t in network._inputs]
                 + [[t.name, "OUTPUT", int(t.dtype), list(t.shape)] for t in network._outputs],
                 "profile": {k: [list(s) for s in v] for k, v in profile.items()},
-                # layers named in rec.fallback run in FP32, as if TensorRT found no tactic
-                "layers": [
-                    [name, op, "fp32" if name in rec.fallback else precision]
-                    for name, op, precision in network._layers
-                ],
+                "inspector": rec.inspector or INSPECTOR_FIXTURES[network._precision].read_text(),
                 "detailed": object.__getattribute__(config, "profiling_verbosity")
                 == trt.ProfilingVerbosity.DETAILED,
             }
@@ -448,9 +438,14 @@ def make_tensorrt(flavour: str, version: str | None = None) -> ModuleType:
 
         def get_engine_information(self, format: Any) -> str:
             rec.call("inspector.get_engine_information", format)
+            info = (
+                self._plan["inspector"]
+                if self._plan["detailed"]
+                else names_only(self._plan["inspector"])
+            )
             if format != trt.LayerInformationFormat.JSON:
-                return "\n".join(name for name, _, _ in self._plan.get("layers", []))
-            return inspector_json(flavour, self._plan.get("layers", []), self._plan["detailed"])
+                return "\n".join(str(name) for name in json.loads(names_only(info))["Layers"])
+            return info
 
     class Context(_Recorded):
         _real = "IExecutionContext"

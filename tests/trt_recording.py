@@ -31,8 +31,9 @@ class Recorder:
         # parse_from_file, build_serialized_network, deserialize_cuda_engine,
         # create_execution_context
         self.fail: set[str] = set()
-        # layer (ONNX node) names the fake builder leaves in FP32, as a fallen-back layer
-        self.fallback: set[str] = set()
+        # engine-inspector JSON the next built engines replay instead of the real engine of their
+        # ONNX's declared precision (trt_double.INSPECTOR_FIXTURES); None: that one
+        self.inspector: str | None = None
 
     def call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from trt_double import make_tensorrt, onnx_layers
+from trt_double import INSPECTOR_FIXTURES, make_tensorrt
 
 from vggdeploy.backends.tensorrt import env, inspect_engine, load_engine
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo
@@ -121,16 +121,15 @@ def _scenarios(run: Path, out: Path, build: Any, trt: ModuleType) -> list[tuple[
         raise AssertionError("no UsageError for a missing HardwareCompatibilityLevel")
 
     def fallback_refused() -> None:
-        """A Conv left in FP32 by the builder: the precision gate refuses the fp16 build."""
-        import onnx
-
-        trt.recorder.fallback = {onnx_layers(onnx.load(str(run / "model.fp16.onnx")))[0][0]}
+        """The plan's inspector shows FP32 layers (a real FP32 engine's JSON): the precision gate
+        refuses the fp16 build."""
+        trt.recorder.inspector = INSPECTOR_FIXTURES["fp32"].read_text()
         try:
             build(run / "model.onnx", out / "x.engine", precision="fp16", **common)
         except VerificationError:
             return
         finally:
-            trt.recorder.fallback = set()
+            trt.recorder.inspector = None
         raise AssertionError("no VerificationError for a fallen-back layer")
 
     common = {"min_batch": 1, "opt_batch": 8, "max_batch": 16}
@@ -183,16 +182,15 @@ def record_uses(
     flavour: str,
     version: str,
     *,
-    build_module: ModuleType | None = None,
     watch: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(uses, errors): the TensorRT uses of every scenario, and the scenarios that raised.
 
-    ``build_module`` replaces vggdeploy's build module (a modified copy, for the self-test);
-    ``watch`` adds files whose uses count besides those of vggdeploy/backends/tensorrt/."""
-    from vggdeploy.backends.tensorrt import build as default_build
+    ``watch`` adds files whose uses count besides those of vggdeploy/backends/tensorrt/ (a
+    modified copy of a module, for the self-test)."""
+    from vggdeploy.backends.tensorrt import build as build_module
 
-    build = (build_module or default_build).build_engine
+    build = build_module.build_engine
     trt = make_tensorrt(flavour, version)
     trt.recorder.watch += watch
     out.mkdir(parents=True, exist_ok=True)

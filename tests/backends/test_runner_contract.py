@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import calibration_batch, export_fp32
+from onnx_artifacts import calibration_batch, export_fp32
 
 from vggdeploy.backends import BACKENDS, open_runner
 from vggdeploy.errors import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import calibration_batch, export_fp32, quantize_int8
+from onnx_artifacts import calibration_batch, export_fp32, quantize_int8
 
 from vggdeploy.bench.accuracy import logit_metrics
 from vggdeploy.bench.latency import summarize
@@ -82,7 +82,7 @@ def test_bench_writes_all_outputs_with_schema(bench_run, fake_data, tmp_path):
     assert keys == {
         ("torch", "fp32", "eager"),
         ("onnxruntime", "fp32", "-"),
-        ("onnxruntime", "int8", "qdq"),
+        ("onnxruntime", "int8", "tensorrt"),
         ("onnxruntime", "int8", "cpu"),
     }
     for r in ok:
@@ -148,7 +148,7 @@ def test_failing_backend_gives_failed_rows_and_others_continue(
         **{**QUICK, "limit_test": 8},  # accuracy chunks of 4: int8-cpu fails there too
     )
     results = run_bench(cfg)
-    qdq = _rows(results, "onnxruntime", "int8", "qdq")
+    qdq = _rows(results, "onnxruntime", "int8", "tensorrt")
     assert all(r["status"] == "failed" and "model.int8.onnx" in r["reason"] for r in qdq)
     cpu = {r["batch"]: r for r in _rows(results, "onnxruntime", "int8", "cpu")}
     assert cpu[1]["status"] == "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from artifacts import export_fp32, make_variant, reexport, retrain
+from onnx_artifacts import export_fp32, make_variant, reexport, retrain
 
 from vggdeploy.bench.report import rich_table, write_outputs
 from vggdeploy.bench.run import BenchConfig, run_bench

@@ -57,7 +57,7 @@ def _resume_in_run(ctx: dict, *extra: str) -> list[str]:
 
 
 def _onnx(ctx: dict) -> Path:
-    from artifacts import export_fp32
+    from onnx_artifacts import export_fp32
 
     path = ctx["tiny_run"] / "model.onnx"
     if not path.exists():

@@ -1,8 +1,8 @@
 """Bad input for `vggdeploy build-engine`'s precision gate (contract: tests/badinput.py).
 
-TensorRT is the recording double (tests/trt_double.py, 11.x flavour) with a fake GPU; its builder
-leaves the layers named in ``recorder.fallback`` in FP32, as a real build does when it finds no
-tactic in the requested precision."""
+TensorRT is the recording double (tests/trt_double.py, 10.x flavour) with a fake GPU; for the
+fallback case its engine inspector replays a real FP32 engine's JSON (TensorRT 10.16.1,
+tests/backends/tensorrt/fixtures/), which is what an fp16 build whose layers fell back shows."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import onnx
 import pytest
 from badinput import Case, run_case
 from onnx_variants import export_fp32, make_fp16_variant
-from trt_double import make_tensorrt, onnx_layers
+from trt_double import INSPECTOR_FIXTURES, make_tensorrt
 
 from vggdeploy.backends.tensorrt import env
 from vggdeploy.backends.tensorrt.sidecar import DeviceInfo
@@ -32,7 +31,7 @@ def _fp16_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def ctx(tmp_path, fake_data, _fp16_run, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(_fp16_run, run)
-    trt = make_tensorrt("11")
+    trt = make_tensorrt("10")
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setattr(env, "cuda_device_info", lambda index=0: DeviceInfo("Fake GPU", (8, 0)))
     return {"tmp": tmp_path, "fake_data": fake_data, "tiny_run": run, "trt": trt}
@@ -43,9 +42,8 @@ def _engine(ctx: dict) -> Path:
 
 
 def _conv_falls_back(ctx: dict) -> None:
-    """The builder leaves the second Conv in FP32; an earlier engine sits at the output path."""
-    layers = onnx_layers(onnx.load(str(ctx["tiny_run"] / "model.fp16.onnx")))
-    ctx["trt"].recorder.fallback = {layers[1][0]}
+    """The engine's layers run in FP32; an earlier engine sits at the output path."""
+    ctx["trt"].recorder.inspector = INSPECTOR_FIXTURES["fp32"].read_text()
     _engine(ctx).parent.mkdir(parents=True)
     _engine(ctx).write_bytes(b"an earlier engine")
     Path(f"{_engine(ctx)}.json").write_text("{}")
@@ -65,7 +63,7 @@ CASES = [
             str(_engine(c)),
         ],  # fmt: skip
         7,
-        r"does not compute in fp16.*node_Conv_\w+ \(fp32\).*--allow-fallback",
+        r"does not compute in fp16.*node_conv2d_1 \+ node_relu_1 \(fp32\).*--allow-fallback",
         protect=lambda c: [_engine(c), Path(f"{_engine(c)}.json")],
         setup=_conv_falls_back,
     ),

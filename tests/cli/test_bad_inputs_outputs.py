@@ -47,7 +47,7 @@ def _run_files(ctx: dict) -> list[Path]:
 
 
 def _onnx(ctx: dict) -> Path:
-    from artifacts import export_fp32
+    from onnx_artifacts import export_fp32
 
     path = ctx["tiny_run"] / "model.onnx"
     if not path.exists():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import engine_from, export_fp32, make_variant, reexport, retrain
 from badinput import Case, run_case
+from onnx_artifacts import engine_from, export_fp32, make_variant, reexport, retrain
 
 from conftest import make_images
 

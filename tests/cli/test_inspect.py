@@ -13,7 +13,7 @@ import pytest
 from vggdeploy.backends.inspection import describe
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError
-from vggdeploy.export.onnx import export_onnx
+from vggdeploy.export.pipeline import export_onnx
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from vggdeploy.backends.inspection import describe
 from vggdeploy.data import load_split
 from vggdeploy.debug import debug_precision
 from vggdeploy.export.judge import TOLERANCES
-from vggdeploy.export.keep import int8_keep_fp32
+from vggdeploy.export.keep import make_int8
 from vggdeploy.export.pipeline import export_variants
 from vggdeploy.export.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
@@ -59,7 +59,7 @@ def damaged(debug_run: Path, fake_data: Path, tmp_path_factory: pytest.TempPathF
     )
     assert key["reused"], "the damaged cache must be reused, not recalibrated"
     clean = onnx.load(str(run / "model.int8.onnx"))
-    bad = int8_keep_fp32(
+    bad = make_int8(
         (run / "model.onnx").read_bytes(), ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD
     )
     bad.metadata_props.extend(clean.metadata_props)

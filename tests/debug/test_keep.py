@@ -8,7 +8,7 @@ from onnx import TensorProto
 
 from vggdeploy.artifacts.onnx_meta import recorded_keep_fp32 as recorded
 from vggdeploy.errors import UsageError
-from vggdeploy.export.keep import fp16_keep_fp32, resolve_layers
+from vggdeploy.export.keep import make_fp16, resolve_layers
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_resolve_layers(fp32):
 
 def test_fp16_keep_fp32(fp32):
     conv = [n for n in fp32.graph.node if n.op_type == "Conv"][2]
-    half = fp16_keep_fp32(fp32, [conv.name])
+    half = make_fp16(fp32, [conv.name])
     assert recorded(half) == [conv.name]
     inferred = onnx.shape_inference.infer_shapes(half).graph
     types = {v.name: v.type.tensor_type.elem_type for v in (*inferred.value_info, *inferred.input)}
@@ -44,6 +44,6 @@ def test_fp16_keep_fp32(fp32):
     assert [types[i] for i in node.input] == [TensorProto.FLOAT] * 3  # computes in FP32
     other = next(n for n in half.graph.node if n.op_type == "Conv" and n.name != conv.name)
     assert [types[i] for i in other.input] == [TensorProto.FLOAT16] * 3
-    assert recorded(fp16_keep_fp32(fp32)) == []
+    assert recorded(make_fp16(fp32)) == []
     with pytest.raises(UsageError):
-        fp16_keep_fp32(fp32, ["missing_layer"])
+        make_fp16(fp32, ["missing_layer"])

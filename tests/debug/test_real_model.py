@@ -15,7 +15,7 @@ from precision_runs import scale_calibration_range
 from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 from vggdeploy.debug import debug_precision
 from vggdeploy.export.judge import TOLERANCES
-from vggdeploy.export.keep import int8_keep_fp32
+from vggdeploy.export.keep import make_int8
 from vggdeploy.export.pipeline import export_variants
 from vggdeploy.export.quantize import DEFAULT_CALIB_METHOD, calibrate, calibration_images
 
@@ -69,7 +69,7 @@ def test_a_damaged_layer_is_named_ranked_first_and_fixed(real_run, tmp_path):
     )
     assert key["reused"]
     clean = onnx.load(str(run / "model.int8.onnx"))
-    bad = int8_keep_fp32(
+    bad = make_int8(
         (run / "model.onnx").read_bytes(), ranges, target="tensorrt", method=DEFAULT_CALIB_METHOD
     )
     ranges.unlink()

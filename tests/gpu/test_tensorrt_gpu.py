@@ -2,7 +2,8 @@
 
 Marked ``gpu`` (run with --run-gpu); each test also skips with the reason when TensorRT, a CUDA GPU
 or the export stage's FP16/INT8 models are missing. Nothing here runs on the CPU-only CI machine -
-there, tests/backends/tensorrt/test_contract.py checks what the build code asks TensorRT for.
+there, tests/backends/tensorrt/test_contract.py checks what the build code asks TensorRT for and
+test_config.py the builder configuration (the same cases as test_config_alone_on_real_tensorrt).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx_variants import export_fp32
+from trt_config_check import CASES, check_config
 
 from conftest import make_images  # noqa: E402
 
@@ -73,6 +75,23 @@ def _onnxruntime(model: Path, batch: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: batch})[0]
 
 
+@pytest.mark.parametrize("case", list(CASES))
+def test_config_alone_on_real_tensorrt(_gpu_ready, case, tmp_path):
+    """config.create_config against the real bindings: what TensorRT reports back is what was
+    asked for (milliseconds: no network, no build). The double answers the same cases in
+    tests/backends/tensorrt/test_config.py."""
+    import tensorrt as trt
+
+    from vggdeploy.backends.tensorrt import env
+
+    if CASES[case].get("hardware_compat") == "same-cc" and not hasattr(
+        trt.HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY"
+    ):
+        pytest.skip(f"TensorRT {trt.__version__} has no SAME_COMPUTE_CAPABILITY level")
+    builder = trt.Builder(env.make_logger(trt))
+    check_config(trt, builder, CASES[case], tmp_path)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_load_run_against_onnxruntime(gpu_run, tmp_path, precision):
     from vggdeploy.backends import open_runner
@@ -95,6 +114,9 @@ def test_build_load_run_against_onnxruntime(gpu_run, tmp_path, precision):
             assert agreement >= agree_min, (precision, n, agreement)
             if max_diff is not None:
                 assert np.abs(got - reference[:n]).max() <= max_diff
+    # the precision gate on a real engine of this model: every compute layer in `precision`
+    record = sidecar["layer_precision"]
+    assert record["status"] == "ok" and record["compute_layers"] >= 1, record
 
 
 def test_cuda_graph_gives_the_same_logits(gpu_run, tmp_path):

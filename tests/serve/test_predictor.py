@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artifacts import export_fp32 as export_onnx
+from onnx_artifacts import export_fp32 as export_onnx
 from serve_doubles import (
     CheckpointDouble,
     OverlapDetector,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from artifacts import engine_from, export_fp32, make_variant, reexport, retrain
+from onnx_artifacts import engine_from, export_fp32, make_variant, reexport, retrain
 
 import vggdeploy
 from vggdeploy.errors import ArtifactError

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import onnx
 import pytest
-from artifacts import export_fp32 as export_onnx
 from engine_fakes import stand_in_engine
+from google.protobuf import text_format  # tritonclient[grpc] is a dev extra (scripts/setup.sh)
+from onnx_artifacts import export_fp32 as export_onnx
+from tritonclient.grpc import model_config_pb2
 
 from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.artifacts.onnx_meta import set_spec_metadata
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.serve.triton import MARKER, build_triton_repo
-
-model_config_pb2 = pytest.importorskip(
-    "tritonclient.grpc.model_config_pb2", reason="needs tritonclient[grpc] (the dev extra)"
-)
-text_format = pytest.importorskip("google.protobuf.text_format")
 
 
 def parse_config(folder: Path):

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from artifacts import export_fp32 as export_onnx
 from engine_fakes import stand_in_engine
+from onnx_artifacts import export_fp32 as export_onnx
 
 from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.errors import OutputError

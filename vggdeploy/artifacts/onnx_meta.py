@@ -22,10 +22,23 @@ META_EXPORTER = "vggdeploy.exporter"  # which torch exporter made the graph
 META_SOURCE_ONNX = "vggdeploy.source_onnx_sha256"  # a variant: sha256 of its model.onnx
 META_KEEP_FP32 = "vggdeploy.keep_fp32"  # layers a variant keeps in FP32 on purpose (JSON list)
 
+# The largest batch the export verifies unless told otherwise. What an ONNX file was verified at
+# is the one fact it records (META_MAX_BATCH); TensorRT's default profile and Triton's
+# max_batch_size follow the recorded value (verified_max_batch), so by default nothing accepts a
+# batch the ONNX was never verified at.
+DEFAULT_VERIFIED_MAX_BATCH = 64
+
 
 def metadata(model: Any) -> dict[str, str]:
     """``model.metadata_props`` as a dict."""
     return {p.key: p.value for p in model.metadata_props}
+
+
+def verified_max_batch(model: Any) -> int:
+    """The largest batch ``model`` (a ModelProto) was verified at, as it records it; the export
+    default for a model that records none."""
+    value = metadata(model).get(META_MAX_BATCH, "")
+    return int(value) if value.isdecimal() and int(value) >= 1 else DEFAULT_VERIFIED_MAX_BATCH
 
 
 def spec_metadata(spec: ModelSpec) -> dict[str, str]:

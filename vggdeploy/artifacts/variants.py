@@ -23,10 +23,15 @@ EXPORT_PRECISIONS = ("fp32", "fp16", "int8")
 class OnnxVariant:
     """One ONNX file of a run folder."""
 
-    tag: str  # as in file names and reports: fp32, fp16, int8, int8-cpu
+    tag: str  # its one name: in file names, reports, metadata (vggdeploy.precision), bench rows
     precision: str  # one of EXPORT_PRECISIONS
-    variant: str  # bench's variant column: "-" (plain), "qdq" (TensorRT Q/DQ), "cpu"
+    target: str | None  # the runtime an INT8 form is made for ("tensorrt", "cpu"); None otherwise
     filename: str  # name inside the run folder
+
+    @property
+    def variant(self) -> str:
+        """Bench's variant column: the target of an INT8 form, "-" for a plain precision."""
+        return self.target or "-"
 
     def path(self, base: Path) -> Path:
         """This variant beside ``base`` (the FP32 model, e.g. RUN/model.onnx)."""
@@ -34,12 +39,14 @@ class OnnxVariant:
 
 
 ONNX_VARIANTS = (
-    OnnxVariant("fp32", "fp32", "-", "model.onnx"),
-    OnnxVariant("fp16", "fp16", "-", "model.fp16.onnx"),
-    OnnxVariant("int8", "int8", "qdq", "model.int8.onnx"),  # Q/DQ as TensorRT expects
+    OnnxVariant("fp32", "fp32", None, "model.onnx"),
+    OnnxVariant("fp16", "fp16", None, "model.fp16.onnx"),
+    OnnxVariant("int8", "int8", "tensorrt", "model.int8.onnx"),  # Q/DQ as TensorRT expects
     OnnxVariant("int8-cpu", "int8", "cpu", "model.int8-cpu.onnx"),  # fastest with ORT on CPU
 )
 VARIANTS_BY_TAG = {v.tag: v for v in ONNX_VARIANTS}
+#: INT8 target -> the tag of the variant made for it (derived from ONNX_VARIANTS).
+INT8_TARGETS = {v.target: v.tag for v in ONNX_VARIANTS if v.target is not None}
 
 
 def variant_path(base: Path, tag: str) -> Path:

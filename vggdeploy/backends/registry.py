@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vggdeploy.artifacts.run_folder import report_path_for
 from vggdeploy.artifacts.variants import ONNX_VARIANTS
 
 
@@ -42,6 +43,7 @@ class BackendInfo:
     provenance: str | None = None  # "module:function": (path, run) -> provenance.Recorded
     needs_cuda: str | None = None  # why it cannot run on a CPU-only machine (bench skip reason)
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
+    # (None: what the source artifact records)
     larger_batch: str | None = None  # how to make an artifact that takes larger batches
 
     def batch_hint(self) -> str:
@@ -131,7 +133,8 @@ BACKENDS: dict[str, BackendInfo] = {
             precision_of="vggdeploy.backends.tensorrt.describe:engine_precision",
             provenance="vggdeploy.backends.tensorrt.describe:engine_provenance",
             needs_cuda="TensorRT needs a CUDA GPU (use --device cuda)",
-            default_max_batch=128,
+            # no default of its own: an engine's profile ends where its ONNX was verified
+            # (artifacts/onnx_meta.py:verified_max_batch)
             larger_batch="rebuild the engine with a larger --max-batch "
             "(`vggdeploy build-engine MODEL.onnx --max-batch N`)",
         ),
@@ -184,6 +187,21 @@ def backend_for_path(path: str | os.PathLike[str]) -> tuple[BackendInfo, Path] |
     return None
 
 
+def run_artifacts(run: Path) -> list[Path]:
+    """Every artifact of every backend in the run folder ``run`` (what ``discover`` finds), each
+    with the files that belong to it: its companion (an engine's sidecar) and the export stage's
+    report (``NAME.report.json``); sorted. The checkpoint itself is not among them."""
+    found: set[Path] = set()
+    for b in BACKENDS.values():
+        for p in b.discover(run):
+            found.add(p)
+            extra = [report_path_for(p)] + (
+                [p.with_name(p.name + b.companion)] if b.companion else []
+            )
+            found.update(e for e in extra if e.is_file())
+    return sorted(found)
+
+
 def supported_artifacts() -> str:
     """'a run folder / model.json / model.safetensors (torch); .onnx (onnxruntime); ...'."""
     return "; ".join(f"{b.label} ({b.name})" for b in BACKENDS.values())
@@ -200,6 +218,7 @@ __all__ = [
     "BackendInfo",
     "backend_for_path",
     "backend_info",
+    "run_artifacts",
     "supported_artifacts",
     "thread_safe_default",
 ]

@@ -4,19 +4,21 @@ Where each backend's artifacts live in a run folder, what makes them and what a 
 run are facts of the backend registry (``vggdeploy.backends.registry``); this module turns them
 into table rows:
 
-==============  =========  ========  =================================================
-backend         precision  variant   artifact
-==============  =========  ========  =================================================
-torch           fp32/bf16  eager     RUN (checkpoint); fp16 only on CUDA; ``compile``
-                                     variant with ``torch_compile=True``
-onnxruntime     from name  -/qdq/cpu the registry's ``run_files`` (the ONNX variants of
-                                     artifacts/variants.py), a skipped row for each missing one
-onnxruntime     any        +trt-ep   the same files through ORT's TensorRT EP
-                                     (``ort_tensorrt=True``, CUDA only)
-tensorrt        recorded   stem      the registry's ``run_globs``; precision as the engine
-                or name              records it (its sidecar), else from the file name
-inductor        from name  stem      the registry's ``run_globs`` (.pt2 packages)
-==============  =========  ========  =================================================
+==============  =========  ============  ============================================
+backend         precision  variant       artifact
+==============  =========  ============  ============================================
+torch           fp32/bf16  eager         RUN (checkpoint); fp16 only on CUDA; ``compile``
+                                         variant with ``torch_compile=True``
+onnxruntime     from name  -/tensorrt/   the registry's ``run_files`` (the ONNX variants of
+                           cpu           artifacts/variants.py; the variant column is an
+                                         INT8 form's target), a skipped row for each
+                                         missing one
+onnxruntime     any        +trt-ep       the same files through ORT's TensorRT EP
+                                         (``ort_tensorrt=True``, CUDA only)
+tensorrt        recorded   stem          the registry's ``run_globs``; precision as the
+                or name                  engine records it (its sidecar), else the name
+inductor        from name  stem          the registry's ``run_globs`` (.pt2 packages)
+==============  =========  ============  ============================================
 
 Explicit files (``artifacts=``) replace discovery for their backend (by suffix).
 A case that cannot run here carries ``skip`` (the reason) and is reported as a skipped row.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import atomic_path, staged_files, write_json, write_text
+from vggdeploy.artifacts.run_folder import BENCH_DIR
 from vggdeploy.bench.latency import STAT_KEYS
 
 PLOTS = ("latency_vs_batch.png", "throughput_vs_batch.png", "accuracy.png")
@@ -286,7 +287,7 @@ OUTPUT_FILES = ("results.json", "results.csv", "report.md", *PLOTS)
 
 def output_dir(run: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where bench writes: ``out_dir``, by default RUN/bench."""
-    return Path(out_dir) if out_dir is not None else Path(run) / "bench"
+    return Path(out_dir) if out_dir is not None else Path(run) / BENCH_DIR
 
 
 def write_outputs(

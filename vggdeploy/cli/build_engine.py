@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.cli import options
 from vggdeploy.errors import UsageError
@@ -60,9 +61,8 @@ class _PhaseBars:
     "--max-batch",
     type=options.BATCH,
     default=None,
-    help="Largest batch ["
-    + ", ".join(f"{b}: {BACKENDS[b].default_max_batch}" for b in ("tensorrt", "inductor"))
-    + "].",
+    help="Largest batch [tensorrt: the largest the ONNX was verified at (export --max-batch, "
+    f"default {DEFAULT_VERIFIED_MAX_BATCH}); inductor: {BACKENDS['inductor'].default_max_batch}].",
 )
 @click.option(
     "--workspace",

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import click
 
+from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.cli import options
-from vggdeploy.export.onnx import DEFAULT_OPSET, DEFAULT_VERIFIED_MAX_BATCH, FP32_ATOL, FP32_RTOL
+from vggdeploy.export.onnx import DEFAULT_OPSET, FP32_ATOL, FP32_RTOL
 from vggdeploy.export.quantize import (
     CALIB_METHODS,
     DEFAULT_CALIB_METHOD,

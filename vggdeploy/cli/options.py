@@ -163,7 +163,6 @@ class DeviceName(click.ParamType):
             self.fail(f"{exc.message} ({exc.hint})" if exc.hint else exc.message, param, ctx)
 
 
-POSITIVE_FLOAT = Number(float, min=0, min_open=True)  # seconds, tolerances > 0
 NON_NEGATIVE_FLOAT = Number(float, min=0)  # tolerances that may be 0
 FRACTION = Number(float, min=0, max=1)  # probabilities, agreement
 POSITIVE_INT = Number(int, min=1)  # counts: iterations, repeats, images (int32)

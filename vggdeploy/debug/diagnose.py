@@ -22,12 +22,12 @@ from vggdeploy.artifacts.onnx_meta import (
     recorded_keep_fp32,
     spec_from_model,
 )
+from vggdeploy.artifacts.run_folder import DEBUG_DIR, report_path_for
 from vggdeploy.artifacts.variants import VARIANTS_BY_TAG, Log, split_variant, variant_path
 from vggdeploy.debug.layers import first_divergent, layer_errors, match_layers, rank_growth
 from vggdeploy.debug.report import write_reports
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.export import keep as keep_mod
-from vggdeploy.export.onnx import report_path_for
 from vggdeploy.export.quantize import INT8_TARGETS
 from vggdeploy.metrics import compare_logits
 
@@ -145,7 +145,7 @@ def debug_precision(
     spec = spec_from_model(fp32, source=str(base))
     x, y = _test_images(spec, data_dir, images)
     # Every input is checked: make sure the reports can be written before the work starts.
-    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / "debug")
+    folder = ensure_dir(Path(out_dir) if out_dir is not None else base.parent / DEBUG_DIR)
     matches, unmatched = match_layers(fp32, variant)
     if not matches:
         raise ArtifactError(f"no layer of '{path.name}' corresponds to a layer of '{base.name}'")
@@ -219,7 +219,7 @@ def _sensitivity(
     candidates = [c for c in candidates if c not in already]
     if precision == "fp16":
         return sensitivity(
-            lambda keep: keep_mod.fp16_keep_fp32(fp32, [*already, *keep]),
+            lambda keep: keep_mod.make_fp16(fp32, [*already, *keep]),
             candidates, x, y, fp32_logits,
             max_drop_pt=max_drop_pt, min_agreement=min_agreement, log=say,
         )  # fmt: skip
@@ -234,7 +234,7 @@ def _sensitivity(
     )  # fmt: skip
     try:
         out = sensitivity(
-            lambda keep: keep_mod.int8_keep_fp32(
+            lambda keep: keep_mod.make_int8(
                 blob, ranges, target=target, method=calib["method"], keep_fp32=[*already, *keep]
             ),
             candidates, x, y, fp32_logits,

@@ -15,10 +15,11 @@ import numpy as np
 
 from vggdeploy._io import sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import META_PRECISION, META_SOURCE_ONNX
+from vggdeploy.artifacts.run_folder import report_path_for
 from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import Runner, open_runner
 from vggdeploy.errors import VerificationError
-from vggdeploy.export.onnx import ExportResult, annotate, check_onnx, report_path_for
+from vggdeploy.export.onnx import ExportResult, annotate, check_onnx
 from vggdeploy.export.verify import (
     compare_runners,
     raise_if_failed,

@@ -1,4 +1,6 @@
-"""Keep chosen layers in FP32 inside a precision variant (``--keep-fp32 LAYER[,LAYER...]``).
+"""The variant builders, one per kind (:func:`make_fp16`, :func:`make_int8`), used by the export
+pipeline and by ``debug-precision --sensitivity`` alike, and the layers they keep in FP32
+(``--keep-fp32 LAYER[,LAYER...]``).
 
 A layer is named by its FP32 node name (``node_Conv_58``) or its output tensor (``getitem_9``),
 as ``vggdeploy debug-precision`` prints them. INT8: ONNX Runtime's ``quantize_static`` leaves the
@@ -70,7 +72,7 @@ def resolve_layers(
     return list(dict.fromkeys(out))
 
 
-def int8_keep_fp32(
+def make_int8(
     fp32: bytes,
     ranges_path: Path,
     *,
@@ -78,8 +80,8 @@ def int8_keep_fp32(
     method: str,
     keep_fp32: Sequence[str] = (),
 ) -> Any:
-    """INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``) with the (validated)
-    ``keep_fp32`` layers left in FP32."""
+    """INT8 ModelProto for ``target`` (from serialized FP32 ONNX ``fp32``) with the ``keep_fp32``
+    layers left in FP32 (validated here) and recorded in its metadata."""
     import onnx
 
     from vggdeploy.export.quantize import quantize_int8
@@ -94,8 +96,9 @@ def int8_keep_fp32(
     return proto
 
 
-def fp16_keep_fp32(fp32: Any, keep_fp32: Sequence[str] = ()) -> Any:
-    """FP16 ModelProto (``precision.convert_fp16``) with the ``keep_fp32`` layers in FP32."""
+def make_fp16(fp32: Any, keep_fp32: Sequence[str] = ()) -> Any:
+    """FP16 ModelProto (``fp16.convert_fp16``) with the ``keep_fp32`` layers in FP32 (validated
+    here) and recorded in its metadata."""
     from vggdeploy.export.fp16 import convert_fp16
 
     keep = resolve_layers(fp32, keep_fp32, "fp16") if keep_fp32 else []

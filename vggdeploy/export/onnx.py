@@ -1,11 +1,11 @@
 """ONNX export with a symbolic batch dimension, structural checks and parity verification.
 
-``export_onnx(RUN)`` writes ``RUN/model.onnx`` (input ``input`` [batch, C, H, W], output ``logits``
-[batch, classes]) with the ModelSpec, the checkpoint sha256 and tool versions in
-``metadata_props``, after ``onnx.checker`` (full check), strict shape inference and a comparison
-with PyTorch on real test images at batch 1, 7 and ``max_batch`` (an ONNX Runtime runner over the
-in-memory model against a PyTorch runner over the checkpoint). Nothing is written when a check
-fails except the report JSON, which says why.
+``export_checkpoint`` (behind ``pipeline.export_onnx(RUN)``) writes ``RUN/model.onnx`` (input
+``input`` [batch, C, H, W], output ``logits`` [batch, classes]) with the ModelSpec, the
+checkpoint sha256 and tool versions in ``metadata_props``, after ``onnx.checker`` (full check),
+strict shape inference and a comparison with PyTorch on real test images at batch 1, 7 and
+``max_batch`` (an ONNX Runtime runner over the in-memory model against a PyTorch runner over the
+checkpoint). Nothing is written when a check fails except the report JSON, which says why.
 """
 
 from __future__ import annotations
@@ -25,21 +25,22 @@ from typing import Any
 import numpy as np
 
 from vggdeploy import _args
-from vggdeploy._io import ensure_dir, sha256_bytes, write_bytes, write_json
+from vggdeploy._io import sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.checkpoint import Checkpoint
 from vggdeploy.artifacts.onnx_meta import (
+    DEFAULT_VERIFIED_MAX_BATCH,
     META_CHECKPOINT,
     META_EXPORTER,
     META_MAX_BATCH,
     META_PRECISION,
     META_VERSIONS,
 )
+from vggdeploy.artifacts.run_folder import report_path_for
 from vggdeploy.artifacts.variants import Log
 from vggdeploy.backends.base import open_runner
 from vggdeploy.errors import ArtifactError, MissingDependencyError, UsageError
 from vggdeploy.export.verify import (
     compare_runners,
-    load_test_split,
     raise_if_failed,
     verification_batches,
     verification_inputs,
@@ -49,9 +50,6 @@ from vggdeploy.spec import ModelSpec
 
 # Opset 20: the torch exporter's own default, parsed by TensorRT 10.x and ONNX Runtime >= 1.17.
 DEFAULT_OPSET = 20
-# The largest batch the export verifies and records (vggdeploy.max_batch; TensorRT's default
-# profile); the ONNX batch dimension itself stays symbolic.
-DEFAULT_VERIFIED_MAX_BATCH = 64
 FP32_ATOL = 1e-4
 FP32_RTOL = 1e-3
 BATCH_DIM = "batch"
@@ -78,10 +76,6 @@ def model_path_for(checkpoint: str | os.PathLike[str], out: str | os.PathLike[st
             raise UsageError(f"-o '{p}' is a folder; name a .onnx file or a folder for model.onnx")
         return p
     return p / "model.onnx"
-
-
-def report_path_for(model: Path) -> Path:
-    return model.with_name(f"{model.stem}.report.json")
 
 
 def tool_versions() -> dict[str, str]:
@@ -257,45 +251,6 @@ def check_export_options(
     check_opset(opset)
 
 
-def export_onnx(
-    checkpoint: str | os.PathLike[str],
-    out: str | os.PathLike[str] | None = None,
-    *,
-    opset: int = DEFAULT_OPSET,
-    max_batch: int = DEFAULT_VERIFIED_MAX_BATCH,
-    simplify: bool | None = None,
-    verify: bool = True,
-    atol: float = FP32_ATOL,
-    rtol: float = FP32_RTOL,
-    data_dir: str | os.PathLike[str] | None = None,
-    log: Log | None = None,
-) -> ExportResult:
-    """Export ``checkpoint`` to ONNX (FP32). ``simplify=None`` runs onnxslim when installed."""
-    from vggdeploy.artifacts.checkpoint import read_checkpoint
-
-    _args.path("checkpoint", checkpoint)
-    _args.optional_path("out", out)
-    check_export_options(
-        max_batch=max_batch, atol=atol, rtol=rtol, opset=opset, simplify=simplify, verify=verify
-    )
-    target = model_path_for(checkpoint, out)
-    ensure_dir(target.parent)  # fail on an unwritable folder before minutes of work
-    ckpt = read_checkpoint(checkpoint)
-    test_images = load_test_split(data_dir).images if verify else None
-    result, _ = export_checkpoint(
-        ckpt,
-        target,
-        test_images=test_images,
-        opset=opset,
-        max_batch=max_batch,
-        simplify=simplify,
-        atol=atol,
-        rtol=rtol,
-        log=log,
-    )
-    return result
-
-
 def export_checkpoint(
     ckpt: Checkpoint,
     target: Path,
@@ -403,5 +358,4 @@ __all__ = [
     "ExportResult",
     "check_onnx",
     "export_checkpoint",
-    "export_onnx",
 ]

@@ -22,20 +22,21 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vggdeploy import _args
 from vggdeploy._io import ensure_writable_dir, sha256_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import (
+    DEFAULT_VERIFIED_MAX_BATCH,
     META_CHECKPOINT,
     ONNX_METADATA_KEY,
-    record_keep_fp32,
     spec_metadata,
 )
 from vggdeploy.artifacts.provenance import mismatch
-from vggdeploy.artifacts.variants import EXPORT_PRECISIONS, Log, variant_path
-from vggdeploy.errors import UsageError
+from vggdeploy.artifacts.run_folder import report_path_for
+from vggdeploy.artifacts.variants import Log, variant_path
 from vggdeploy.export import keep as keep_mod
 from vggdeploy.export.judge import (
     TOLERANCES,
@@ -46,41 +47,30 @@ from vggdeploy.export.judge import (
 )
 from vggdeploy.export.onnx import (
     DEFAULT_OPSET,
-    DEFAULT_VERIFIED_MAX_BATCH,
     FP32_ATOL,
     FP32_RTOL,
     ExportResult,
-    check_export_options,
     export_checkpoint,
     model_path_for,
-    report_path_for,
 )
+from vggdeploy.export.plan import ExportPlan, parse_precisions
 from vggdeploy.export.quantize import (
-    CALIB_METHODS,
     DEFAULT_CALIB_METHOD,
     DEFAULT_CALIB_SIZE,
     INT8_TARGETS,
     calibration_images,
 )
 from vggdeploy.runlock import run_lock
-from vggdeploy.spec import check_batch_memory
+from vggdeploy.spec import ModelSpec, check_batch_memory
 
-__all__ = ["TOLERANCES", "Tolerance", "export_variants", "parse_precisions", "summary_lines"]
-
-
-def parse_precisions(value: str | Sequence[str]) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else list(value)
-    out: list[str] = []
-    for item in items:
-        for p in str(item).split(","):
-            p = p.strip().lower()
-            if p == "all":
-                out.extend(EXPORT_PRECISIONS)
-            elif p in EXPORT_PRECISIONS:
-                out.append(p)
-            else:
-                raise UsageError(f"unknown precision {p!r}", hint="use fp32, fp16, int8 or all")
-    return tuple(dict.fromkeys(out))
+__all__ = [
+    "TOLERANCES",
+    "Tolerance",
+    "export_onnx",
+    "export_variants",
+    "parse_precisions",
+    "summary_lines",
+]
 
 
 def current_fp32(
@@ -135,6 +125,29 @@ def current_fp32(
     return ExportResult(path=target, report_path=report_path, report=report), blob, proto
 
 
+def export_onnx(
+    checkpoint: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, **options: Any
+) -> ExportResult:
+    """Export ``checkpoint`` to ONNX (FP32), verified against PyTorch: the one public FP32 entry
+    point, :func:`export_variants` with ``precisions=("fp32",)`` (so it holds the run lock too);
+    ``options`` are that function's (``opset``, ``max_batch``, ``simplify``, ``verify``,
+    ``atol``, ``rtol``, ``data_dir``, ``log``)."""
+    return export_variants(checkpoint, out, precisions=("fp32",), **options)["fp32"]
+
+
+@dataclass
+class StageInputs:
+    """Everything the variants are made from, each read once."""
+
+    ckpt: Any  # the checkpoint (PyTorch reference, weights sha256)
+    spec: ModelSpec  # from model.onnx when it was reused (equal to the checkpoint's)
+    fp32: ExportResult
+    blob: bytes  # model.onnx's bytes: what the variants are made from
+    proto: Any  # the same as a ModelProto (None when no variant is asked for)
+    calib: Any  # calibration images (TRAIN split; None without variants)
+    test: Any  # the test split (None without verification)
+
+
 def export_variants(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -159,136 +172,144 @@ def export_variants(
     what was written or reused. ``limit_test`` evaluates variants on the first N test images
     only (large presets on CPU). ``keep_fp32`` names layers (FP32 node or output tensor names,
     see ``vggdeploy debug-precision``) the FP16/INT8 variants keep in FP32; recorded in each
-    variant's metadata (``vggdeploy.keep_fp32``) and report."""
-    import onnx
+    variant's metadata (``vggdeploy.keep_fp32``) and report.
 
-    from vggdeploy.artifacts.checkpoint import read_checkpoint
-    from vggdeploy.export.quantize import calibrate, quantize_int8
-    from vggdeploy.export.verify import load_test_split
-
+    The stage: read once (checkpoint, model.onnx or a fresh export, data) -> make each variant
+    (``keep.make_fp16`` / ``keep.make_int8``) -> judge it against the FP32 model -> write it."""
     say = log or (lambda _msg: None)
     _args.path("checkpoint", checkpoint)
     _args.optional_path("out", out)
     _args.optional_path("data_dir", data_dir)
-    _args.integer("--calib-size", calib_size, min=1)
-    wanted = parse_precisions(precisions)
-    variants = [p for p in wanted if p != "fp32"]
-    if isinstance(targets, str):
-        targets = tuple(INT8_TARGETS) if targets == "all" else (targets,)
-    bad = [t for t in targets if t not in INT8_TARGETS]
-    if bad or not targets:
-        raise UsageError(f"unknown --target {bad or targets}", hint=f"use {tuple(INT8_TARGETS)}")
-    if "int8" in wanted:
-        if calib_method not in CALIB_METHODS:
-            raise UsageError(f"unknown --calib-method {calib_method!r}", hint=f"{CALIB_METHODS}")
-    if keep_fp32 and not variants:
-        raise UsageError(
-            "--keep-fp32 applies to the fp16 and int8 variants", hint="add --precision"
-        )
-    _args.optional_integer("--limit-test", limit_test, min=1)
-    check_export_options(
-        max_batch=max_batch, atol=atol, rtol=rtol, opset=opset, simplify=simplify, verify=verify
-    )
+    plan = ExportPlan.of(
+        precisions, targets, calib_size, calib_method, limit_test, keep_fp32,
+        opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol,
+    )  # fmt: skip
     t_start = time.perf_counter()
     base = model_path_for(checkpoint, out)
     ensure_writable_dir(base.parent, "export folder")  # before minutes of work
     # one writer per run folder (another export or a build-engine there is refused at once)
     with contextlib.ExitStack() as stack:
         stack.enter_context(run_lock(base.parent, "export"))
-        ckpt = read_checkpoint(checkpoint)  # the one read of the checkpoint
-        check_batch_memory(ckpt.spec, max_batch, "--max-batch")  # verified at that batch
-        settings = dict(
-            opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol
-        )
-        reuse = None if "fp32" in wanted else current_fp32(base, ckpt, settings)
-        spec = ckpt.spec
-        if isinstance(reuse, tuple):
-            # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
-            from vggdeploy.artifacts.onnx_meta import spec_from_model
-
-            spec = spec_from_model(reuse[2], source=str(base))
-        # TRAIN split only; loaded before the export so missing data fails fast.
-        calib = calibration_images(spec, data_dir, calib_size) if variants else None
-        test = load_test_split(data_dir) if verify else None  # the one read of the test split
-        if isinstance(reuse, tuple):
-            fp32, blob, proto = reuse
-            say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
-        else:
-            if reuse is not None:
-                say(f"{base.name} is exported again: {reuse}")
-            fp32, blob = export_checkpoint(
-                ckpt,
-                base,
-                test_images=None if test is None else test.images,
-                opset=opset,
-                max_batch=max_batch,
-                simplify=simplify,
-                atol=atol,
-                rtol=rtol,
-                log=say,
-            )
-            proto = onnx.load_from_string(blob) if variants else None
-        results = {"fp32": fp32}
-        if not variants:
+        inputs = _read_inputs(plan, checkpoint, base, data_dir, say)
+        results = {"fp32": inputs.fp32}
+        if not plan.variants:
             return results
-
-        keep = _keep_fp32(proto, keep_fp32, variants, targets)  # unknown layer: refused before work
+        keep = _keep_fp32(inputs.proto, plan.keep_fp32, plan.variants, plan.targets)
         check = None
         if verify:
             check = fp32_reference(
-                stack, blob, ckpt.model, spec, test, max_batch=max_batch, limit=limit_test, log=say
-            )
+                stack, inputs.blob, inputs.ckpt.model, inputs.spec, inputs.test,
+                max_batch=max_batch, limit=limit_test, log=say,
+            )  # fmt: skip
+            fp32 = inputs.fp32
             fp32.report["test_set"] = {"n": check.n_test, "accuracy": check.fp32_accuracy}
             write_json(fp32.report_path, {**fp32.report, "written": True})
-        common = {k: v for k, v in fp32.report.items() if k in ("checkpoint_sha256", "opset")}
-        source_sha = common["source_onnx_sha256"] = sha256_bytes(blob)  # what variants came from
-        if "fp16" in variants:
-            results["fp16"] = _fp16(proto, base, spec, calib, common, check, say, keep["fp16"])
-        if "int8" in variants:
-            t0 = time.perf_counter()
-            ranges_path, key = calibrate(
-                blob,
-                calib,
-                method=calib_method,
-                cache_dir=base.parent,
-                input_name=spec.input.name,
+        common = {
+            k: v for k, v in inputs.fp32.report.items() if k in ("checkpoint_sha256", "opset")
+        }
+        common["source_onnx_sha256"] = sha256_bytes(inputs.blob)  # what variants came from
+        if "fp16" in plan.variants:
+            results["fp16"] = _fp16(
+                inputs.proto, base, inputs.spec, inputs.calib, common, check, say, keep["fp16"]
+            )
+        if "int8" in plan.variants:
+            results.update(_int8(plan, inputs, base, common, check, say, keep))
+    say(f"done in {time.perf_counter() - t_start:.1f} s")
+    return results
+
+
+def _read_inputs(
+    plan: ExportPlan, checkpoint: Any, base: Path, data_dir: Any, say: Log
+) -> StageInputs:
+    """The one read of each input; model.onnx is reused when up to date, else exported (once)."""
+    import onnx
+
+    from vggdeploy.artifacts.checkpoint import read_checkpoint
+    from vggdeploy.artifacts.onnx_meta import spec_from_model
+    from vggdeploy.export.verify import load_test_split
+
+    settings = plan.settings
+    ckpt = read_checkpoint(checkpoint)
+    check_batch_memory(ckpt.spec, settings["max_batch"], "--max-batch")  # verified at that batch
+    reuse = None if "fp32" in plan.precisions else current_fp32(base, ckpt, settings)
+    # the ModelSpec comes from the previous stage's artifact (equal to the checkpoint's)
+    spec = spec_from_model(reuse[2], source=str(base)) if isinstance(reuse, tuple) else ckpt.spec
+    # TRAIN split only; loaded before the export so missing data fails fast.
+    calib = calibration_images(spec, data_dir, plan.calib_size) if plan.variants else None
+    test = load_test_split(data_dir) if settings["verify"] else None
+    if isinstance(reuse, tuple):
+        fp32, blob, proto = reuse
+        say(f"{base.name} is up to date (checkpoint sha256 {ckpt.weights_sha256[:12]}): reused")
+    else:
+        if reuse is not None:
+            say(f"{base.name} is exported again: {reuse}")
+        fp32, blob = export_checkpoint(
+            ckpt,
+            base,
+            test_images=None if test is None else test.images,
+            opset=settings["opset"],
+            max_batch=settings["max_batch"],
+            simplify=settings["simplify"],
+            atol=settings["atol"],
+            rtol=settings["rtol"],
+            log=say,
+        )
+        proto = onnx.load_from_string(blob) if plan.variants else None
+    return StageInputs(ckpt, spec, fp32, blob, proto, calib, test)
+
+
+def _int8(
+    plan: ExportPlan,
+    inputs: StageInputs,
+    base: Path,
+    common: dict[str, Any],
+    check: VariantCheck | None,
+    say: Log,
+    keep: dict[str, list[str]],
+) -> dict[str, ExportResult]:
+    """One INT8 variant per target, from one calibration (ranges cached in the run folder)."""
+    from vggdeploy.export.quantize import calibrate
+
+    t0 = time.perf_counter()
+    ranges_path, key = calibrate(
+        inputs.blob,
+        inputs.calib,
+        method=plan.calib_method,
+        cache_dir=base.parent,
+        input_name=inputs.spec.input.name,
+        log=say,
+    )
+    calib_s = time.perf_counter() - t0
+    results: dict[str, ExportResult] = {}
+    try:
+        for target in plan.targets:
+            t1 = time.perf_counter()
+            tag = INT8_TARGETS[target]
+            path = variant_path(base, tag)
+            say(f"INT8 ({target}) -> {path.name}")
+            q = keep_mod.make_int8(
+                inputs.blob, ranges_path, target=target, method=plan.calib_method,
+                keep_fp32=keep[target],
+            )  # fmt: skip
+            report = {**common, "model": str(path), "precision": "int8", "target": target}
+            report["keep_fp32"] = keep[target]
+            report["calibration"] = key
+            report["verification_tolerance"] = TOLERANCES["int8"].__dict__
+            report["timings"] = {"calibration_s": calib_s, "quantize_s": time.perf_counter() - t1}
+            results[tag] = write_variant(
+                q,
+                path,
+                report,
+                inputs.proto,
+                inputs.spec,
+                check,
+                precision="int8",
+                tag=tag,
+                source_sha256=common["source_onnx_sha256"],
                 log=say,
             )
-            calib_s = time.perf_counter() - t0
-            try:
-                for target in targets:
-                    t1 = time.perf_counter()
-                    tag = INT8_TARGETS[target]
-                    path = variant_path(base, tag)
-                    say(f"INT8 ({target}) -> {path.name}")
-                    q = quantize_int8(
-                        blob, ranges_path, target=target, method=calib_method,
-                        keep_fp32=keep[target],
-                    )  # fmt: skip
-                    record_keep_fp32(q, keep[target])
-                    report = {**common, "model": str(path), "precision": "int8", "target": target}
-                    report["keep_fp32"] = keep[target]
-                    report["calibration"] = key
-                    report["verification_tolerance"] = TOLERANCES["int8"].__dict__
-                    report["timings"] = {
-                        "calibration_s": calib_s,
-                        "quantize_s": time.perf_counter() - t1,
-                    }
-                    results[tag] = write_variant(
-                        q,
-                        path,
-                        report,
-                        proto,
-                        spec,
-                        check,
-                        precision="int8",
-                        tag=tag,
-                        source_sha256=source_sha,
-                        log=say,
-                    )
-            finally:
-                ranges_path.unlink(missing_ok=True)
-    say(f"done in {time.perf_counter() - t_start:.1f} s")
+    finally:
+        ranges_path.unlink(missing_ok=True)
     return results
 
 
@@ -302,7 +323,7 @@ def _fp16(
     say: Log,
     keep_fp32: list[str],
 ) -> ExportResult:
-    from vggdeploy.export.fp16 import FP16_MAX, FP32_OPS, convert_fp16, fp16_range_check
+    from vggdeploy.export.fp16 import FP16_MAX, FP32_OPS, fp16_range_check
 
     t0 = time.perf_counter()
     path = variant_path(base, "fp16")
@@ -310,8 +331,7 @@ def _fp16(
     ranges = fp16_range_check(proto, calib)
     for name, peak in ranges["tensors_beyond_fp16"].items():
         say(f"  WARNING: activation '{name}' reaches |{peak:.4g}| > {FP16_MAX:g} (FP16 max)")
-    half = convert_fp16(proto, keep_fp32=keep_fp32)
-    record_keep_fp32(half, keep_fp32)
+    half = keep_mod.make_fp16(proto, keep_fp32)
     report = {**common, "model": str(path), "precision": "fp16", "fp32_ops": list(FP32_OPS)}
     report["keep_fp32"] = keep_fp32
     report["activation_range"] = ranges

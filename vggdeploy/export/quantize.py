@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from vggdeploy._io import sha256_bytes, write_json
-from vggdeploy.artifacts.variants import Log
+from vggdeploy.artifacts.run_folder import calibration_cache
+from vggdeploy.artifacts.variants import INT8_TARGETS, Log
 from vggdeploy.errors import ArtifactError, UsageError
 from vggdeploy.spec import ModelSpec
 
@@ -39,7 +40,6 @@ CALIB_METHODS = ("entropy", "percentile", "minmax")
 DEFAULT_CALIB_METHOD = "percentile"
 DEFAULT_CALIB_SIZE = 512
 CALIB_SEED = 0
-INT8_TARGETS = {"tensorrt": "int8", "cpu": "int8-cpu"}  # target -> file tag
 # TensorRT fuses these with Q/DQ on their inputs; everything else runs on dequantized values.
 TENSORRT_QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 # Calibrator settings. ORT's entropy default (128 histogram bins, 128 quantized bins) leaves a
@@ -143,7 +143,7 @@ def calibrate(
         "split": "train",
         "seed": CALIB_SEED,
     }
-    cache = cache_dir / f"calibration-{method}.json"
+    cache = calibration_cache(cache_dir, method)
     fd, tmp = tempfile.mkstemp(prefix=".ort-calib.", suffix=".json", dir=cache_dir)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -38,7 +38,6 @@ from vggdeploy.data.preprocess import preprocess
 from vggdeploy.errors import UsageError
 from vggdeploy.spec import ModelSpec
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PathLike = str | os.PathLike
 STDIN = "-"
 MIN_SIDE = 8  # smaller images would be enlarged more than 3.5x: too little to classify
@@ -130,15 +129,6 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
         raise UsageError(f"image file not found: '{p}'") from exc
     except OSError as exc:
         raise UsageError(f"cannot read '{p}' ({exc.strerror or exc})") from exc
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """uint8 H x W grayscale pixels of an image file (``-``: stdin)."""
-    return decode_image(read_bytes(path), source=_label(path))
-
-
-def read_npy(path: str | os.PathLike[str]) -> np.ndarray:
-    return _load_npy(read_bytes(path), source=_label(path))
 
 
 def _load_npy(data: bytes, *, source: str) -> np.ndarray:
@@ -372,15 +362,12 @@ def _pil() -> Any:
 
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "MIN_SIDE",
     "array_batch",
     "decode_image",
     "fit_to",
     "pil_gray",
     "preprocessed_range",
-    "read_image",
-    "read_npy",
     "scale_16bit",
     "to_batch",
 ]

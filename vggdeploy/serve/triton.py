@@ -49,7 +49,6 @@ from vggdeploy.spec import ModelSpec, check_same_model
 
 MARKER = ".vggdeploy-model.json"
 MARKER_FORMAT = "vggdeploy.triton-model"
-DEFAULT_ONNX_MAX_BATCH = 64
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -110,10 +109,10 @@ def build_triton_repo(
     models: list[TritonModel] = []
     common = dict(instances=instances, max_queue_delay_us=max_queue_delay_us)
     if onnx_path is not None:
-        spec, in_dtype, out_dtype, fixed_batch = _onnx_facts(onnx_path)
+        spec, in_dtype, out_dtype, fixed_batch, verified = _onnx_facts(onnx_path)
         if run_spec is not None:
             check_same_model(run_spec, spec, a_name=str(source), b_name=str(onnx_path))
-        mb = max_batch or DEFAULT_ONNX_MAX_BATCH
+        mb = max_batch or verified  # by default what the export verified
         if fixed_batch is not None:
             raise ArtifactError(
                 f"'{onnx_path}' has a fixed batch size {fixed_batch}; Triton's dynamic batching "
@@ -202,11 +201,6 @@ def write_models(repo: Path, models: list[TritonModel], *, force: bool = False) 
             ) from exc
         raise
     return [target for _, target in stages]
-
-
-def write_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
-    """Assemble REPO/<name> in a temporary folder, then swap it into place."""
-    return write_models(repo, [m], force=force)[0]
 
 
 def _stage_model(repo: Path, m: TritonModel, *, force: bool = False) -> Path:
@@ -313,9 +307,10 @@ def _resolve_sources(
     return onnx_path, engine_path, run_spec
 
 
-def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
-    """(ModelSpec, input dtype, output dtype, fixed batch or None) from the ONNX file."""
-    from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
+def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None, int]:
+    """(ModelSpec, input dtype, output dtype, fixed batch or None, the largest batch it was
+    verified at) from the ONNX file."""
+    from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model, verified_max_batch
 
     model = load_onnx(path, load_external_data=False)
     spec = spec_from_model(model, source=str(path))
@@ -336,7 +331,8 @@ def _onnx_facts(path: Path) -> tuple[ModelSpec, str, str, int | None]:
 
     first = inputs[spec.input.name].type.tensor_type.shape.dim[0]
     fixed = first.dim_value if first.HasField("dim_value") else None
-    return spec, dtype(inputs[spec.input.name]), dtype(outputs[spec.output_name]), fixed
+    types = dtype(inputs[spec.input.name]), dtype(outputs[spec.output_name])
+    return spec, *types, fixed, verified_max_batch(model)
 
 
 def _engine_dtype(dtypes: dict[str, str], tensor: str, engine: Path) -> str:
@@ -374,4 +370,4 @@ def _preferred(sizes: tuple[int, ...] | None, max_batch: int) -> tuple[int, ...]
     return tuple(sorted(set(sizes)))
 
 
-__all__ = ["MARKER", "TritonModel", "build_triton_repo", "render_config", "write_model"]
+__all__ = ["MARKER", "TritonModel", "build_triton_repo", "render_config"]

@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from vggdeploy._io import ensure_dir
+from vggdeploy.artifacts.run_folder import CALIBRATION_PATTERN, DERIVED_DIRS, ENGINES_DIR
+from vggdeploy.backends.registry import run_artifacts
 from vggdeploy.errors import OutputError, RunExistsError, TrainingDivergedError, UsageError
 from vggdeploy.runlock import run_lock
 
-# What a training run writes (the first four identify one) ...
+# What a training run writes (the first four identify one). What the other commands derive from
+# its weights inside the run folder is not listed here: the backend registry knows each backend's
+# artifacts (registry.run_artifacts) and artifacts/run_folder.py the stages' other outputs.
 RUN_FILES = ("model.json", "model.safetensors", "train_state.json", "history.json")
 RUN_EXTRAS = ("history.csv", "curves.png", "train_state-e*.safetensors")
-# ... and what the other commands derive from its weights inside the run folder.
-DERIVED = ("*.onnx", "*.onnx.data", "*.report.json", "*.pt2", "*.engine", "*.engine.json")
-DERIVED_DIRS = ("bench",)
 # Options that do not change which weights a run produces; --resume may give other values.
 MAY_CHANGE = frozenset({"device", "amp", "workers", "channels_last"})
 # Options added after runs were already being saved: a saved config without one gets the value
@@ -49,8 +50,8 @@ def run_contents(out: Path) -> list[Path]:
     """The files/folders of a run (and its derived artifacts) present in ``out``, sorted."""
     if not out.is_dir():
         return []
-    found: set[Path] = set()
-    for pattern in (*RUN_FILES, *RUN_EXTRAS, *DERIVED):
+    found: set[Path] = set(run_artifacts(out))
+    for pattern in (*RUN_FILES, *RUN_EXTRAS, CALIBRATION_PATTERN):
         found.update(p for p in out.glob(pattern) if p.is_file())
     found.update(out / d for d in DERIVED_DIRS if (out / d).is_dir())
     return sorted(found)
@@ -191,6 +192,8 @@ def clear_for_force(out: Path, log) -> None:
                 f"--force cannot remove '{p}': {exc.strerror or exc}",
                 hint="fix the folder's permissions, or train into another --out",
             ) from exc
+    with contextlib.suppress(OSError):  # only when nothing of the user's is left in it
+        (out / ENGINES_DIR).rmdir()
 
 
 def note_stale_derived(out: Path, log) -> None:

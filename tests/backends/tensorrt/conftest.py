@@ -1,4 +1,4 @@
-"""Fixtures of the TensorRT backend tests: a tiny run folder with its three ONNX variants."""
+"""Fixtures of the TensorRT backend tests: a tiny run folder with its ONNX variants."""
 
 from __future__ import annotations
 
@@ -6,17 +6,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from onnx_variants import export_fp32, make_fp16_variant, make_int8_variant
 
 
 @pytest.fixture(scope="session")
-def _onnx_run(_trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny trained run with model.onnx, model.fp16.onnx and model.int8.onnx (built once)."""
+def _onnx_run(exported_variants: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny trained run after the real export stage (`export --precision all`, the session's
+    ``exported_variants``): model.onnx, model.fp16.onnx, model.int8.onnx (+ int8-cpu), each with
+    its report and provenance records as a user's run folder has them."""
     run = tmp_path_factory.mktemp("onnx") / "tiny"
-    shutil.copytree(_trained_run, run)
-    fp32 = export_fp32(run)
-    make_fp16_variant(fp32)
-    make_int8_variant(fp32)
+    shutil.copytree(exported_variants["fp32"].path.parent, run)
     return run
 
 

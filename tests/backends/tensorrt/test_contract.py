@@ -17,8 +17,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
-from trt_double import REMOVED_IN_10, REMOVED_IN_11, make_tensorrt, onnx_layers
+from trt_double import INSPECTOR_FIXTURES, REMOVED_IN_10, REMOVED_IN_11, make_tensorrt
 
 from vggdeploy.artifacts.checkpoint import read_spec
 from vggdeploy.backends.tensorrt import build_engine, env, inspect_engine, load_engine
@@ -267,8 +268,6 @@ def test_plain_engine_keeps_host_code_disallowed(trt, run, tmp_path):
 
 
 def test_inspect_engine_adds_inspector_layers(trt, run, tmp_path):
-    import onnx
-
     out, _ = _build(run, tmp_path)
     assert trt.recorder.args_of("config.profiling_verbosity=") == [
         (trt.ProfilingVerbosity.DETAILED,)
@@ -276,8 +275,8 @@ def test_inspect_engine_adds_inspector_layers(trt, run, tmp_path):
     trt.recorder.calls.clear()
     info = inspect_engine(out)
     assert info["integrity"].startswith("ok")
-    compute = [name for name, _, _ in onnx_layers(onnx.load(str(run / "model.onnx")))]
-    assert [layer["Name"] for layer in info["layers"]["Layers"]] == compute
+    replayed = json.loads(INSPECTOR_FIXTURES["fp32"].read_text())  # the double's FP32 engine
+    assert info["layers"] == replayed
     assert trt.recorder.args_of("inspector.get_engine_information") == [
         (trt.LayerInformationFormat.JSON,)
     ]
@@ -335,8 +334,9 @@ def test_inspect_command_prints_sidecar_and_layers(trt, run, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "precision         int8" in text
     assert f"TensorRT {trt.__version__} on {FAKE_GPU.name} (compute capability 8.0)" in text
-    assert "layers            10 (TensorRT engine inspector)" in text  # 8 Conv + 2 Gemm
-    assert "layer precision   ok: compute layers run in int8 (10 compute layers: 10 int8)" in text
+    # the double replays the real QAT MobileNetV2 engine (fixtures/): 11 layers, 4 of them compute
+    assert "layers            11 (TensorRT engine inspector)" in text
+    assert "layer precision   ok: compute layers run in int8 (4 compute layers: 4 int8)" in text
     assert main(["inspect", "--json", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["sidecar"]["precision"] == "int8"
 
@@ -360,9 +360,21 @@ def test_library_defaults_are_the_clis(trt, run, tmp_path):
     sidecar = build_engine(run / "model.onnx", tmp_path / "py.engine", max_batch=16)
     assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 16, 16]
     sidecar = build_engine(run / "model.onnx", tmp_path / "d.engine", device="cuda:0")
-    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == [1, 32, 128]
+    # the default profile ends where the ONNX was verified: what it records, one fact
+    props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    verified = int(props["vggdeploy.max_batch"])
+    want = [1, min(32, verified), verified]
+    assert [sidecar["profile"][k][0] for k in ("min", "opt", "max")] == want
     with pytest.raises(UsageError, match="CUDA devices"):
         build_engine(run / "model.onnx", tmp_path / "c.engine", device="cpu")
+
+
+def test_a_profile_beyond_the_verified_batch_is_said(trt, run, tmp_path, caplog):
+    props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    beyond = int(props["vggdeploy.max_batch"]) + 1
+    sidecar = build_engine(run / "model.onnx", tmp_path / "big.engine", max_batch=beyond)
+    assert sidecar["profile"]["max"][0] == beyond
+    assert "larger batches are unverified" in caplog.text
 
 
 def test_engine_facts_come_from_the_backend(trt, run, tmp_path):

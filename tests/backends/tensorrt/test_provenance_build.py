@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from artifacts import make_variant, reexport, retrain
+from onnx_artifacts import make_variant, reexport, retrain
 from trt_double import make_tensorrt
 
 from vggdeploy.backends.tensorrt import build_engine, env

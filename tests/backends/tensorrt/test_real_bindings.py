@@ -120,7 +120,7 @@ def test_recording_sees_every_code_path(reports):
     for version, report in reports.items():
         seen = {(u["kind"], u["owner"], u["name"]) for u in report["uses"]}
         files = {Path(u["file"]).name for u in report["uses"]}
-        assert {"build.py", "env.py", "runner.py"} <= files, (version, files)
+        assert {"build.py", "config.py", "env.py", "runner.py"} <= files, (version, files)
         for want in [
             ("call", "Builder", "__init__"),
             ("call", "IBuilderConfig", "set_timing_cache"),
@@ -178,28 +178,27 @@ def test_probed_names_are_only_optional_features(reports):
 
 
 def test_misspelled_method_is_reported_with_file_and_line(request, tmp_path, monkeypatch):
-    """Show the check can fail: a copy of build.py with one method misspelled."""
+    """Show the check can fail: build_engine with a copy of config.py, one method misspelled."""
     _require_cache()
     _onnx_run = request.getfixturevalue("_onnx_run")
-    from vggdeploy.backends.tensorrt import build
+    from vggdeploy.backends.tensorrt import build, config
 
-    source = Path(build.__file__).read_text()
+    source = Path(config.__file__).read_text()
     right = "config.set_memory_pool_limit("
     assert source.count(right) == 1
-    copy = tmp_path / "build_misspelled.py"
+    copy = tmp_path / "config_misspelled.py"
     copy.write_text(source.replace(right, "config.set_memory_pool_limt("))
     line = 1 + source[: source.index(right)].count("\n")
-    name = "vggdeploy.backends.tensorrt.build_misspelled"
+    name = "vggdeploy.backends.tensorrt.config_misspelled"
     spec = importlib.util.spec_from_file_location(name, copy)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
+    monkeypatch.setattr(build, "create_config", module.create_config)
     run = tmp_path / "tiny"
     shutil.copytree(_onnx_run, run)
 
-    uses, errors = record_uses(
-        run, tmp_path / "out", "10", "10.0.1", build_module=module, watch=(str(copy),)
-    )
+    uses, errors = record_uses(run, tmp_path / "out", "10", "10.0.1", watch=(str(copy),))
     report = check_real("10.0.1", uses)
     problems = [describe(p, "10.0.1") for p in report["problems"]]
     want = "IBuilderConfig.set_memory_pool_limt not in TensorRT 10.0.1 (no such attribute)"

@@ -1,5 +1,6 @@
-"""The TensorRT backend, one package: ``runner`` (load + run engines), ``build`` (ONNX -> plan +
-sidecar), ``sidecar`` (the one owner of the engine sidecar format, ``sidecar.schema.json``),
+"""The TensorRT backend, one package: ``runner`` (load + run engines), ``build`` (ONNX -> network
+-> ``config`` -> plan + sidecar), ``gate`` / ``layer_precision`` (what each layer of a built plan
+runs in), ``sidecar`` (the one owner of the engine sidecar format, ``sidecar.schema.json``),
 ``compat`` (which plans load on which TensorRT and GPU; cases in ``compat_cases.json``),
 ``describe`` (what an engine file is, for inspect / bench / Triton), ``env`` (importing tensorrt,
 CUDA device facts), ``onnx`` (which ONNX file an engine is built from).
@@ -7,12 +8,8 @@ CUDA device facts), ``onnx`` (which ONNX file an engine is built from).
 Nothing here imports ``tensorrt`` at module level.
 """
 
-from vggdeploy.backends.tensorrt.build import (
-    ProgressEvent,
-    build_engine,
-    default_engine_path,
-    parse_size,
-)
+from vggdeploy.backends.tensorrt.build import build_engine, default_engine_path, parse_size
+from vggdeploy.backends.tensorrt.config import ProgressEvent
 from vggdeploy.backends.tensorrt.describe import (
     EngineIO,
     build_summary,

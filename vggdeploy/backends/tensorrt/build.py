@@ -5,6 +5,12 @@ casts, ``model.int8.onnx`` explicit Q/DQ nodes, and the network is strongly type
 ``STRONGLY_TYPED`` creation flag on 10.x; always on in 11.x, where the weak-typing flags
 ``BuilderFlag.FP16/INT8`` and the INT8 calibrator were removed). One build path therefore serves
 both major versions and the engine computes exactly the types the ONNX declares.
+
+A build is three steps, each a function of its own: :func:`create_network` (parse the ONNX into a
+strongly typed network, checked against its ModelSpec), :func:`.config.create_config` (the builder
+configuration alone: profile, workspace, optimization level, compatibility, verbosity, progress,
+timing cache) and :func:`build_plan` (serialize); :func:`build_engine` then runs the precision gate
+(:mod:`.gate`) on the plan and writes it with its sidecar.
 """
 
 from __future__ import annotations
@@ -12,27 +18,23 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from vggdeploy import _args
 from vggdeploy._io import sha256_file, write_bytes
-from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model
+from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model, verified_max_batch
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
 from vggdeploy.backends.freshness import check_fresh
-from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.backends.tensorrt import env
+from vggdeploy.backends.tensorrt.config import ProgressCallback, create_config
 from vggdeploy.backends.tensorrt.gate import precision_gate
 from vggdeploy.backends.tensorrt.onnx import check_precision_content, resolve_onnx
 from vggdeploy.backends.tensorrt.sidecar import HARDWARE_COMPAT, make_sidecar, write_sidecar
 from vggdeploy.errors import ArtifactError, UsageError, VggDeployError
 
-_HW_LEVEL = {"none": "NONE", "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
 _DTYPE_NAMES = {
     "FLOAT": "float32",
     "HALF": "float16",
@@ -47,7 +49,6 @@ _DTYPE_NAMES = {
 
 
 #: the profile's largest batch unless --max-batch says otherwise
-DEFAULT_ENGINE_MAX_BATCH: int = BACKENDS["tensorrt"].default_max_batch or 128
 #: the batch TensorRT tunes tactics for, clipped into min..max
 DEFAULT_OPT_BATCH = 32
 
@@ -55,20 +56,6 @@ DEFAULT_OPT_BATCH = 32
 def default_opt_batch(min_batch: int, max_batch: int) -> int:
     """DEFAULT_OPT_BATCH within min_batch..max_batch."""
     return max(min_batch, min(DEFAULT_OPT_BATCH, max_batch))
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One report from TensorRT's IProgressMonitor: a phase started, advanced or finished."""
-
-    kind: str  # "start" | "step" | "finish"
-    phase: str
-    parent: str | None
-    done: int
-    total: int
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def check_batch_bounds(min_batch: int, opt_batch: int, max_batch: int) -> None:
@@ -134,38 +121,6 @@ def _tensor_info(tensor: Any, mode: str) -> dict[str, Any]:
     }
 
 
-def _make_progress_monitor(trt: ModuleType, callback: ProgressCallback) -> Any:
-    """An IProgressMonitor (TensorRT >= 10) that forwards to ``callback`` from builder threads."""
-
-    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            trt.IProgressMonitor.__init__(self)
-            self._lock = threading.Lock()
-            self._parents: dict[str, str | None] = {}
-            self._totals: dict[str, int] = {}
-
-        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-            with self._lock:
-                self._parents[phase_name] = parent_phase
-                self._totals[phase_name] = int(num_steps)
-                callback(ProgressEvent("start", phase_name, parent_phase, 0, int(num_steps)))
-
-        def step_complete(self, phase_name: str, step: int) -> bool:
-            with self._lock:
-                total = self._totals.get(phase_name, step + 1)
-                parent = self._parents.get(phase_name)
-                callback(ProgressEvent("step", phase_name, parent, step + 1, total))
-            return True  # keep building
-
-        def phase_finish(self, phase_name: str) -> None:
-            with self._lock:
-                total = self._totals.pop(phase_name, 0)
-                parent = self._parents.pop(phase_name, None)
-                callback(ProgressEvent("finish", phase_name, parent, total, total))
-
-    return _Monitor()
-
-
 def _command(
     given: Path, precision: str, out: Path, opts: dict[str, Any], timing_cache: Path | None
 ) -> str:
@@ -190,10 +145,16 @@ def _command(
     return shlex.join(parts)  # a path with spaces stays one argument when pasted into a shell
 
 
-def _parse_network(
-    trt: ModuleType, builder: Any, logger: Any, onnx_file: Path, spec: Any
+def create_network(
+    trt: ModuleType,
+    builder: Any,
+    logger: Any,
+    onnx_file: Path,
+    spec: Any,
+    batch_range: tuple[int, int],
 ) -> tuple[Any, list[Any], list[Any]]:
-    """A strongly typed network parsed from ``onnx_file``, checked against its ModelSpec."""
+    """(network, inputs, outputs): the strongly typed network parsed from ``onnx_file``, checked
+    against its ModelSpec and against ``batch_range`` (min, max) for a fixed-batch input."""
     if env.trt_major(trt) >= 11:
         network = builder.create_network(0)  # strongly typed is the only mode in 11.x
     else:
@@ -220,22 +181,28 @@ def _parse_network(
             f"'{onnx_file}' input shape {in_shape} does not match its ModelSpec "
             f"(batch, {want.channels}, {want.height}, {want.width})"
         )
+    in_batch = in_shape[0]
+    if in_batch != -1 and batch_range != (in_batch, in_batch):
+        raise ArtifactError(
+            f"'{onnx_file}' has a fixed batch size {in_batch}; the profile asks for "
+            f"{batch_range[0]}..{batch_range[1]}",
+            hint="export with a dynamic batch dimension (vggdeploy export does by default)",
+        )
     return network, inputs, outputs
 
 
-def _load_timing_cache(config: Any, path: Path) -> Any:
-    """Set the builder's timing cache from ``path`` (a fresh one if absent or unreadable)."""
-    blob = path.read_bytes() if path.is_file() else b""
-    try:
-        cache = config.create_timing_cache(blob)
-    except Exception:  # the bindings raise on a corrupt cache
-        cache = None
-    if cache is None:  # unreadable or from another TensorRT: start a fresh one
-        env.log.warning("timing cache %s could not be loaded; starting a new one", path)
-        cache = config.create_timing_cache(b"")
-    # ignore_mismatch=False: a cache from another GPU/TensorRT must not steer tactics here.
-    config.set_timing_cache(cache, False)
-    return cache
+def build_plan(builder: Any, network: Any, config: Any, logger: Any, onnx_file: Path) -> bytes:
+    """The serialized plan of ``network`` under ``config``; VggDeployError when TensorRT gives
+    none (its logged errors say why)."""
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        detail = "; ".join(logger.errors[-5:]) or "see the TensorRT log above"
+        raise VggDeployError(
+            f"TensorRT failed to build an engine from '{onnx_file}': {detail}",
+            hint="TensorRT's messages above say why; a larger --workspace or a lower "
+            "--max-batch can help when memory runs out",
+        )
+    return bytes(memoryview(plan))
 
 
 def build_engine(
@@ -245,7 +212,7 @@ def build_engine(
     precision: str | None = None,
     min_batch: int = 1,
     opt_batch: int | None = None,
-    max_batch: int = DEFAULT_ENGINE_MAX_BATCH,
+    max_batch: int | None = None,
     workspace: int | None = None,
     timing_cache: str | os.PathLike[str] | None = None,
     opt_level: int | None = None,
@@ -260,7 +227,10 @@ def build_engine(
     ``precision`` None takes it from the file name (model.fp16.onnx -> fp16); "fp16"/"int8" with
     ``model.onnx`` picks the sibling model.fp16.onnx / model.int8.onnx from the export stage.
     ``workspace`` is the builder's workspace memory-pool limit in bytes (None: TensorRT's default).
-    ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is "cuda[:N]" or N.
+    ``max_batch`` None ends the profile at the largest batch the ONNX was verified at (what it
+    records: ``export --max-batch``); a larger one is built, with a warning that the batches above
+    were never verified. ``opt_batch`` None tunes for :func:`default_opt_batch`; ``device`` is
+    "cuda[:N]" or N.
     The engine inspector's per-layer precision is recorded in the sidecar; when a compute layer
     fell back from ``precision`` (and the ONNX does not keep it FP32 deliberately) the build is
     refused (VerificationError, nothing written) unless ``allow_fallback``.
@@ -270,10 +240,12 @@ def build_engine(
     _args.optional_path("out", out_path)
     _args.integer("--min-batch", min_batch, min=1)
     _args.optional_integer("--opt-batch", opt_batch, min=1)
-    _args.integer("--max-batch", max_batch, min=1)
-    if opt_batch is None:
-        opt_batch = default_opt_batch(min_batch, max_batch)
-    check_batch_bounds(min_batch, opt_batch, max_batch)
+    _args.optional_integer("--max-batch", max_batch, min=1)
+    if max_batch is not None:
+        check_batch_bounds(
+            min_batch, default_opt_batch(min_batch, max_batch) if opt_batch is None else opt_batch,
+            max_batch,
+        )  # fmt: skip
     device_index = env.cuda_index(device)
     if precision is not None and precision not in EXPORT_PRECISIONS:
         raise UsageError(
@@ -300,64 +272,47 @@ def build_engine(
     model = load_onnx(onnx_file, load_external_data=False)
     spec = spec_from_model(model, source=str(onnx_file))
     check_precision_content(model, onnx_file, precision)
+    verified = verified_max_batch(model)
+    if max_batch is None:
+        max_batch = verified
+    elif max_batch > verified:
+        env.log.warning(
+            "--max-batch %d: %s was verified up to batch %d only; larger batches are unverified",
+            max_batch, onnx_file.name, verified,
+        )  # fmt: skip
+    if opt_batch is None:
+        opt_batch = default_opt_batch(min_batch, max_batch)
+    check_batch_bounds(min_batch, opt_batch, max_batch)
     onnx_sha = sha256_file(onnx_file)
     out = Path(out_path) if out_path is not None else default_engine_path(given, precision)
     cache_path = Path(timing_cache) if timing_cache is not None else None
 
+    # network -> config -> plan, then the precision gate; nothing is written before it passes.
     logger = env.make_logger(trt)
     builder = trt.Builder(logger)
-    network, inputs, outputs = _parse_network(trt, builder, logger, onnx_file, spec)
-    in_batch = int(inputs[0].shape[0])
-    if in_batch != -1 and not (min_batch == max_batch == in_batch):
-        raise ArtifactError(
-            f"'{onnx_file}' has a fixed batch size {in_batch}; the profile asks for "
-            f"{min_batch}..{max_batch}",
-            hint="export with a dynamic batch dimension (vggdeploy export does by default)",
-        )
+    network, inputs, outputs = create_network(
+        trt, builder, logger, onnx_file, spec, (min_batch, max_batch)
+    )
     want = spec.input
-
-    config = builder.create_builder_config()
-    chw = (want.channels, want.height, want.width)
-    shapes = {"min": (min_batch, *chw), "opt": (opt_batch, *chw), "max": (max_batch, *chw)}
-    profile = builder.create_optimization_profile()
-    profile.set_shape(want.name, shapes["min"], shapes["opt"], shapes["max"])
-    config.add_optimization_profile(profile)
-    if workspace is not None:
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace))
-    if opt_level is not None:
-        config.builder_optimization_level = int(opt_level)
-    if version_compatible:
-        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    if hardware_compat != "none":
-        level_name = _HW_LEVEL[hardware_compat]
-        level = getattr(trt.HardwareCompatibilityLevel, level_name, None)
-        if level is None:
-            raise UsageError(
-                f"--hardware-compat {hardware_compat} needs a newer TensorRT "
-                f"(HardwareCompatibilityLevel.{level_name} is missing in {trt.__version__})",
-                hint="pip install -U tensorrt, or use --hardware-compat ampere+",
-            )
-        config.hardware_compatibility_level = level
-    # Detailed layer information lets `inspect` show each layer's tactic, types and formats.
-    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    if progress is not None:
-        monitor = _make_progress_monitor(trt, progress)
-        config.progress_monitor = monitor
-
-    if cache_path is not None:
-        _load_timing_cache(config, cache_path)
-
+    made = create_config(
+        trt,
+        builder,
+        input_name=want.name,
+        chw=(want.channels, want.height, want.width),
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        workspace=workspace,
+        opt_level=opt_level,
+        version_compatible=version_compatible,
+        hardware_compat=hardware_compat,
+        progress=progress,
+        timing_cache=cache_path,
+    )
+    config, shapes = made.config, made.shapes
     start = time.perf_counter()
-    plan = builder.build_serialized_network(network, config)
+    plan_bytes = build_plan(builder, network, config, logger, onnx_file)
     build_seconds = time.perf_counter() - start
-    if plan is None:
-        detail = "; ".join(logger.errors[-5:]) or "see the TensorRT log above"
-        raise VggDeployError(
-            f"TensorRT failed to build an engine from '{onnx_file}': {detail}",
-            hint="TensorRT's messages above say why; a larger --workspace or a lower "
-            "--max-batch can help when memory runs out",
-        )
-    plan_bytes = bytes(memoryview(plan))
     layer_precision = precision_gate(
         trt, logger, plan_bytes, onnx_file, model, precision, version_compatible, allow_fallback
     )

@@ -14,7 +14,11 @@ from typing import Any
 
 from vggdeploy.artifacts.onnx_meta import recorded_keep_fp32 as keep_fp32_of
 from vggdeploy.backends.tensorrt import env
-from vggdeploy.backends.tensorrt.layer_precision import fallback_message, gate_record
+from vggdeploy.backends.tensorrt.layer_precision import (
+    ONNX_COMPUTE_OPS,
+    fallback_message,
+    gate_record,
+)
 from vggdeploy.errors import VerificationError
 
 
@@ -55,6 +59,7 @@ def precision_gate(
         text,
         precision,
         keep_fp32=keep_fp32_of(model),
+        compute_nodes=[n.name for n in model.graph.node if n.op_type in ONNX_COMPUTE_OPS],
         allow_fallback=allow_fallback,
         unavailable=why,
     )
@@ -71,7 +76,7 @@ def precision_gate(
                 "--allow-fallback (the sidecar records the fallback)",
             )
         env.log.warning("accepted (--allow-fallback): %s layers fell back: %s", precision, layers)
-    elif record["status"] == "unknown":
+    elif record["status"] == "unknown":  # not refused: no layer is known to have fallen back
         env.log.warning(
             "could not check that the engine's layers run in %s: %s; recorded as unknown",
             precision,

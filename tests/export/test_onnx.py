@@ -16,7 +16,7 @@ from vggdeploy.artifacts.onnx_meta import read_onnx_spec
 from vggdeploy.backends.base import open_runner
 from vggdeploy.cli import main
 from vggdeploy.errors import ArtifactError, DataError, OutputError, UsageError, VerificationError
-from vggdeploy.export.onnx import export_onnx
+from vggdeploy.export.pipeline import export_onnx
 from vggdeploy.export.verify import (
     compare_runners,
     load_test_split,

@@ -18,6 +18,13 @@ from train_doubles import StopAfter
 
 from vggdeploy import _io
 from vggdeploy.artifacts.checkpoint import load_checkpoint
+from vggdeploy.artifacts.run_folder import (
+    CALIBRATION_PATTERN,
+    DERIVED_DIRS,
+    ENGINES_DIR,
+    report_path_for,
+)
+from vggdeploy.backends.registry import BACKENDS
 from vggdeploy.cli import main
 from vggdeploy.errors import RunLockedError, TrainingDivergedError
 from vggdeploy.runlock import LOCK_NAME, run_lock
@@ -26,7 +33,7 @@ from vggdeploy.train import state as train_state
 from vggdeploy.train.guard import check_finite_weights
 from vggdeploy.train.loop import TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 SMALL = ["--epochs", "1", "--limit-train", "64", "--limit-test", "64"]
 
@@ -78,27 +85,55 @@ def test_unfinished_run_hint_resumes_with_the_original_options(
     assert meta["training"]["batch_size"] == 32 and meta["training"]["augment"] is False
 
 
+def _derived_names() -> list[str]:
+    """One file for every artifact the backend registry knows in a run folder (fixed names, and
+    each glob instantiated), with its companion and export report; the stages' other outputs."""
+    names: list[str] = []
+    for info in BACKENDS.values():
+        made = list(info.run_files) + [g.replace("*", "old") for g in info.run_globs]
+        for name in made:
+            names.append(name)
+            names.append(report_path_for(Path(name)).as_posix())
+            if info.companion:
+                names.append(name + info.companion)
+    names.append(CALIBRATION_PATTERN.replace("*", "percentile"))
+    names += [f"{d}/old-report.json" for d in DERIVED_DIRS]
+    return sorted(set(names))
+
+
 def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_data, capsys):
-    for name in ("model.onnx", "model.fp16.onnx", "model.onnx.report.json", "model.cpu.pt2"):
+    """The cases come from the registry: every artifact it knows in RUN (engines/ included), its
+    companions and reports, calibration caches, bench/ and debug/; files vggdeploy did not
+    write (notes.txt, a .onnx of another name, a file in engines/) stay."""
+    derived = _derived_names()
+    assert any(n.startswith(ENGINES_DIR + "/") for n in derived)
+    for name in derived:
+        (tiny_run / name).parent.mkdir(parents=True, exist_ok=True)
         (tiny_run / name).write_bytes(b"derived from the old weights")
-    (tiny_run / "bench").mkdir()
-    (tiny_run / "bench" / "results.json").write_text("{}")
-    (tiny_run / "notes.txt").write_text("mine")
+    mine = ["notes.txt", "my-own-model.onnx.bak", f"{ENGINES_DIR}/README.mine"]
+    for name in mine:
+        (tiny_run / name).write_text("mine")
     old_weights = (tiny_run / "model.safetensors").read_bytes()
     assert main(_cli(tiny_run, fake_data, *SMALL, "--force", "--lr", "0.01")) == 0
     out = capsys.readouterr().out
     assert "--force: replacing a finished run" in out
-    for name in ("model.onnx", "model.fp16.onnx", "model.cpu.pt2", "bench/", "model.safetensors"):
+    for name in ("model.onnx", "model.fp16.onnx", "bench/", "debug/", "model.safetensors"):
         assert name in out
+    for name in derived:
+        assert not (tiny_run / name).exists(), name
+    for name in mine:
+        assert (tiny_run / name).read_text() == "mine"
     left = sorted(p.name for p in tiny_run.iterdir())
     assert left == sorted(
         [
             LOCK_NAME,
+            ENGINES_DIR,
             "curves.png",
             "history.csv",
             "history.json",
             "model.json",
             "model.safetensors",
+            "my-own-model.onnx.bak",
             "notes.txt",
             "train_state-e0001-s000000.safetensors",
             "train_state.json",
@@ -107,6 +142,15 @@ def test_force_replaces_the_run_and_everything_derived_from_it(tiny_run, fake_da
     assert (tiny_run / "model.safetensors").read_bytes() != old_weights
     assert json.loads((tiny_run / "model.json").read_text())["training"]["lr"] == 0.01
     load_checkpoint(tiny_run)
+
+
+def test_force_removes_an_engines_folder_it_emptied(tiny_run, fake_data):
+    (tiny_run / ENGINES_DIR).mkdir()
+    (tiny_run / ENGINES_DIR / "old.fp16.engine").write_bytes(b"plan")
+    (tiny_run / ENGINES_DIR / "old.fp16.engine.json").write_text("{}")
+    (tiny_run / ENGINES_DIR / "old.cpu.pt2").write_bytes(b"pk")
+    assert main(_cli(tiny_run, fake_data, *SMALL, "--force")) == 0
+    assert not (tiny_run / ENGINES_DIR).exists()
 
 
 # ---- --resume options ---------------------------------------------------------------------------

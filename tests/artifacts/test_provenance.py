@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from artifacts import engine_from, export_fp32, make_variant, reexport, retrain
+from onnx_artifacts import engine_from, export_fp32, make_variant, reexport, retrain
 
 from vggdeploy.artifacts.onnx_meta import META_SOURCE_ONNX
 from vggdeploy.backends.freshness import check_fresh, verdict

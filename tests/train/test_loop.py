@@ -77,7 +77,7 @@ def test_sigterm_saves_a_resumable_state(tmp_path, fake_data):
     """A real SIGTERM to `vggdeploy train`: exit 143, previous files intact, no temp files, and
     the printed `--resume` command (the original options) finishes the run."""
     out = tmp_path / "sig"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     cmd = [
         sys.executable,
         "-m",
@@ -205,7 +205,7 @@ def test_ddp_two_cpu_processes(tmp_path, fake_data):
     """`torchrun --nproc_per_node=2` trains with DDP (gloo); only rank 0 writes."""
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "OMP_NUM_THREADS": "1",
     }
     out = tmp_path / "ddp"
