@@ -21,6 +21,10 @@ from vggdeploy.errors import UsageError
 
 INT32_MAX = 2**31 - 1
 UINT64_MAX = 2**64 - 1
+# Threads are real OS threads (torch.set_num_threads overflows past a C int, and far beyond any
+# machine's cores a count is a typo); a timed duration of more than a day per case is a typo.
+MAX_THREADS = 1024
+MAX_DURATION_S = 86_400
 
 
 def _type_name(value: Any) -> str:

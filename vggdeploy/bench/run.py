@@ -37,10 +37,6 @@ from vggdeploy.bench.matrix import (
 )
 from vggdeploy.errors import BackendUnavailableError, MissingDependencyError, UsageError
 
-# Threads are real OS threads (torch.set_num_threads would overflow past a C int); a timed
-# duration of more than a day per case is a typo.
-MAX_THREADS = 1024
-MAX_DURATION_S = 86_400
 SCHEMA = "vggdeploy.bench"
 SCHEMA_VERSION = 1
 # progress(description, steps advanced, total steps or None): drives the CLI's progress bar
@@ -71,9 +67,9 @@ class BenchConfig:
         self.run = Path(self.run)
         _args.integer("--warmup", self.warmup)  # types and upper bounds; ranges below
         _args.optional_integer("--iters", self.iters)
-        _args.optional_number("--duration", self.duration_s, max=MAX_DURATION_S)
+        _args.optional_number("--duration", self.duration_s, max=_args.MAX_DURATION_S)
         _args.integer("--repeats", self.repeats)
-        _args.optional_integer("--threads", self.threads, max=MAX_THREADS)
+        _args.optional_integer("--threads", self.threads, max=_args.MAX_THREADS)
         _args.optional_integer("--limit-test", self.limit_test)
         for flag in ("accuracy", "torch_compile", "ort_tensorrt"):
             _args.boolean("--" + flag.replace("_", "-"), getattr(self, flag))

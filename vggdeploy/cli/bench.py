@@ -7,7 +7,6 @@ import sys
 import click
 
 from vggdeploy.backends.registry import BACKENDS
-from vggdeploy.bench.run import MAX_DURATION_S, MAX_THREADS
 from vggdeploy.cli import options
 
 
@@ -53,7 +52,7 @@ from vggdeploy.cli import options
 )
 @click.option(
     "--duration",
-    type=options.Number(float, min=0, min_open=True, max=MAX_DURATION_S),
+    type=options.DURATION,
     default=None,
     help="Seconds per case and batch (instead of --iters).",
 )
@@ -66,7 +65,7 @@ from vggdeploy.cli import options
 )
 @click.option(
     "--threads",
-    type=options.Number(int, min=1, max=MAX_THREADS),
+    type=options.THREADS,
     default=None,
     help="CPU threads (default: physical cores).",
 )

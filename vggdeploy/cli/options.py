@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vggdeploy import _args
 from vggdeploy.data.fashion_mnist import ENV_VAR
 
 data_dir = click.option(
@@ -169,5 +170,7 @@ POSITIVE_INT = Number(int, min=1)  # counts: iterations, repeats, images (int32)
 NON_NEGATIVE_INT = Number(int, min=0)  # warm-up calls, workers (int32)
 BATCH = Number(int, min=1, max=MAX_BATCH)  # a batch size or a profile bound
 BATCHES = NumberList(BATCH)
+THREADS = Number(int, min=1, max=_args.MAX_THREADS)
+DURATION = Number(float, min=0, min_open=True, max=_args.MAX_DURATION_S)  # seconds
 SIZE = Size()
 DEVICE = DeviceName()
