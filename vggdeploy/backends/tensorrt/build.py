@@ -238,14 +238,16 @@ def build_engine(
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
     _args.path("onnx", onnx_path)
     _args.optional_path("out", out_path)
-    _args.integer("--min-batch", min_batch, min=1)
-    _args.optional_integer("--opt-batch", opt_batch, min=1)
-    _args.optional_integer("--max-batch", max_batch, min=1)
+    _args.integer("--min-batch", min_batch)  # types and int32 here; the profile's order below
+    _args.optional_integer("--opt-batch", opt_batch)
+    _args.optional_integer("--max-batch", max_batch)
     if max_batch is not None:
         check_batch_bounds(
             min_batch, default_opt_batch(min_batch, max_batch) if opt_batch is None else opt_batch,
             max_batch,
         )  # fmt: skip
+    _args.integer("--min-batch", min_batch, min=1)  # max_batch None: the ONNX's, read later
+    _args.optional_integer("--opt-batch", opt_batch, min=1)
     device_index = env.cuda_index(device)
     if precision is not None and precision not in EXPORT_PRECISIONS:
         raise UsageError(
