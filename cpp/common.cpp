@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <limits>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,22 +31,11 @@ const char* kUsageText =
     "  --device       cpu or cuda (vgg_aoti; the .pt2 must be compiled for that device)\n"
     "  --sidecar      engine sidecar JSON (vgg_trt; default MODEL.json)\n";
 
-int64_t parse_int(const std::string& flag, const std::string& v, int64_t min) {
-  try {
-    size_t used = 0;
-    long long x = std::stoll(v, &used);
-    if (used != v.size() || x < min) throw std::invalid_argument("range");
-    return x;
-  } catch (const std::exception&) {
-    throw CliError(flag + " expects an integer >= " + std::to_string(min) + ", got '" + v + "'");
-  }
-}
-
 std::vector<int64_t> parse_shape(const std::string& v) {
   std::vector<int64_t> dims;
   std::stringstream ss(v);
   std::string item;
-  while (std::getline(ss, item, ',')) dims.push_back(parse_int("--shape", item, 1));
+  while (std::getline(ss, item, ',')) dims.push_back(parse_int("--shape", item, 1, kMaxOption));
   if (dims.size() != 4) throw CliError("--shape expects N,C,H,W (4 positive integers), got '" + v + "'");
   return dims;
 }
@@ -60,6 +51,34 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }
 
 }  // namespace
+
+int64_t parse_int(const std::string& what, const std::string& text, int64_t min, int64_t max) {
+  int64_t x = 0;
+  const char* first = text.data();
+  const char* last = first + text.size();
+  const auto [end, err] = std::from_chars(first, last, x, 10);
+  if (text.empty() || err != std::errc() || end != last || x < min || x > max)
+    throw CliError(what + " expects an integer in [" + std::to_string(min) + ", " +
+                   std::to_string(max) + "], got '" + text + "'");
+  return x;
+}
+
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& what, int code) {
+  int64_t n = 1;
+  for (const int64_t d : dims) {
+    if (d < 0) throw CliError(what + " has a negative dimension " + shape_str(dims), code);
+    if (__builtin_mul_overflow(n, d, &n))
+      throw CliError(what + " " + shape_str(dims) + " has more elements than fit in 64 bits", code);
+  }
+  return n;
+}
+
+size_t checked_float_bytes(int64_t numel, const std::string& what, int code) {
+  size_t bytes = 0;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<uint64_t>(numel), sizeof(float), &bytes))
+    throw CliError(what + ": " + std::to_string(numel) + " float32 values do not fit in memory", code);
+  return bytes;
+}
 
 Options parse_args(int argc, char** argv, const std::string& description) {
   Options opt;
@@ -82,11 +101,11 @@ Options parse_args(int argc, char** argv, const std::string& description) {
     } else if (a == "--shape") {
       opt.shape = parse_shape(value(i));
     } else if (a == "--batch") {
-      opt.batch = parse_int(a, value(i), 1);
+      opt.batch = parse_int(a, value(i), 1, kMaxOption);
     } else if (a == "--warmup") {
-      opt.warmup = static_cast<int>(parse_int(a, value(i), 0));
+      opt.warmup = parse_int(a, value(i), 0, kMaxOption);
     } else if (a == "--iters") {
-      opt.iters = static_cast<int>(parse_int(a, value(i), 1));
+      opt.iters = parse_int(a, value(i), 1, kMaxOption);
     } else if (a == "--device") {
       opt.device = value(i);
       if (opt.device != "cpu" && opt.device != "cuda")
@@ -108,11 +127,7 @@ Options parse_args(int argc, char** argv, const std::string& description) {
   return opt;
 }
 
-int64_t Tensor::numel() const {
-  int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
+int64_t Tensor::numel() const { return checked_numel(shape, "tensor shape"); }
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -171,14 +186,19 @@ Tensor read_npy(const std::string& path) {
   while (std::getline(ss, item, ',')) {
     item.erase(std::remove_if(item.begin(), item.end(), ::isspace), item.end());
     if (item.empty()) continue;
-    t.shape.push_back(parse_int("shape", item, 0));
+    try {
+      t.shape.push_back(parse_int("shape", item, 0, std::numeric_limits<int64_t>::max()));
+    } catch (const CliError&) {
+      throw bad("shape entry '" + item + "' is not a dimension (an integer >= 0)");
+    }
   }
   const size_t data_offset = offset + header_len;
-  const size_t need = static_cast<size_t>(t.numel()) * sizeof(float);
+  const std::string what = "'" + path + "': shape";
+  const size_t need = checked_float_bytes(checked_numel(t.shape, what), what);
   if (bytes.size() - data_offset != need)
     throw bad("data has " + std::to_string(bytes.size() - data_offset) + " bytes, shape " +
               shape_str(t.shape) + " needs " + std::to_string(need));
-  t.data.resize(static_cast<size_t>(t.numel()));
+  t.data.resize(need / sizeof(float));  // need == the file's bytes: never more than was read
   std::memcpy(t.data.data(), bytes.data() + data_offset, need);
   return t;
 }
@@ -222,20 +242,20 @@ Tensor read_raw(const std::string& path, const std::vector<int64_t>& shape) {
   const std::string bytes = read_file(path);
   Tensor t;
   t.shape = shape;
-  const size_t need = static_cast<size_t>(t.numel()) * sizeof(float);
+  const size_t need = checked_float_bytes(checked_numel(shape, "--shape"), "--shape");
   if (bytes.size() != need)
     throw CliError("raw input '" + path + "' has " + std::to_string(bytes.size()) +
                    " bytes, --shape " + shape_str(shape) + " needs " + std::to_string(need));
-  t.data.resize(static_cast<size_t>(t.numel()));
+  t.data.resize(need / sizeof(float));
   std::memcpy(t.data.data(), bytes.data(), need);
   return t;
 }
 
 Tensor load_input(const Options& opt) {
   Tensor t = ends_with(opt.input, ".npy") ? read_npy(opt.input) : read_raw(opt.input, opt.shape);
-  if (t.shape.size() != 4 || t.shape[0] < 1)
+  if (t.shape.size() != 4 || std::any_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d < 1; }))
     throw CliError("input '" + opt.input + "' has shape " + shape_str(t.shape) +
-                   ", need N x C x H x W with N >= 1", kUsage,
+                   ", need N x C x H x W, every dimension >= 1", kUsage,
                    "preprocess images first (vggdeploy.data.preprocess); see cpp/README.md");
   for (float v : t.data)
     if (!std::isfinite(v)) throw CliError("input '" + opt.input + "' contains NaN or Inf values");
@@ -306,10 +326,10 @@ int runner_main(int argc, char** argv, const std::string& description,
       throw CliError("a chunk of " + std::to_string(std::min(last, batch > 0 ? batch : n)) +
                      " rows is below the model's minimum batch " +
                      std::to_string(runner.min_batch), kUsage);
-    for (int i = 0; i < opt.warmup; ++i) run_batches(input, batch, runner.infer);
+    for (int64_t i = 0; i < opt.warmup; ++i) run_batches(input, batch, runner.infer);
     Tensor logits;
     double total_ms = 0;
-    for (int i = 0; i < opt.iters; ++i) {
+    for (int64_t i = 0; i < opt.iters; ++i) {
       auto t0 = std::chrono::steady_clock::now();
       logits = run_batches(input, batch, runner.infer);
       total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -34,6 +34,10 @@ constexpr int kArtifact = 4;
 constexpr int kBackend = 6;
 constexpr int kOutput = 8;
 
+// Integer options and shape dimensions are at most int32 (as in vggdeploy's CLI and every runtime's
+// batch dimension); sizes derived from them are computed with overflow checks (checked_numel).
+constexpr int64_t kMaxOption = 2147483647;
+
 struct Options {
   std::string program;
   std::string model;
@@ -41,12 +45,20 @@ struct Options {
   std::string output = "-";      // "-" = text on stdout
   std::vector<int64_t> shape;     // required for raw input
   int64_t batch = 0;              // 0 = runner's choice (whole input, or the engine profile max)
-  int warmup = 0;
-  int iters = 1;
+  int64_t warmup = 0;             // [0, kMaxOption]
+  int64_t iters = 1;              // [1, kMaxOption]
   std::string device;            // vgg_aoti: cpu or cuda; empty = the device the .pt2 was built for
   std::string sidecar;            // vgg_trt: default MODEL + ".json"
   bool quiet = false;
 };
+
+// A base-10 integer in [min, max]: ASCII digits with an optional '-' and nothing else (no spaces,
+// '+', '0x', exponents), parsed by std::from_chars; otherwise CliError (exit 2) naming `what`.
+int64_t parse_int(const std::string& what, const std::string& text, int64_t min, int64_t max);
+// The product of `dims` (each >= 0) and that many float32 bytes, or CliError(`code`) naming
+// `what` when a dimension is negative or the product overflows int64 / size_t.
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& what, int code = 2);
+size_t checked_float_bytes(int64_t numel, const std::string& what, int code = 2);
 
 // Parses argv; prints usage and exits 0 on --help; throws CliError on bad arguments.
 Options parse_args(int argc, char** argv, const std::string& description);

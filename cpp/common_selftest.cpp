@@ -2,6 +2,12 @@
 // TensorRT, so they are tested on every machine (CI runs it from tests/cpp/test_aoti.py):
 //
 //   vgg_common_selftest DIR [COMPAT_CASES.json [ENGINE]]
+//   vgg_common_selftest --run MODEL --input ... [runner options]
+//
+// --run        the runners' shared main (runner_main: argument parsing, .npy/raw reading, batching,
+//              output writing, exit codes) with a stand-in model: MODEL must be a readable file;
+//              each row's 10 logits are its mean + 0..9. tests/cpp/test_runner_sweep.py sends it
+//              malformed arguments and .npy/raw headers without needing libtorch or TensorRT.
 //
 // DIR          scratch folder (.npy round trip)
 // COMPAT_CASES vggdeploy/backends/tensorrt/compat_cases.json: every case through judge(), the
@@ -85,8 +91,39 @@ static void check_sidecar_reader(const std::string& dir) {
   CHECK(throws([&] { read_sidecar(dir + "/none.engine.json"); }, "sidecar not found"));
 }
 
+static int run_stand_in(int argc, char** argv) {
+  return runner_main(argc, argv, "vgg_common_selftest --run: the runners' main with a stand-in model",
+                     [](const Options& opt, const Tensor&) {
+                       read_file(opt.model);  // exit 4 when missing, as the real runners
+                       RunnerHandle h;
+                       h.infer = [](const float* rows, int64_t n, std::vector<float>& out) -> int64_t {
+                         (void)rows;
+                         for (int64_t i = 0; i < n; ++i)
+                           for (int j = 0; j < 10; ++j) out.push_back(static_cast<float>(j));
+                         return 10;
+                       };
+                       return h;
+                     });
+}
+
+static void check_numbers() {
+  CHECK(parse_int("--x", "7", 0, 10) == 7);
+  CHECK(parse_int("--x", "-0", 0, 10) == 0);
+  for (const char* bad : {"", " 7", "7 ", "+7", "0x10", "1e3", "2.5", "11", "-1", "1_0",
+                          "99999999999999999999", "\xd9\xa3"})
+    CHECK(throws([&] { parse_int("--x", bad, 0, 10); }, "--x expects an integer in [0, 10]"));
+  CHECK(checked_numel({2, 3, 4}, "s") == 24);
+  CHECK(checked_numel({0, int64_t(1) << 62, 1024}, "s") == 0);
+  CHECK(throws([] { checked_numel({int64_t(1) << 62, 1, 32, 32}, "s"); }, "more elements"));
+  CHECK(throws([] { checked_numel({2, -1}, "s"); }, "negative dimension"));
+  CHECK(throws([] { checked_float_bytes(int64_t(1) << 62, "s"); }, "do not fit"));
+  CHECK(version_numbers("99999999999.1.2").empty());  // out of int range: not a version
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--run") return run_stand_in(argc - 1, argv + 1);
   const std::string dir = argc > 1 ? argv[1] : ".";
+  check_numbers();
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(sha256_hex(std::string(1000000, 'a')) ==

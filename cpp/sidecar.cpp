@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 
@@ -95,7 +97,10 @@ EngineSidecar read_sidecar(const std::string& path) {
       !std::all_of(s.engine_sha256.begin(), s.engine_sha256.end(),
                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f'); }))
     throw bad("'engine.sha256' is not a lower-case hex SHA-256 digest");
-  s.engine_size = at("engine", "size", vt::number_integer, "an integer").get<int64_t>();
+  const auto& size = at("engine", "size", vt::number_integer, "an integer");
+  if (size.is_number_unsigned() && size.get<uint64_t>() > uint64_t(INT64_MAX))
+    throw bad("'engine.size' " + size.dump() + " is beyond any file size");
+  s.engine_size = size.get<int64_t>();
   if (s.engine_size < 0) throw bad("'engine.size' is negative");
   s.trt_version = at("tensorrt", "version", vt::string, "a string").get<std::string>();
   if (version_numbers(s.trt_version).size() < 3)
@@ -108,6 +113,13 @@ EngineSidecar read_sidecar(const std::string& path) {
   const auto& cc = at("device", "compute_capability", vt::array, "[major, minor]");
   if (cc.size() != 2 || !cc[0].is_number_integer() || !cc[1].is_number_integer())
     throw bad("'device.compute_capability' must be [major, minor], got " + cc.dump());
+  for (const auto& part : cc) {  // get<int>() would wrap a number beyond int
+    const bool in_range = part.is_number_unsigned()
+                              ? part.get<uint64_t>() <= 1000
+                              : part.get<int64_t>() >= 0 && part.get<int64_t>() <= 1000;
+    if (!in_range)
+      throw bad("'device.compute_capability' " + cc.dump() + " is not a compute capability");
+  }
   s.compute_capability = {cc[0].get<int>(), cc[1].get<int>()};
   return s;
 }
@@ -121,7 +133,9 @@ std::vector<int> version_numbers(const std::string& version) {
     size_t j = i;
     while (j < version.size() && std::isdigit(static_cast<unsigned char>(version[j]))) ++j;
     if (j == i) break;  // not a number: a suffix such as "rc1" ends the version
-    parts.push_back(std::stoi(version.substr(i, j - i)));
+    int part = 0;  // from_chars: an out-of-range number ends the version like a suffix does
+    if (std::from_chars(version.data() + i, version.data() + j, part).ec != std::errc()) break;
+    parts.push_back(part);
     if (j < version.size() && version[j] != '.') break;
     i = j + 1;
   }

@@ -61,10 +61,11 @@ vggdeploy::Machine this_machine() {
   return m;
 }
 
+// The element count of an engine shape, overflow-checked; a negative (dynamic) dimension is refused.
 int64_t volume(const nvinfer1::Dims& d, int from = 0) {
-  int64_t v = 1;
-  for (int i = from; i < d.nbDims; ++i) v *= d.d[i];
-  return v;
+  std::vector<int64_t> dims;
+  for (int i = from; i < d.nbDims; ++i) dims.push_back(d.d[i]);
+  return vggdeploy::checked_numel(dims, "engine tensor shape", vggdeploy::kArtifact);
 }
 
 struct TrtState {
@@ -154,8 +155,8 @@ int main(int argc, char** argv) {
         if (out_max.nbDims != 2)
           throw CliError("engine output '" + s.output_name + "' is not N x classes", vggdeploy::kArtifact);
         s.classes = out_max.d[1];
-        s.d_in = device_alloc(static_cast<size_t>(volume(s.max_in)) * sizeof(float));
-        s.d_out = device_alloc(static_cast<size_t>(volume(out_max)) * sizeof(float));
+        s.d_in = device_alloc(vggdeploy::checked_float_bytes(volume(s.max_in), "engine input", vggdeploy::kArtifact));
+        s.d_out = device_alloc(vggdeploy::checked_float_bytes(volume(out_max), "engine output", vggdeploy::kArtifact));
         if (!s.context->setTensorAddress(in, s.d_in.get()) ||
             !s.context->setTensorAddress(s.output_name.c_str(), s.d_out.get()))
           throw CliError("TensorRT rejected the device buffers", vggdeploy::kBackend);
@@ -168,8 +169,8 @@ int main(int argc, char** argv) {
           shape.d[0] = n;  // the batch dimension; the profile bounds were checked by runner_main
           if (!s.context->setInputShape(s.input_name.c_str(), shape))
             throw CliError("TensorRT rejected batch " + std::to_string(n), vggdeploy::kUsage);
-          const size_t in_bytes = static_cast<size_t>(volume(shape)) * sizeof(float);
-          out.resize(static_cast<size_t>(n * s.classes));
+          const size_t in_bytes = vggdeploy::checked_float_bytes(volume(shape), "engine input");
+          out.resize(static_cast<size_t>(vggdeploy::checked_numel({n, s.classes}, "engine output")));
           check_cuda(cudaMemcpyAsync(s.d_in.get(), rows, in_bytes, cudaMemcpyHostToDevice, s.stream),
                      "copy to device");
           if (!s.context->enqueueV3(s.stream))

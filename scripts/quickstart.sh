@@ -4,7 +4,8 @@
 # accuracy printed; compile an AOTInductor CPU package; then benchmark every backend x precision
 # available here and end with the table (also in RUN/bench/: results.json/.csv, report.md, PNGs).
 # An interrupted training is resumed and a finished one is not repeated; exports and the package
-# are rebuilt only when the checkpoint is newer.
+# are rebuilt only when the checkpoint is newer. On a CPU with OpenVINO installed (set-up installs
+# the extra) an NNCF INT8 OpenVINO IR is built too.
 # With a CUDA GPU (torch.cuda.is_available()): training runs on the GPU, TensorRT FP16 and INT8
 # engines are built when `import tensorrt` works (an AOTInductor CUDA package otherwise), and the
 # bench measures the GPU rows (torch CUDA, ONNX Runtime CUDA EP when onnxruntime-gpu is installed,
@@ -52,6 +53,11 @@ else
   package="$RUN/model.$device.pt2"
   built "$package" \
     || "${VGG[@]}" build-engine "$RUN" --backend inductor --device "$device" -o "$package"
+fi
+if [ "$device" = cpu ] && "$PY" -c 'import openvino' >/dev/null 2>&1; then
+  # the CPU's fastest INT8 engine here (benchmarks/CPU_PEERS.md): an NNCF INT8 OpenVINO IR
+  ir="$RUN/openvino/model.int8.xml"
+  built "$ir" || "${VGG[@]}" build-engine "$RUN" --backend openvino --int8
 fi
 
 echo "== 4/4 bench"

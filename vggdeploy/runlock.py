@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import inspect
 import json
 import os
 import shlex
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vggdeploy import _args
 from vggdeploy._io import LOCKED_SINCE, ensure_dir
 from vggdeploy.errors import OutputError, RunLockedError
 
@@ -133,8 +135,11 @@ def holds_source_lock(stage: str) -> Callable[[_F], _F]:
     once, and so is the build during an export (from Python exactly as from the CLI)."""
 
     def wrap(build: _F) -> _F:
+        first = next(iter(inspect.signature(build).parameters))  # its name in messages
+
         @functools.wraps(build)
         def locked(source: Any, *args: Any, **kwargs: Any) -> Any:
+            _args.path(first, source)  # a wrong type is a UsageError, before any lock
             with source_lock(source, stage):
                 return build(source, *args, **kwargs)
 

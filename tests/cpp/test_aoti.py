@@ -13,10 +13,7 @@ shared ``tiny_pt2``. Both run in the default suite, so CI builds and checks vgg_
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,28 +27,7 @@ from vggdeploy.backends.tensorrt.sidecar import DeviceInfo, read_sidecar
 from vggdeploy.data import load_split, preprocess
 from vggdeploy.models import make_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "cpp" / "build"
 REAL_TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.fixture(scope="module")
-def built() -> Path:
-    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"C++ toolchain missing: {', '.join(missing)} not on PATH")
-    env = {**os.environ, "PYTHON": sys.executable}
-    proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build_cpp.sh")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, f"C++ build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    assert "vgg_trt: SKIPPED" in proc.stdout or (BUILD / "vgg_trt").exists()
-    return BUILD
 
 
 def run(exe: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:

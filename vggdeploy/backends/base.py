@@ -231,9 +231,16 @@ def parse_device(
     if text == "cuda":
         return Device("cuda")
     index = text[len("cuda:") :] if text.startswith("cuda:") else text
-    if index.isdigit() and not isinstance(value, bool):
+    # ASCII digits only: str.isdigit() also takes '٣' and '²' (which int() then refuses)
+    if index.isascii() and index.isdigit() and not isinstance(value, bool):
+        if int(index) > _MAX_CUDA_INDEX:
+            raise UsageError(f"CUDA device index {index} is out of range (0..{_MAX_CUDA_INDEX})")
         return Device("cuda", int(index))
     raise UsageError(f"{option}: unknown device '{value}'", hint="use cpu, cuda, cuda:N or auto")
+
+
+# cudaSetDevice and torch take the index as a C int; a real machine has a handful of GPUs
+_MAX_CUDA_INDEX = 2**31 - 1
 
 
 def _cuda_available() -> bool:

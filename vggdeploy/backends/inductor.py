@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, sha256_file, write_bytes
 from vggdeploy._version import __version__
 from vggdeploy.artifacts.onnx_meta import ONNX_METADATA_KEY
@@ -74,6 +75,10 @@ def build_inductor(
 
     from vggdeploy.artifacts.checkpoint import load_checkpoint, resolve_checkpoint
 
+    _args.path("checkpoint", checkpoint)
+    _args.optional_path("out", out_path)
+    _args.integer("--max-batch", max_batch)
+    parse_device(device)  # a UsageError naming the device before any path is derived from it
     out = Path(out_path) if out_path is not None else default_package_path(checkpoint, device)
     if out.suffix.lower() not in BACKENDS["inductor"].suffixes:
         raise UsageError(f"output '{out}' must end in .pt2 (AOTInductor's package format)")

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy.artifacts.checkpoint import WEIGHTS_NAME
 from vggdeploy.artifacts.identity import name_claim
 from vggdeploy.artifacts.variants import VARIANTS_BY_TAG
@@ -92,12 +93,18 @@ def parse_list(value: str | list[str] | tuple[str, ...] | None, valid: tuple[str
 
 
 def parse_batch_sizes(value: str | list[int] | tuple[int, ...]) -> list[int]:
-    try:
-        items = [int(v) for v in (value.split(",") if isinstance(value, str) else value)]
-    except ValueError as exc:
-        raise UsageError(
-            f"batch sizes must be integers, got {value!r}", hint="e.g. --batch-sizes 1,8,32"
-        ) from exc
+    """'1,8,32' or a list of ints -> sorted distinct batch sizes, each in [1, 2**31-1]. Text is
+    ASCII decimal (int() alone would read '١٢' as 12, and int(2.5) is a silent 2)."""
+    if isinstance(value, str):
+        texts = [v.strip() for v in value.split(",")]
+        if not all(t.isascii() and t.isdigit() for t in texts):
+            raise UsageError(
+                f"batch sizes must be integers, got {value!r}", hint="e.g. --batch-sizes 1,8,32"
+            )
+        value = [int(t) for t in texts]
+    if isinstance(value, (bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise UsageError(f"batch sizes must be a list of integers, got {_args.show(value)}")
+    items = [_args.integer("--batch-sizes", v) for v in value]
     if not items or any(b < 1 for b in items):
         raise UsageError(f"batch sizes must be >= 1, got {value!r}", hint="e.g. --batch-sizes 1,8")
     return sorted(set(items))

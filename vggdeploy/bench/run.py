@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy.artifacts.variants import PRECISIONS
 from vggdeploy.backends.base import infer_fitted, open_runner, parse_device
 from vggdeploy.backends.registry import BACKENDS
@@ -64,7 +65,21 @@ class BenchConfig:
     data_dir: str | None = None
 
     def validate(self) -> BenchConfig:
+        _args.path("run", self.run)
         self.run = Path(self.run)
+        _args.integer("--warmup", self.warmup)  # types and upper bounds; ranges below
+        _args.optional_integer("--iters", self.iters)
+        _args.optional_number("--duration", self.duration_s, max=_args.MAX_DURATION_S)
+        _args.integer("--repeats", self.repeats)
+        _args.optional_integer("--threads", self.threads, max=_args.MAX_THREADS)
+        _args.optional_integer("--limit-test", self.limit_test)
+        for flag in ("accuracy", "torch_compile", "ort_tensorrt"):
+            _args.boolean("--" + flag.replace("_", "-"), getattr(self, flag))
+        _args.text("--device", self.device)
+        if self.artifacts is None or isinstance(self.artifacts, (str, bytes)):
+            raise UsageError(f"artifacts must be a list of paths, got {self.artifacts!r}")
+        for a in self.artifacts:
+            _args.path("--artifact", a)
         self.backends = validate_backends(self.backends)
         self.precisions = parse_list(self.precisions, PRECISIONS, "precision")
         self.batch_sizes = parse_batch_sizes(self.batch_sizes)

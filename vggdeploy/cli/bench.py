@@ -77,12 +77,13 @@ def _default(name: str):  # BenchConfig's default: the one home of bench's defau
 )
 @click.option(
     "--threads",
-    type=options.POSITIVE_INT,
+    type=options.THREADS,
     default=None,
     help="CPU threads (default: physical cores).",
 )
 @click.option(
     "--device",
+    type=options.DEVICE,
     default=_default("device"),
     show_default=True,
     help="auto (CUDA when a GPU is visible, else CPU), cpu, cuda or cuda:N.",

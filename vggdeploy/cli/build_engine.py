@@ -101,9 +101,17 @@ def _per_backend(name: str) -> str:
     f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; "
     f"inductor, {options.library_default(_INDUCTOR, 'max_batch')}).",
 )
-@click.option("--workspace", default=None, metavar="SIZE", help="Builder workspace, e.g. 2G, 512M.")
+@click.option(
+    "--workspace",
+    type=options.SIZE,
+    default=None,
+    metavar="SIZE",
+    help="Builder workspace, e.g. 2G, 512M.",
+)
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--opt-level", type=click.IntRange(0, 5), default=None, help="TensorRT 0..5 [3].")
+@click.option(
+    "--opt-level", type=options.Number(int, min=0, max=5), default=None, help="TensorRT 0..5 [3]."
+)
 @click.option("--version-compatible", is_flag=True, help="Plan loadable by later TensorRT.")
 @click.option(
     "--hardware-compat",
@@ -141,6 +149,7 @@ def _per_backend(name: str) -> str:
 )
 @click.option(
     "--device",
+    type=options.DEVICE,
     default=None,
     help=f"tensorrt: cuda[:N]; inductor: cpu or cuda ({_per_backend('device')}).",
 )
@@ -229,12 +238,12 @@ def _build_inductor(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
 
 
 def _build_tensorrt(model: Path, out: Path | None, kw: dict[str, Any]) -> None:
-    from vggdeploy.backends.tensorrt import build_engine, build_summary, parse_size
+    from vggdeploy.backends.tensorrt import build_engine, build_summary
 
     _refuse_options(kw, _OPENVINO_ONLY, "openvino")
     if kw["precision"] == "bf16":
         raise UsageError("--bf16 only applies to --backend openvino")
-    workspace = parse_size(kw["workspace"]) if kw["workspace"] else None
+    workspace = kw["workspace"]  # bytes (options.SIZE)
     bars = _PhaseBars()
     with bars.progress:
         sidecar = build_engine(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vggdeploy.cli import options
-from vggdeploy.debug.diagnose import DEBUG_PRECISIONS
+from vggdeploy.debug.diagnose import DEBUG_PRECISIONS, MAX_DROP_PT
 from vggdeploy.export.quantize import INT8_TARGETS
 
 _LIBRARY = "vggdeploy.debug.diagnose:debug_precision"
@@ -33,14 +33,14 @@ def _d(name: str):  # debug_precision's default: the one home of this command's 
 )
 @click.option(
     "--images",
-    type=int,
+    type=options.Number(int, range_checked_by="debug_precision"),
     default=_d("images"),
     show_default=True,
     help="Test images to run (first N).",
 )
 @click.option(
     "--threshold-db",
-    type=float,
+    type=options.Number(float),
     default=_d("threshold_db"),
     show_default=True,
     help="A layer whose SNR falls below this diverges (20 dB = relative L2 error 0.1).",
@@ -59,13 +59,13 @@ def _d(name: str):  # debug_precision's default: the one home of this command's 
 @click.option(
     "--max-drop",
     "max_drop_pt",
-    type=float,
+    type=options.Number(float, min=0, max=MAX_DROP_PT),
     default=None,
     help="Sensitivity target: accuracy drop in points (default: the export tolerance).",
 )
 @click.option(
     "--min-agreement",
-    type=float,
+    type=options.FRACTION,
     default=None,
     help="Sensitivity target: top-1 agreement with FP32, 0..1 (default: not required).",
 )

@@ -43,7 +43,7 @@ def models() -> None:
     "--batch",
     default=1,  # layer_shapes' default (models.vgg imports torch: too slow to read for --help)
     show_default=True,
-    type=click.IntRange(min=1),
+    type=options.BATCH,
 )
 def summary(preset: str | None, batch: int) -> None:
     """Print each layer's output shape for a preset."""

@@ -15,6 +15,7 @@ BACKEND_CHOICES = tuple(BACKENDS)  # the registry's backends (openvino included)
 @options.library(
     "vggdeploy.serve.predictor:load",
     "vggdeploy.serve.predictor:Predictions.to_records",
+    "vggdeploy.serve.predictor:Predictor.predict",
     cli_only={"as_json": "how the command prints the predictions"},
 )
 @click.command()
@@ -27,10 +28,8 @@ BACKEND_CHOICES = tuple(BACKENDS)  # the registry's backends (openvino included)
     default=None,
     help="Override the backend chosen from the artifact type.",
 )
-@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--max-batch", default=None, type=click.IntRange(min=1), help="Images per inference call."
-)
+@click.option("--top-k", default=3, show_default=True, type=options.POSITIVE_INT)
+@click.option("--max-batch", default=None, type=options.BATCH, help="Images per inference call.")
 @click.option(
     "--preprocessed",
     is_flag=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from . import options
-from .predict import BACKEND_CHOICES
+from vggdeploy.cli import options
+from vggdeploy.cli.predict import BACKEND_CHOICES
 
 PORT = options.Number(int, min=1, max=65535)
 # Triton starts one handler per instance; beyond this a typo is likelier than intent
@@ -47,7 +47,12 @@ MAX_INSTANCES = 64
     type=options.Number(int, min=1, max=MAX_INSTANCES),
     help="Model instances (concurrent executions sharing one loaded model).",
 )
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: the backend's).")
+@click.option(
+    "--device",
+    type=options.DEVICE,
+    default=None,
+    help="cpu, cuda or cuda:N (default: the backend's).",
+)
 @click.option(
     "--backend",
     type=click.Choice(BACKEND_CHOICES),
@@ -82,7 +87,7 @@ def serve(
     "Serving with Triton"). Runs until Ctrl-C (exit 130) or SIGTERM (exit 143), draining
     in-flight requests. Needs the serve extra: pip install 'vggdeploy[serve]'.
     """
-    from ..serve.server import ServeOptions, serve_forever
+    from vggdeploy.serve.server import ServeOptions, serve_forever
 
     opts = ServeOptions(
         model_name=model_name,

@@ -8,11 +8,7 @@ import click
 
 from vggdeploy.artifacts.onnx_meta import DEFAULT_VERIFIED_MAX_BATCH
 from vggdeploy.cli import options
-from vggdeploy.serve.triton_config import INSTANCE_KINDS
-
-# Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent
-MAX_INSTANCES = 1024
-
+from vggdeploy.serve.triton_config import FIELD_MAX, INSTANCE_KINDS
 
 _LIBRARY = "vggdeploy.serve.triton:build_triton_repo"
 
@@ -33,7 +29,7 @@ def _d(name: str):  # build_triton_repo's default: the one home of this command'
 @click.option(
     "--max-batch",
     default=None,
-    type=options.BATCH,
+    type=options.Number(int, min=1, max=FIELD_MAX["max_batch"]),
     help="max_batch_size (default: ONNX, the largest batch it was verified at: export's "
     f"--max-batch, {DEFAULT_VERIFIED_MAX_BATCH} unless given; an engine, its profile's).",
 )
@@ -41,7 +37,7 @@ def _d(name: str):  # build_triton_repo's default: the one home of this command'
     "--instances",
     default=_d("instances"),
     show_default=True,
-    type=options.Number(int, min=1, max=MAX_INSTANCES),
+    type=options.Number(int, min=1, max=FIELD_MAX["instances"]),
     help="Instances per model.",
 )
 @click.option(
@@ -54,7 +50,7 @@ def _d(name: str):  # build_triton_repo's default: the one home of this command'
 @click.option(
     "--preferred-batch-sizes",
     default=None,
-    type=options.BATCHES,
+    type=options.NumberList(options.Number(int, min=1, max=FIELD_MAX["preferred_batch_sizes"])),
     metavar="B1,B2,...",
     help="Dynamic batching preferred sizes (default: max/2,max).",
 )
@@ -62,7 +58,7 @@ def _d(name: str):  # build_triton_repo's default: the one home of this command'
     "--max-queue-delay-us",
     default=_d("max_queue_delay_us"),
     show_default=True,
-    type=options.NON_NEGATIVE_INT,
+    type=options.Number(int, min=0, max=FIELD_MAX["max_queue_delay_us"]),
 )
 @click.option(
     "--force",

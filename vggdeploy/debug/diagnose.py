@@ -8,12 +8,12 @@ whose SNR falls below the threshold and ranks layers by the error they add; opti
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import Log, ensure_writable_dir, reporter
 from vggdeploy.artifacts.onnx_meta import (
     META_CHECKPOINT,
@@ -101,6 +101,9 @@ def _export_report(path: Path) -> dict[str, Any] | None:
         return None
 
 
+MAX_DROP_PT = 100.0  # an accuracy drop in percentage points
+
+
 def debug_precision(
     run: str | os.PathLike[str],
     *,
@@ -120,11 +123,15 @@ def debug_precision(
     """Diagnose RUN's ``precision`` variant; writes ``RUN/debug/<variant>.{json,md,png}``
     (or into ``out_dir``) and returns the result (its ``files`` name what was written)."""
     say = reporter(log)
-    if not isinstance(images, int) or images < 1:
+    _args.path("run", run)
+    _args.integer("--images", images)  # type and int32; the range below
+    if images < 1:
         raise UsageError(f"--images must be >= 1, got {images}")
-    if not math.isfinite(threshold_db):
-        raise UsageError(f"--threshold-db must be a finite number, got {threshold_db}")
-    if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
+    _args.number("--threshold-db", threshold_db)
+    _args.boolean("--sensitivity", sensitivity)
+    # a NaN or negative target could never be met: every layer would be reported as not enough
+    _args.optional_number("--max-drop", max_drop_pt, min=0, max=MAX_DROP_PT)
+    if min_agreement is not None and not 0.0 <= _args.number("--min-agreement", min_agreement) <= 1:
         raise UsageError(f"--min-agreement must be within 0..1, got {min_agreement}")
     if layers and not sensitivity:
         raise UsageError(

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy._io import Log, reporter, sha256_bytes, write_bytes, write_json
 from vggdeploy.artifacts.checkpoint import Checkpoint
 from vggdeploy.artifacts.onnx_meta import (
@@ -230,11 +231,22 @@ def annotate(proto: Any, spec: ModelSpec, **extra: str) -> None:
 
 
 # ---- the stage ---------------------------------------------------------------------------------
-def check_export_options(*, max_batch: int, atol: float, rtol: float, opset: int) -> None:
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise UsageError(f"--max-batch must be >= 1, got {max_batch}")
-    if atol < 0 or rtol < 0:
-        raise UsageError(f"--atol/--rtol must be >= 0, got {atol} / {rtol}")
+def check_export_options(
+    *,
+    max_batch: int,
+    atol: float,
+    rtol: float,
+    opset: int,
+    simplify: Any = None,
+    verify: Any = True,
+) -> None:
+    """The export arguments' types and ranges (vggdeploy._args): UsageError naming the first."""
+    _args.integer("--max-batch", max_batch, min=1)
+    _args.number("--atol", atol, min=0)
+    _args.number("--rtol", rtol, min=0)
+    _args.integer("--opset", opset, min=1)
+    _args.optional_boolean("--simplify", simplify)
+    _args.boolean("--verify", verify)
     check_opset(opset)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import Log, ensure_writable_dir, reporter, sha256_bytes, write_json
 from vggdeploy.artifacts.onnx_meta import (
     DEFAULT_VERIFIED_MAX_BATCH,
@@ -176,6 +177,9 @@ def export_variants(
     The stage: read once (checkpoint, model.onnx or a fresh export, data) -> make each variant
     (``keep.make_fp16`` / ``keep.make_int8``) -> judge it against the FP32 model -> write it."""
     say = reporter(log)
+    _args.path("checkpoint", checkpoint)
+    _args.optional_path("out", out)
+    _args.optional_path("data_dir", data_dir)
     plan = ExportPlan.of(
         precisions, targets, calib_size, calib_method, limit_test, keep_fp32,
         opset=opset, max_batch=max_batch, simplify=simplify, verify=verify, atol=atol, rtol=rtol,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS, INT8_TARGETS
 from vggdeploy.errors import UsageError
 from vggdeploy.export.onnx import check_export_options
@@ -56,6 +57,7 @@ class ExportPlan:
         **settings: Any,
     ) -> ExportPlan:
         wanted = parse_precisions(precisions)
+        _args.integer("--calib-size", calib_size, min=1)  # checked also when int8 is not asked
         if isinstance(targets, str):
             targets = tuple(INT8_TARGETS) if targets == "all" else (targets,)
         bad = [t for t in targets if t not in INT8_TARGETS]
@@ -68,19 +70,18 @@ class ExportPlan:
                 raise UsageError(
                     f"unknown --calib-method {calib_method!r}", hint=f"{CALIB_METHODS}"
                 )
-            if not isinstance(calib_size, int) or calib_size < 1:
-                raise UsageError(f"--calib-size must be >= 1, got {calib_size}")
         if keep_fp32 and wanted == ("fp32",):
             raise UsageError(
                 "--keep-fp32 applies to the fp16 and int8 variants", hint="add --precision"
             )
-        if limit_test is not None and limit_test < 1:
-            raise UsageError(f"--limit-test must be >= 1, got {limit_test}")
+        _args.optional_integer("--limit-test", limit_test, min=1)
         check_export_options(
             max_batch=settings["max_batch"],
             atol=settings["atol"],
             rtol=settings["rtol"],
             opset=settings["opset"],
+            simplify=settings.get("simplify"),
+            verify=settings.get("verify", True),
         )
         return cls(
             wanted, tuple(targets), settings, calib_size, calib_method, limit_test, keep_fp32

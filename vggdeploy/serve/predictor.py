@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vggdeploy import _args
 from vggdeploy.backends.base import Runner, infer_fitted, open_runner, parse_device
 from vggdeploy.backends.freshness import check_fresh
 from vggdeploy.backends.registry import (
@@ -244,6 +245,11 @@ def load(
     ``backend`` overrides the kind chosen from the artifact; ``options`` go to the runner
     (e.g. ``device="cuda"`` for torch, provider settings for onnxruntime).
     """
+    _args.path("path", path)
+    _args.optional_integer("max_batch", max_batch, min=1)
+    _args.optional_boolean("thread_safe", thread_safe)
+    if backend is not None:
+        _args.text("backend", backend)
     info = backend_info(backend) if backend is not None else None  # names the valid ones
     if options.get("device") is not None:
         parse_device(options["device"])  # refuse a malformed device before a backend starts

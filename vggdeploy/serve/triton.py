@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import (
     ensure_dir,
     ensure_writable_dir,
@@ -42,6 +43,7 @@ from vggdeploy.backends.registry import backend_for_path
 from vggdeploy.errors import ArtifactError, OutputError, UsageError
 from vggdeploy.serve.triton_config import (
     ENGINE_TO_TRITON,
+    FIELD_MAX,
     INSTANCE_KINDS,
     ONNX_TO_TRITON,
     TritonModel,
@@ -68,6 +70,29 @@ def build_triton_repo(
     force: bool = False,
 ) -> list[Path]:
     """Write the repository; returns the model folders written (ONNX first, then TensorRT)."""
+    _args.path("source", source)
+    _args.path("out", out)
+    for label, value in (("--name", name), ("--onnx", onnx), ("--engine", engine)):
+        _args.optional_path(label, value)
+    _args.optional_integer("--max-batch", max_batch, max=FIELD_MAX["max_batch"])
+    _args.integer("--instances", instances, max=FIELD_MAX["instances"])
+    _args.integer("--max-queue-delay-us", max_queue_delay_us, min=0,
+                  max=FIELD_MAX["max_queue_delay_us"])  # fmt: skip
+    if preferred_batch_sizes is not None:
+        if isinstance(preferred_batch_sizes, (str, bytes)) or not hasattr(
+            preferred_batch_sizes, "__iter__"
+        ):
+            raise UsageError(
+                f"--preferred-batch-sizes must be a list of integers, got {preferred_batch_sizes!r}"
+            )
+        preferred_batch_sizes = tuple(
+            _args.integer(
+                "--preferred-batch-sizes", b, min=1, max=FIELD_MAX["preferred_batch_sizes"]
+            )
+            for b in preferred_batch_sizes
+        )
+    _args.text("--kind", kind)
+    _args.boolean("--force", force)
     if instances < 1:
         raise UsageError(f"--instances must be >= 1, got {instances}")
     if kind not in INSTANCE_KINDS:

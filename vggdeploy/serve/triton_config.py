@@ -9,6 +9,20 @@ from pathlib import Path
 
 from vggdeploy.spec import ModelSpec
 
+# Triton starts every instance at load; beyond this a typo (1000000) is far likelier than intent.
+MAX_INSTANCES = 1024
+# The largest value each numeric TritonModel field may take: its ModelConfig proto field's range
+# (max_batch_size, preferred_batch_size and count are int32; max_queue_delay_microseconds is
+# uint64), narrowed where a larger value is a typo. tests/cli/test_number_regressions.py checks
+# these against Triton's own model_config.proto.
+INT32_MAX = 2**31 - 1
+FIELD_MAX = {
+    "max_batch": INT32_MAX,
+    "preferred_batch_sizes": INT32_MAX,
+    "max_queue_delay_us": INT32_MAX,  # uint64 in the proto; 35 minutes of queueing is a typo
+    "instances": MAX_INSTANCES,
+}
+
 INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 BACKEND_NAMES = ("openvino",)  # Triton serves these through a backend, not a platform
 # ONNX TensorProto element type -> Triton data type

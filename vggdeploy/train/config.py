@@ -9,10 +9,17 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vggdeploy import _args
 from vggdeploy.backends.base import parse_device
 from vggdeploy.errors import UsageError
 from vggdeploy.models.presets import DEFAULT_PRESET, make_spec
 from vggdeploy.spec import ModelSpec
+
+# More data-loader processes than this is a typo on any machine (each is a real OS process).
+MAX_WORKERS = 256
+# Side of a square input: the presets take 28..224, and the classifier's first layer grows with
+# the square of the side (at 1024, vgg-mini's already holds ~0.5 G weights).
+MAX_INPUT_SIZE = 1024
 
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 
@@ -101,10 +108,12 @@ class TrainConfig:
         return 0.2 * self.epochs if self.warmup_epochs is None else self.warmup_epochs
 
     def validate(self) -> TrainConfig:
-        """UsageError naming the first option out of range (NaN and inf fail every check).
+        """UsageError naming the first option of the wrong type or out of range (NaN and inf fail
+        every check).
 
         ``device`` is parsed by the one device parser and kept in its canonical form ("cpu",
         "cuda", "cuda:N"; "auto" becomes the device torch sees)."""
+        self._check_types()
         self.device = str(parse_device(self.device))
         fin = math.isfinite
         checks = [
@@ -147,6 +156,32 @@ class TrainConfig:
             self.cpu_bf16 = self.device == "cpu" and cpu_bf16_pays()
         return self
 
+    def _check_types(self) -> None:
+        """Types first (a str epoch count would raise TypeError in the range checks), and the
+        upper bounds: counts fit int32; workers and input size stay within what one machine and
+        these 28x28 images make sensible (MAX_WORKERS, MAX_INPUT_SIZE)."""
+        for name in ("epochs", "batch_size"):
+            _args.integer(_flag(name), getattr(self, name))
+        for name in ("limit_train", "limit_test"):
+            _args.optional_integer(_flag(name), getattr(self, name))
+        _args.integer("--seed", self.seed, max=_args.UINT64_MAX)  # range: below
+        _args.integer("--workers", self.workers, max=MAX_WORKERS)
+        _args.optional_integer("--input-size", self.input_size, max=MAX_INPUT_SIZE)
+        for name in ("lr", "momentum", "weight_decay", "label_smoothing", "erase", "ema"):
+            _real(_flag(name), getattr(self, name))
+        if self.warmup_epochs is not None:
+            _real("--warmup-epochs", self.warmup_epochs)
+            if math.isfinite(self.warmup_epochs) and self.warmup_epochs > _args.INT32_MAX:
+                raise UsageError(f"--warmup-epochs must be <= {_args.INT32_MAX} epochs")
+        for name in ("augment", "amp", "channels_last"):
+            _args.boolean(_flag(name), getattr(self, name))
+        _args.optional_boolean("--cpu-bf16", self.cpu_bf16)  # None: decided by the CPU
+        for name in ("preset", "recipe", "schedule", "device"):
+            _args.text(_flag(name), getattr(self, name))
+        if self.init is not None:
+            _args.text("--init", self.init)
+        self.device = str(parse_device(self.device))
+
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         """Learning rate as a pure function of the global step (no scheduler state to save)."""
         total = self.epochs * steps_per_epoch
@@ -173,3 +208,21 @@ class TrainResult:
     @property
     def test_accuracy(self) -> float:
         return self.history[-1]["test_accuracy"]
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _real(name: str, value: object) -> None:
+    """A real number (NaN/inf pass: the range checks name them with their own message)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UsageError(
+            f"{name} must be a number, got {_args.show(value)} ({type(value).__name__})"
+        )
+    try:
+        float(value)
+    except OverflowError:  # an int beyond float's range: math.isfinite would raise
+        raise UsageError(f"{name} must be a finite number, got {_args.show(value)}") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from vggdeploy import _args
 from vggdeploy._io import ensure_writable_dir, sha256_file, write_bytes
 from vggdeploy.artifacts.onnx_meta import load_onnx, spec_from_model, verified_max_batch
 from vggdeploy.artifacts.variants import EXPORT_PRECISIONS
@@ -70,15 +71,27 @@ def check_batch_bounds(min_batch: int, opt_batch: int, max_batch: int) -> None:
 _UNITS = {"": 2**20, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
 
+_MAX_SIZE = 2**63 - 1
+
+
 def parse_size(text: str | int) -> int:
     """'4G', '512M', '1GiB', '65536B' -> bytes; a bare number means MiB (as in trtexec)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([BKMG]?)(?:I?B)?\s*", str(text).upper())
+    # [0-9], not \d: \d also matches '١٢' and '５'; bool is an int, never a size
+    ascii_text = not isinstance(text, bool) and str(text).isascii()
+    m = (
+        None
+        if not ascii_text
+        else re.fullmatch(r"\s*([0-9]+)\s*([BKMG]?)(?:I?B)?\s*", str(text).upper())
+    )
     if not m or int(m.group(1)) <= 0:
         raise UsageError(
             f"invalid size '{text}'",
             hint="a positive number with a unit, e.g. 512M or 4G (no unit means MiB)",
         )
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    nbytes = int(m.group(1)) * _UNITS[m.group(2)]
+    if nbytes > _MAX_SIZE:  # TensorRT's memory pool limit is a size_t; the sidecar an int64
+        raise UsageError(f"size '{text}' is {nbytes} bytes, more than 2**63-1")
+    return nbytes
 
 
 def format_size(nbytes: int) -> str:
@@ -225,6 +238,11 @@ def build_engine(
     refused (VerificationError, nothing written) unless ``allow_fallback``.
     """
     # Arguments first (exit 2), then the machine (exit 5 / 6), then the files (exit 4).
+    _args.path("onnx", onnx_path)
+    _args.optional_path("out", out_path)
+    _args.integer("--min-batch", min_batch, min=1)  # types, int32, >= 1; the order below
+    _args.optional_integer("--opt-batch", opt_batch, min=1)
+    _args.optional_integer("--max-batch", max_batch, min=1)  # None: the ONNX's, read later
     if max_batch is not None:
         check_batch_bounds(
             min_batch, default_opt_batch(min_batch, max_batch) if opt_batch is None else opt_batch,
@@ -240,8 +258,10 @@ def build_engine(
             f"unknown hardware compatibility '{hardware_compat}'",
             hint=f"one of {', '.join(HARDWARE_COMPAT)}",
         )
-    if workspace is not None and workspace <= 0:
-        raise UsageError(f"--workspace must be positive, got {workspace} bytes")
+    _args.optional_integer("--workspace", workspace, min=1, max=_MAX_SIZE)
+    _args.optional_integer("--opt-level", opt_level)
+    _args.boolean("--version-compatible", version_compatible)
+    _args.boolean("--allow-fallback", allow_fallback)
     if opt_level is not None and not 0 <= opt_level <= 5:
         raise UsageError(f"--opt-level must be 0..5 (TensorRT's default is 3), got {opt_level}")
     # Before TensorRT is needed and a build of minutes: can the engine be written at all?
