@@ -3,6 +3,7 @@ test images, one `infer` over HTTP or gRPC, and the checks every fault test ends
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 from pathlib import Path
@@ -121,3 +122,18 @@ def _triton_dtype(dtype: np.dtype) -> str:
     from tritonclient.utils import np_to_triton_dtype
 
     return np_to_triton_dtype(dtype)
+
+
+@contextlib.contextmanager
+def running_server(artifact: Path, args: list[str] | None = None, ready_timeout_s: float = 90.0):
+    """A real `vggdeploy serve` of ``artifact`` on free loopback ports, ready, always stopped
+    (SIGTERM, then the whole process group killed if it did not exit cleanly)."""
+    from vggdeploy.serve.launch import start_server
+
+    proc = start_server(artifact, args=args or [])
+    try:
+        proc.wait_ready(ready_timeout_s)
+        yield proc
+    finally:
+        if proc.stop(timeout_s=60) not in (143, 0):
+            proc.kill_group()

@@ -27,10 +27,10 @@ from server_helpers import (  # noqa: E402
     fashion_test_images,
     infer,
     png_bytes,
+    running_server,
 )
 
 from vggdeploy._io import sha256_file  # noqa: E402
-from vggdeploy.serve.launch import start_server  # noqa: E402
 from vggdeploy.serve.predictor import load  # noqa: E402
 
 MAX_BATCH = 16
@@ -44,13 +44,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir: Path):
-    proc = start_server(model_dir, args=["--max-batch", str(MAX_BATCH)])
-    try:
-        proc.wait_ready(READY_TIMEOUT_S)
+    with running_server(model_dir, ["--max-batch", str(MAX_BATCH)], READY_TIMEOUT_S) as proc:
         yield proc
-    finally:
-        if proc.stop(timeout_s=60) not in (143, 0):
-            proc.kill_group()
 
 
 @pytest.fixture(scope="module")

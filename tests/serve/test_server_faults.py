@@ -27,10 +27,10 @@ from server_helpers import (  # noqa: E402
     fashion_test_images,
     infer,
     png_bytes,
+    running_server,
 )
 
 from vggdeploy.serve.inputs import to_batch  # noqa: E402
-from vggdeploy.serve.launch import start_server  # noqa: E402
 from vggdeploy.serve.predictor import load  # noqa: E402
 
 PROTOCOLS = ("http", "grpc")
@@ -57,13 +57,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(model_dir: Path):
     # a long queue delay so that concurrent bad and good requests share executions
     args = ["--max-batch", str(MAX_BATCH), "--max-queue-delay-us", "20000"]
-    proc = start_server(model_dir, args=args)
-    try:
-        proc.wait_ready(90)
+    with running_server(model_dir, args) as proc:
         yield proc
-    finally:
-        if proc.stop(timeout_s=60) not in (143, 0):
-            proc.kill_group()
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from server_helpers import (  # noqa: E402
     fashion_test_images,
     infer,
     png_bytes,
+    running_server,
 )
 
-from vggdeploy.serve.launch import start_server  # noqa: E402
 from vggdeploy.serve.predictor import load  # noqa: E402
 
 
@@ -33,13 +33,8 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(onnx_model: Path):
-    proc = start_server(onnx_model)
-    try:
-        proc.wait_ready(90)
+    with running_server(onnx_model) as proc:
         yield proc
-    finally:
-        if proc.stop(timeout_s=60) not in (143, 0):
-            proc.kill_group()
 
 
 def test_onnx_artifact_is_served_like_the_predictor(server, onnx_model) -> None:
