@@ -55,3 +55,13 @@ def real_predictor(real_run: Path):
 
     with load(real_run) as predictor:
         yield predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir: Path):
+    """The in-process Predictor of the module's served model (``model_dir``): the reference the
+    real-server tests compare against."""
+    from vggdeploy import load
+
+    with load(model_dir) as p:
+        yield p

@@ -31,7 +31,6 @@ from server_helpers import (  # noqa: E402
 )
 
 from vggdeploy._io import sha256_file  # noqa: E402
-from vggdeploy.serve.predictor import load  # noqa: E402
 
 MAX_BATCH = 16
 READY_TIMEOUT_S = 90
@@ -46,12 +45,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(model_dir: Path):
     with running_server(model_dir, ["--max-batch", str(MAX_BATCH)], READY_TIMEOUT_S) as proc:
         yield proc
-
-
-@pytest.fixture(scope="module")
-def predictor(model_dir: Path):
-    with load(model_dir) as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,6 @@ from server_helpers import (  # noqa: E402
 )
 
 from vggdeploy.serve.inputs import to_batch  # noqa: E402
-from vggdeploy.serve.predictor import load  # noqa: E402
 
 PROTOCOLS = ("http", "grpc")
 MAX_BATCH = 8
@@ -59,12 +58,6 @@ def server(model_dir: Path):
     args = ["--max-batch", str(MAX_BATCH), "--max-queue-delay-us", "20000"]
     with running_server(model_dir, args) as proc:
         yield proc
-
-
-@pytest.fixture(scope="module")
-def predictor(model_dir: Path):
-    with load(model_dir) as p:
-        yield p
 
 
 @pytest.fixture(scope="module")
