@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from vggdeploy._io import sha256_file
+from vggdeploy.artifacts.checkpoint import SPEC_NAME, WEIGHTS_NAME
+from vggdeploy.artifacts.provenance import run_candidates
 from vggdeploy.backends.registry import backend_for_path
 from vggdeploy.errors import VggDeployError
 from vggdeploy.serve.inputs import to_batch
@@ -67,22 +69,24 @@ def artifact_files(source: Path) -> list[Path]:
     otherwise the artifact's files as the registry names them (an engine's sidecar, an IR's
     weights)."""
     if source.is_dir():
-        return [p for p in (source / "model.safetensors", source / "model.json") if p.exists()]
+        return _checkpoint_in(source)
     found = backend_for_path(source)
     return found[0].files_of(found[1]) if found is not None else [source]
 
 
+def _checkpoint_in(folder: Path) -> list[Path]:
+    return [p for p in (folder / WEIGHTS_NAME, folder / SPEC_NAME) if p.exists()]
+
+
 def checkpoint_files(source: Path) -> list[Path]:
-    """The checkpoint an artifact file was made from, where its run folder keeps one (the folder
-    holding it, or the one above its ``engines/``): its provenance is judged against these."""
-    if source.is_dir():
+    """The checkpoint an artifact file was made from, where its run folder keeps one (the folders
+    ``provenance.run_candidates`` names from the backend's run globs): its provenance is judged
+    against these."""
+    found = backend_for_path(source)
+    if source.is_dir() or found is None:
         return []
-    return [
-        p
-        for folder in (source.parent, source.parent.parent)
-        for p in (folder / "model.safetensors", folder / "model.json")
-        if p.exists()
-    ]
+    folders = run_candidates(found[1], found[0].run_globs)
+    return [p for folder in folders for p in _checkpoint_in(folder)]
 
 
 class ArtifactWatch:
