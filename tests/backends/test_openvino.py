@@ -22,7 +22,14 @@ pytest.importorskip(
 
 from vggdeploy.backends import cpu_features as cpu_mod  # noqa: E402
 from vggdeploy.backends import open_runner  # noqa: E402
-from vggdeploy.backends.openvino import describe_ir, ir_precision, read_ir_info  # noqa: E402
+from vggdeploy.backends.openvino import (  # noqa: E402
+    HINTS,
+    INFERENCE_PRECISION,
+    compile_config,
+    describe_ir,
+    ir_precision,
+    read_ir_info,
+)
 from vggdeploy.cli import main  # noqa: E402
 from vggdeploy.errors import (  # noqa: E402
     ArtifactError,
@@ -283,8 +290,50 @@ def test_triton_repo_serves_an_ir_through_the_openvino_backend(fp32_ir: Path, tm
     assert config.default_model_filename == "model.xml"
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
     params = {k: v.string_value for k, v in config.parameters.items()}
-    assert params["INFERENCE_PRECISION_HINT"] == "f32"  # not OpenVINO's BF16 default
+    # only keys Triton's OpenVINO backend reads; it has none for f32, so the config says so
+    assert params == {"PERFORMANCE_HINT": "LATENCY"}
+    head = (folder / "config.pbtxt").read_text().split("name:")[0]
+    assert head.startswith("# ") and "f32" in head and "BF16" in head
     with pytest.raises(UsageError, match="alone"):
         build_triton_repo(fp32_ir, tmp_path / "repo2", onnx=fp32_ir)
     with pytest.raises(UsageError, match="gpu"):
         build_triton_repo(fp32_ir, tmp_path / "repo3", kind="gpu")
+
+
+@pytest.mark.parametrize("precision", sorted({*INFERENCE_PRECISION, "int8"}))
+@pytest.mark.parametrize("hint", HINTS)
+@pytest.mark.parametrize("threads", [None, 1, 3])
+def test_triton_openvino_parameters_are_keys_the_backend_reads(precision, hint, threads):
+    """Every IR precision x hint x threads the runner compiles with maps onto parameters that
+    Triton's OpenVINO backend reads, with values it accepts (render_config refuses others), and
+    an f32-judged IR carries the note that the backend cannot keep f32 on BF16 CPUs."""
+    from vggdeploy.serve.triton import _openvino_parameters
+    from vggdeploy.serve.triton_config import OPENVINO_PARAMETERS, check_parameter
+
+    config = compile_config(precision, {}, hint, threads)
+    params, notes = _openvino_parameters(config, Path("model.xml"))
+    for key, value in params:
+        check_parameter("openvino", key, value)
+        assert key in OPENVINO_PARAMETERS
+    got = dict(params)
+    assert got["PERFORMANCE_HINT"] == hint.upper()
+    assert got.get("INFERENCE_NUM_THREADS") == (str(threads) if threads else None)
+    bf16 = config["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert (got.get("HINT_BF16") == "YES") == bf16
+    assert bool(notes) == (not bf16)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("INFERENCE_PRECISION_HINT", "f32"), ("HINT_BF16", "NO"), ("PERFORMANCE_HINT", "fast"),
+     ("INFERENCE_NUM_THREADS", "-1"), ("NUM_STREAMS", "many"), ("ENFORCE_BF16", "YES")],
+)  # fmt: skip
+def test_render_config_refuses_parameters_the_openvino_backend_ignores(key, value):
+    from vggdeploy.models import make_spec
+    from vggdeploy.serve.triton_config import TritonModel, render_config
+
+    model = TritonModel(name="m", platform="openvino", artifact=Path("m.xml"),
+                        filename="model.xml", spec=make_spec("vgg-mini28"), max_batch=8,
+                        parameters=((key, value),))  # fmt: skip
+    with pytest.raises(ValueError, match=key):
+        render_config(model)

@@ -93,6 +93,7 @@ def triton_repo(
         preferred_batch_sizes=preferred_batch_sizes,
         max_queue_delay_us=max_queue_delay_us,
         force=force,
+        log=lambda message: click.echo(message, err=True),
     )
     for folder in written:
         click.echo(f"wrote {folder}/config.pbtxt")

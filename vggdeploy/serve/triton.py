@@ -31,9 +31,11 @@ from typing import Any
 
 from vggdeploy import _args
 from vggdeploy._io import (
+    Log,
     ensure_dir,
     ensure_writable_dir,
     publish_dirs,
+    reporter,
     sha256_file,
     write_json,
     write_text,
@@ -68,8 +70,11 @@ def build_triton_repo(
     preferred_batch_sizes: tuple[int, ...] | None = None,
     max_queue_delay_us: int = 100,
     force: bool = False,
+    log: Log | None = None,
 ) -> list[Path]:
-    """Write the repository; returns the model folders written (ONNX first, then TensorRT)."""
+    """Write the repository; returns the model folders written (ONNX first, then TensorRT).
+    What a config cannot promise (an OpenVINO IR's precision on BF16 CPUs) is said through
+    ``log`` and written as comments at the top of its config.pbtxt."""
     _args.path("source", source)
     _args.path("out", out)
     for label, value in (("--name", name), ("--onnx", onnx), ("--engine", engine)):
@@ -106,6 +111,8 @@ def build_triton_repo(
             raise UsageError("an OpenVINO IR is served alone: drop --onnx/--engine")
         m = _openvino_model(Path(source), name, max_batch, preferred_batch_sizes, kind)
         check_fresh(m.artifact)
+        for note in m.notes:
+            reporter(log)(f"warning: {note}")
         return write_models(ensure_dir(out), [replace(m, instances=instances,
                             max_queue_delay_us=max_queue_delay_us)], force=force)  # fmt: skip
     onnx_path, engine_path, run_spec = _resolve_sources(Path(source), onnx, engine)
@@ -353,7 +360,9 @@ def _openvino_model(
     spec, facts = read_ir_info(ir)
     if not bin_path(ir).is_file():
         raise ArtifactError(f"'{ir}' has no weights file '{bin_path(ir).name}' beside it")
-    config = compile_config(str(facts.get("precision")), facts, "latency", None)
+    parameters, notes = _openvino_parameters(
+        compile_config(str(facts.get("precision")), facts, "latency", None), ir
+    )
     from vggdeploy.export.onnx import DEFAULT_VERIFIED_MAX_BATCH
 
     mb = max_batch or int(facts.get("verified_max_batch") or DEFAULT_VERIFIED_MAX_BATCH)
@@ -371,8 +380,32 @@ def _openvino_model(
         preferred_batch_sizes=_preferred(preferred, mb),
         instance_kind="KIND_CPU",
         companions=((bin_path(ir), "model.bin"),),
-        parameters=tuple(sorted((k, str(v)) for k, v in config.items())),
+        parameters=parameters,
+        notes=notes,
     )
+
+
+def _openvino_parameters(config: dict[str, Any], ir: Path) -> tuple[tuple, tuple[str, ...]]:
+    """The runner's compile properties in the keys Triton's OpenVINO backend reads
+    (``triton_config.OPENVINO_PARAMETERS``), and what that backend cannot say: it has no key for
+    f32 inference precision, so on a CPU with native BF16 OpenVINO runs an f32-judged IR's float
+    layers in BF16 (its CPU default there)."""
+    params = [("PERFORMANCE_HINT", str(config["PERFORMANCE_HINT"]).upper())]
+    if "INFERENCE_NUM_THREADS" in config:
+        params.append(("INFERENCE_NUM_THREADS", str(config["INFERENCE_NUM_THREADS"])))
+    notes: tuple[str, ...] = ()
+    precision = str(config.get("INFERENCE_PRECISION_HINT", "f32"))
+    if precision == "bf16":
+        params.append(("HINT_BF16", "YES"))
+    else:
+        notes = (
+            f"vggdeploy judged '{ir.name}' with {precision} inference. Triton's OpenVINO backend "
+            "has no parameter that keeps f32 (HINT_BF16 takes only YES), and OpenVINO's CPU "
+            "plugin runs float layers in BF16 by default on CPUs with native BF16 (AMX, "
+            "AVX512_BF16): served there, this model runs a precision vggdeploy did not judge. "
+            "There, serve the BF16 IR (judged in BF16) or model.onnx (onnxruntime_onnx) instead.",
+        )
+    return tuple(sorted(params)), notes
 
 
 def _engine_dtype(dtypes: dict[str, str], tensor: str, engine: Path) -> str:

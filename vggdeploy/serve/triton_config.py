@@ -25,6 +25,19 @@ FIELD_MAX = {
 
 INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 BACKEND_NAMES = ("openvino",)  # Triton serves these through a backend, not a platform
+# The model-config parameters Triton's OpenVINO backend reads, and the values it accepts (it
+# upper/lower-cases them first). Source: triton-inference-server/openvino_backend src/openvino.cc,
+# ModelState::ParseParameters / ParseParameterHelper (commit db19304, 2026-08-21). Any other key is
+# ignored by the backend without a word, so a key outside this table would be a setting that
+# silently does nothing: render_config refuses it. Note that there is no key for f32 inference
+# precision (HINT_BF16 accepts only YES).
+OPENVINO_PARAMETERS: dict[str, tuple[str, ...] | None] = {  # None: a non-negative integer
+    "PERFORMANCE_HINT": ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"),
+    "INFERENCE_NUM_THREADS": None,
+    "COMPILATION_NUM_THREADS": None,
+    "HINT_BF16": ("YES",),
+    "NUM_STREAMS": ("AUTO", "NUMA"),  # or a non-negative integer
+}
 # ONNX TensorProto element type -> Triton data type
 ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 16: "TYPE_BF16", 11: "TYPE_FP64"}
 # an engine's I/O dtype (as its sidecar names it) -> Triton data type
@@ -49,12 +62,17 @@ class TritonModel:
     instance_kind: str = "KIND_AUTO"
     companions: tuple[tuple[Path, str], ...] = ()  # more files for the version folder (IR .bin)
     parameters: tuple[tuple[str, str], ...] = ()  # backend parameters (OpenVINO properties)
+    notes: tuple[str, ...] = ()  # written as comments at the top of config.pbtxt
 
 
 def render_config(m: TritonModel) -> str:
     """config.pbtxt text (protobuf text format of Triton's ModelConfig)."""
     s = m.spec
+    for key, value in m.parameters:
+        check_parameter(m.platform, key, value)
+    notes = [f"# {line}" for note in m.notes for line in note.splitlines()]
     lines = [
+        *notes,
         f'name: "{m.name}"',
         # Triton's OpenVINO support is a backend ("backend:"), the others are platforms
         f'backend: "{m.platform}"' if m.platform in BACKEND_NAMES else f'platform: "{m.platform}"',
@@ -93,3 +111,16 @@ def render_config(m: TritonModel) -> str:
     for key, value in m.parameters:
         lines.append(f'parameters: {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
     return "\n".join([*lines, ""])
+
+
+def check_parameter(platform: str, key: str, value: str) -> None:
+    """Refuse a backend parameter the backend would ignore or reject (a vggdeploy defect, not a
+    user error: the parameters come from vggdeploy's own tables)."""
+    if platform != "openvino" or key not in OPENVINO_PARAMETERS:
+        raise ValueError(f"Triton's {platform} backend does not read the parameter {key!r}")
+    allowed = OPENVINO_PARAMETERS[key]
+    ok = value.upper() in allowed if allowed is not None else False
+    if allowed is None or key == "NUM_STREAMS":
+        ok = ok or value.isdigit()
+    if not ok:
+        raise ValueError(f"Triton's openvino backend rejects {key}={value!r}")
