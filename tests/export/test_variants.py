@@ -259,3 +259,54 @@ def test_bad_variant_arguments(tiny_run, kwargs):
 def test_parse_precisions():
     assert parse_precisions("all") == ("fp32", "fp16", "int8")
     assert parse_precisions("int8,fp16") == ("int8", "fp16")
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_calibration_collects_in_passes_within_the_memory_budget(
+    variants, fake_data, tmp_path, monkeypatch, method
+):
+    """ORT's calibrators hold every tensor of one collect_data() call in memory (512 d2l-vgg11
+    images: ~30 GB, OOM on a 24 GiB machine). With a budget of a few images' tensors, no call
+    gets more images than fit, and the ranges are those of one pass: equal for minmax (min/max
+    merge exactly), close for the histogram methods (the first pass fixes the bin width)."""
+    import onnxruntime.quantization.calibrate as ort_calibrate
+
+    import vggdeploy.export.quantize as quantize
+
+    fp32 = variants["fp32"].path.read_bytes()
+    calib = calibration_images(read_spec(variants["fp32"].path.parent), fake_data, 48)
+
+    def ranges(budget: int | None) -> tuple[dict, list[int]]:
+        calls: list[int] = []
+        with monkeypatch.context() as m:
+            for cls in (ort_calibrate.MinMaxCalibrater, ort_calibrate.HistogramCalibrater):
+                real = cls.collect_data
+
+                def spy(self, reader, real=real):  # count the images, then ORT's own code
+                    calls.append(sum(len(b["input"]) for b in iter(reader.get_next, None)))
+                    reader.rewind()
+                    return real(self, reader)
+
+                m.setattr(cls, "collect_data", spy)
+            if budget is not None:
+                m.setattr(quantize, "COLLECT_BUDGET_BYTES", budget)
+            cache = tmp_path / f"cache-{budget}"
+            cache.mkdir()
+            path, _ = calibrate(fp32, calib, method=method, cache_dir=cache,
+                                input_name="input", log=lambda _m: None)  # fmt: skip
+        data = ort_calibrate.load_tensors_data(path)
+        path.unlink()
+        return {name: tuple(map(float, np.ravel(data[name].range_value))) for name in data}, calls
+
+    whole, one_call = ranges(None)
+    assert one_call == [48]  # a small model: the whole set in one call, as before the budget
+    chunked, calls = ranges(1)  # below one image's tensors: one image per call
+    assert calls == [1] * 48
+    assert whole.keys() == chunked.keys()
+    for name, (lo, hi) in whole.items():
+        lo2, hi2 = chunked[name]
+        if method == "minmax":
+            np.testing.assert_allclose([lo2, hi2], [lo, hi], rtol=1e-6, err_msg=name)
+        else:
+            span = max(abs(lo), abs(hi), 1e-6)
+            assert abs(hi2 - hi) <= 0.05 * span and abs(lo2 - lo) <= 0.05 * span, name

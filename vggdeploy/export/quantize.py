@@ -119,6 +119,22 @@ def _quiet_ort():
         root.setLevel(level)
 
 
+# ORT's calibrators keep every calibrated tensor of every batch given to one collect_data() call
+# in memory before they histogram it (512 images of d2l-vgg11 at 224x224: ~30 GB). Calibration
+# hands them at most this many bytes of tensors per call; the histograms merge across calls.
+COLLECT_BUDGET_BYTES = 1 << 30
+
+
+def _images_per_collect(calibrator: Any, input_name: str, calib: np.ndarray) -> int:
+    """How many images one collect_data() call may take: the bytes one image's calibrated tensors
+    take (measured by running the calibrator's own augmented model on one image) within
+    :data:`COLLECT_BUDGET_BYTES`. Models whose whole calibration set fits take it in one call,
+    as before."""
+    outputs = calibrator.infer_session.run(None, {input_name: calib[:1]})
+    per_image = max(1, sum(int(np.asarray(o).nbytes) for o in outputs))
+    return int(min(len(calib), max(1, COLLECT_BUDGET_BYTES // per_image)))
+
+
 def calibrate(
     fp32: bytes,
     calib: np.ndarray,
@@ -142,6 +158,7 @@ def calibrate(
         "size": int(len(calib)),
         "split": "train",
         "seed": CALIB_SEED,
+        "collect_budget_bytes": COLLECT_BUDGET_BYTES,  # with model and data: how it was gathered
     }
     cache = calibration_cache(cache_dir, method)
     fd, tmp = tempfile.mkstemp(prefix=".ort-calib.", suffix=".json", dir=cache_dir)
@@ -169,7 +186,9 @@ def calibrate(
                 providers=["CPUExecutionProvider"],
                 extra_options=dict(CALIB_OPTIONS[method]),
             )
-            calibrator.collect_data(_BatchReader(input_name, calib))
+            chunk = _images_per_collect(calibrator, input_name, calib)
+            for start in range(0, len(calib), chunk):
+                calibrator.collect_data(_BatchReader(input_name, calib[start : start + chunk]))
             ranges = calibrator.compute_data()
             del calibrator
         tmp_path.unlink(missing_ok=True)
@@ -178,7 +197,8 @@ def calibrate(
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-    log(f"calibration: {method} on {len(calib)} train images -> {cache.name}")
+    passes = f", {-(-len(calib) // chunk)} passes of {chunk}" if chunk < len(calib) else ""
+    log(f"calibration: {method} on {len(calib)} train images{passes} -> {cache.name}")
     return tmp_path, {**key, "cache": str(cache), "reused": False}
 
 
