@@ -372,14 +372,15 @@ def test_duration_mode_times_until_the_deadline(bench_run, fake_data):
     cfg = BenchConfig(
         run=bench_run,
         backends=["torch"],
-        precisions=["fp32", "bf16"],
+        precisions=["fp32"],  # not bf16: bench skips it on CPUs without native BF16 (Zen 3)
         data_dir=str(fake_data),
         accuracy=False,
-        **{**QUICK, "iters": None, "batch_sizes": [2]},
+        **{**QUICK, "iters": None, "batch_sizes": [1, 2]},
         duration_s=0.2,
     )
     results = run_bench(cfg)
     assert results["config"]["iters"] is None and results["config"]["duration_s"] == 0.2
+    assert len(results["rows"]) == 2
     for r in results["rows"]:
         assert r["status"] == "ok" and r["latency_ms"]["n"] >= 2 * 3  # >= 3 calls per round
 
