@@ -48,6 +48,9 @@ class BackendInfo:
     default_max_batch: int | None = None  # largest batch its build targets unless told otherwise
     # (None: what the source artifact records)
     larger_batch: str | None = None  # how to make an artifact that takes larger batches
+    # precisions its build step makes (freely named artifacts): bench reports a skipped row for
+    # each one asked for that the run folder lacks, instead of leaving it out without a word
+    builds: tuple[str, ...] = ()
 
     def batch_hint(self) -> str:
         """The hint for a batch above an artifact's maximum, naming this backend's artifact."""
@@ -155,6 +158,7 @@ BACKENDS: dict[str, BackendInfo] = {
         ),
         BackendInfo(
             name="tensorrt",
+            builds=("fp32", "fp16", "int8"),
             runner="vggdeploy.backends.tensorrt.runner:TensorRTRunner",
             suffixes=(".engine", ".plan"),
             # One IExecutionContext holds the bound shapes and device buffers of one call at a
@@ -176,6 +180,7 @@ BACKENDS: dict[str, BackendInfo] = {
         ),
         BackendInfo(
             name="inductor",
+            builds=("fp32",),
             runner="vggdeploy.backends.inductor:InductorRunner",
             suffixes=(".pt2",),
             # The AOTInductor package loader runs a fixed pool of model instances (one by
@@ -194,6 +199,7 @@ BACKENDS: dict[str, BackendInfo] = {
         ),
         BackendInfo(
             name="openvino",
+            builds=("fp32", "bf16", "int8"),
             runner="vggdeploy.backends.openvino:OpenVINORunner",
             suffixes=(".xml",),  # + NAME.bin beside it (the weights); the XML is the artifact
             # A compiled model is shared and thread-safe; infer requests are not, so the runner

@@ -18,7 +18,12 @@ onnxruntime     any        +trt-ep       the same files through ORT's TensorRT E
 tensorrt        recorded   stem          the registry's ``run_globs``; precision as the
                                          engine records it (its sidecar)
 inductor        recorded   stem          the registry's ``run_globs`` (.pt2 packages)
+openvino        recorded   stem          the registry's ``run_globs`` (IR .xml + .bin)
 ==============  =========  ============  ============================================
+
+A precision asked of a backend that builds it (the registry's ``builds``) with no such artifact in
+the run folder is a skipped row naming the build command, or, for bf16 on a CPU without native
+BF16, why none can be built here.
 
 Identity by content: a row's precision and variant are what the artifact records about itself
 (``backends.identity.artifact_identity``), never what its file name says; a file whose name
@@ -203,10 +208,27 @@ def plan_cases(
                 why = f"artifact missing: no {backend} artifact in the run folder"
                 cases.append(Case(backend, "*", "-", None, skip=f"{why} ({info.how_to_make})"))
             cases += kept
+            if kept and files is None:
+                cases += _missing_builds(info, kept, precisions, device)
         if backend == "onnxruntime" and files is None:
             cases += _onnxruntime_extras(cases, precisions, ort_tensorrt)
     cases = _keyed_by_identity(cases)
     return _mark_stale(cases, run)
+
+
+def _missing_builds(
+    info: BackendInfo, kept: list[Case], precisions: list[str], device: str
+) -> list[Case]:
+    """A skipped row per asked precision the backend builds but the run folder has no artifact
+    of; on a CPU without native BF16, a bf16 row says why none can be built here."""
+    have = {c.precision for c in kept}
+    rows = []
+    for prec in (p for p in info.builds if p in precisions and p not in have):
+        why = _bf16_refusal() if prec == "bf16" and device == "cpu" else None
+        missing = f"artifact missing: no {info.name} {prec} artifact in the run folder"
+        why = why or f"{missing} ({info.how_to_make})"
+        rows.append(Case(info.name, prec, "-", None, skip=why))
+    return rows
 
 
 def _trusted(path: Path, info: BackendInfo) -> bool:
