@@ -283,7 +283,9 @@ def test_triton_repo_serves_an_ir_through_the_openvino_backend(fp32_ir: Path, tm
 
     from vggdeploy.serve.triton import build_triton_repo
 
-    (folder,) = build_triton_repo(fp32_ir, tmp_path / "repo")
+    said: list[str] = []
+    (folder,) = build_triton_repo(fp32_ir, tmp_path / "repo", log=said.append)
+    assert len(said) == 1 and said[0].startswith("warning:") and "HINT_BF16" in said[0]
     assert folder.name.endswith("_openvino_fp32")
     assert (folder / "1" / "model.xml").read_bytes() == fp32_ir.read_bytes()
     assert (folder / "1" / "model.bin").read_bytes() == fp32_ir.with_suffix(".bin").read_bytes()
