@@ -114,8 +114,10 @@ def test_every_hint_gives_the_same_logits(fp32_ir: Path, n: int):
         with open_runner("openvino", fp32_ir, hint=hint, threads=2) as runner:
             outs[hint] = runner.infer(x)
             settings = runner.settings(n)
+            used = runner.hint_for(n)  # auto: what it measured faster at this batch size
         assert settings["INFERENCE_NUM_THREADS"] == 2
-        assert settings["hint"] == (hint if hint != "auto" else runner.hint_for(n))
+        assert settings["hint"] == used == (hint if hint != "auto" else used)
+        assert used in HINTS
     np.testing.assert_allclose(outs["throughput"], outs["latency"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(outs["auto"], outs["latency"], rtol=1e-5, atol=1e-5)
 
@@ -267,7 +269,10 @@ def test_bench_reports_hints_and_ceiling_shares(ov_run, fp32_ir, fake_data, tmp_
         assert bf16 and all(r["status"] == "skipped" for r in bf16)
     rows = [r for r in results["rows"] if r["backend"] == "openvino" and r["precision"] == "fp32"]
     assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert [r["runner_settings"]["hint"] for r in rows] == ["latency", "throughput"]
+    first, second = (r["runner_settings"] for r in rows)
+    assert first["hint"] == "latency" and "hint_probe_ms" not in first  # batch 1: nothing to split
+    assert second["hint"] in HINTS and set(second["hint_probe_ms"]) == set(HINTS)
+    assert second["hint"] == min(HINTS, key=second["hint_probe_ms"].get)  # the faster one
     assert all(r["runner_settings"]["INFERENCE_PRECISION_HINT"] == "f32" for r in rows)
     assert all(r["ceiling_share"] and r["ceiling_share"] > 0 for r in rows)
     assert rows[0]["artifact_mb"] * 1e6 >= fp32_ir.with_suffix(".bin").stat().st_size
@@ -343,3 +348,32 @@ def test_render_config_refuses_parameters_the_openvino_backend_ignores(key, valu
                         parameters=((key, value),))  # fmt: skip
     with pytest.raises(ValueError, match=key):
         render_config(model)
+
+
+@pytest.mark.parametrize("slow", HINTS)
+def test_auto_keeps_the_hint_that_measured_faster(fp32_ir: Path, slow: str, monkeypatch):
+    """hint=auto times both hints on the first call of a batch-size bucket and keeps the faster:
+    here one hint is made 20 ms slower per call, so auto must keep the other, for the whole
+    bucket and only for it."""
+    import time
+
+    from vggdeploy.backends.openvino import OpenVINORunner
+
+    real = OpenVINORunner._run_hint
+
+    def slowed(self, hint, batch):
+        if hint == slow:
+            time.sleep(0.02)
+        return real(self, hint, batch)
+
+    monkeypatch.setattr(OpenVINORunner, "_run_hint", slowed)
+    fast = next(h for h in HINTS if h != slow)
+    x = calibration_batch(read_ir_info(fp32_ir)[0], 5, seed=3)
+    with open_runner("openvino", fp32_ir, hint="auto", threads=2) as runner:
+        assert runner.hint_for(5) is None and "not yet" in runner.settings(5)["hint"]
+        first = runner.infer(x)
+        assert runner.hint_for(5) == runner.hint_for(8) == fast  # bucket 5..8
+        assert runner.hint_for(9) is None and runner.hint_for(1) == "latency"
+        probe = runner.settings(5)["hint_probe_ms"]
+        assert probe[slow] > probe[fast] + 10
+        np.testing.assert_allclose(runner.infer(x), first, rtol=1e-5, atol=1e-5)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,13 @@ INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 #: performance hints: OpenVINO's own names (``openvino.properties.hint.PerformanceMode``)
 HINTS = ("latency", "throughput")
 #: ``hint="auto"``: batches of at least this many images use the throughput-compiled model
-AUTO_THROUGHPUT_BATCH = 16
+# hint=auto: the first call of a batch-size bucket (powers of two) times both hints on that batch
+# (after one warm-up call each) until each has PROBE_CALLS timings or PROBE_S have passed, and
+# keeps the faster. Neither hint wins everywhere: on a 2-core AMD Zen 3, LATENCY was 20-35 %
+# faster for vgg-mini28 at batch 32/64 and THROUGHPUT 11 % faster for d2l-vgg11 at batch 64
+# (benchmarks/CPU_PEERS.md), so a fixed batch threshold picked the slower hint for one of them.
+PROBE_CALLS = 3
+PROBE_S = 1.0
 _REBUILD = "vggdeploy build-engine RUN --backend openvino"
 
 
@@ -174,8 +182,8 @@ class OpenVINORunner(Runner):
     OPTIONS = {
         "device": "cpu (OpenVINO's CPU plugin; the only device this backend runs on)",
         "threads": "inference threads (INFERENCE_NUM_THREADS; default OpenVINO's: all cores)",
-        "hint": "latency | throughput | auto (default: latency below batch "
-        f"{AUTO_THROUGHPUT_BATCH}, throughput from there; each compiled when first needed)",
+        "hint": "latency | throughput | auto (default: latency at batch 1; from batch 2 the "
+        "faster of the two, timed on the first call of each batch-size bucket (powers of two))",
     }
 
     def __init__(self, source: Any, **options: Any) -> None:
@@ -198,6 +206,8 @@ class OpenVINORunner(Runner):
         self._lock = threading.Lock()
         self._local = threading.local()
         self._bounds: tuple[int, int | None] = (1, None)
+        self._chosen: dict[int, str] = {}  # hint=auto: batch-size bucket -> the faster hint
+        self._probes: dict[int, dict[str, float]] = {}  # bucket -> median ms per hint
 
     def _activate(self) -> ModelSpec:
         path = self.source_path
@@ -247,14 +257,23 @@ class OpenVINORunner(Runner):
         """What a call of ``batch`` images runs with (bench's ``runner_settings``): the hint, the
         compile properties and the infer requests the batch is split across."""
         hint = self.hint_for(batch)
+        if hint is None:  # auto, not yet timed at this batch size
+            return {"hint": "auto (not yet measured at this batch size)", **self.config("latency")}
         requests = len(self._requests(hint))
         split = requests > 1 and batch >= requests and self._bounds[1] is None
-        return {"hint": hint, "requests": requests if split else 1, **self.config(hint)}
+        out = {"hint": hint, "requests": requests if split else 1, **self.config(hint)}
+        probe = self._probes.get(_bucket(batch)) if self.hint == "auto" else None
+        if probe:
+            out["hint_probe_ms"] = dict(probe)  # what auto's choice was made on
+        return out
 
-    def hint_for(self, batch: int) -> str:
+    def hint_for(self, batch: int) -> str | None:
+        """The hint a call of ``batch`` images runs with; None: auto, not yet timed there."""
         if self.hint != "auto":
             return self.hint
-        return "throughput" if batch >= AUTO_THROUGHPUT_BATCH else "latency"
+        if batch < 2 or self._bounds[1] is not None:  # nothing to split across streams
+            return "latency"
+        return self._chosen.get(_bucket(batch))
 
     def _compile(self, hint: str) -> Any:
         with self._lock:
@@ -273,6 +292,7 @@ class OpenVINORunner(Runner):
 
     def _deactivate(self) -> None:
         self._compiled = {}
+        self._chosen, self._probes = {}, {}
         self._local = threading.local()
         self._model = self._core = None
 
@@ -292,7 +312,33 @@ class OpenVINORunner(Runner):
         return cache[hint]
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        requests = self._requests(self.hint_for(len(batch)))
+        hint = self.hint_for(len(batch))
+        return self._probe(batch) if hint is None else self._run_hint(hint, batch)
+
+    def _probe(self, batch: np.ndarray) -> np.ndarray:
+        """hint=auto's first call at this batch-size bucket: time both hints on ``batch`` and
+        keep the faster (the logits of every hint agree: tested); returns the last logits."""
+        times: dict[str, list[float]] = {h: [] for h in HINTS}
+        out = None
+        for hint in HINTS:  # warm-up: compile, first-call weight packing
+            out = self._run_hint(hint, batch)
+        start = time.perf_counter()
+        while not times[HINTS[0]] or (
+            len(times[HINTS[0]]) < PROBE_CALLS and time.perf_counter() - start < PROBE_S
+        ):
+            for hint in HINTS:  # alternating, so drift hits both alike
+                t0 = time.perf_counter()
+                out = self._run_hint(hint, batch)
+                times[hint].append(time.perf_counter() - t0)
+        medians = {h: 1e3 * statistics.median(t) for h, t in times.items()}
+        bucket = _bucket(len(batch))
+        with self._lock:
+            self._probes.setdefault(bucket, medians)
+            self._chosen.setdefault(bucket, min(HINTS, key=lambda h: medians[h]))
+        return out
+
+    def _run_hint(self, hint: str, batch: np.ndarray) -> np.ndarray:
+        requests = self._requests(hint)
         if len(requests) == 1 or len(batch) < len(requests) or self._bounds[1] is not None:
             return self._run(requests[0], batch)
         # throughput: the batch split across the streams' requests, run at once
@@ -309,6 +355,11 @@ class OpenVINORunner(Runner):
     def _run(request: Any, batch: np.ndarray) -> np.ndarray:
         request.infer({0: batch}, share_inputs=True)
         return np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy
+
+
+def _bucket(batch: int) -> int:
+    """The power of two at or above ``batch``: auto's choice holds for all sizes in a bucket."""
+    return 1 << max(0, int(batch) - 1).bit_length()
 
 
 __all__ = [
