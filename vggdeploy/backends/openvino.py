@@ -43,7 +43,6 @@ IR_VERSION = 1
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 #: performance hints: OpenVINO's own names (``openvino.properties.hint.PerformanceMode``)
 HINTS = ("latency", "throughput")
-#: ``hint="auto"``: batches of at least this many images use the throughput-compiled model
 # hint=auto: the first call of a batch-size bucket (powers of two) times both hints on that batch
 # (after one warm-up call each) until each has PROBE_CALLS timings or PROBE_S have passed, and
 # keeps the faster. Neither hint wins everywhere: on a 2-core AMD Zen 3, LATENCY was 20-35 %
