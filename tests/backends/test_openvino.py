@@ -200,22 +200,37 @@ def test_int8_nncf_is_calibrated_on_the_train_split_and_judged(ov_run, fake_data
 
 
 def test_int8_that_loses_accuracy_is_refused_and_nothing_is_written(
-    ov_run, fake_data, monkeypatch, tmp_path
+    ov_run, fp32_ir, fake_data, monkeypatch, tmp_path
 ):
-    """A quantized model that is not the checkpoint's any more (another model's weights) fails
-    the test-set comparison: refused, exit 7, no file."""
+    """A "quantized" model whose every prediction moved to another class (the checkpoint's own
+    IR, its logits rolled by one class) fails the test-set comparison: refused, exit 7, no file.
+    The test split is labelled with the checkpoint's own answers, so FP32 scores 100 % and the
+    damaged model 0 % on any machine (the tiny model is near chance on the synthetic labels,
+    where a loss would not show)."""
     import openvino as ov
 
-    other = tmp_path / "other"
-    shutil.copytree(ov_run, other)
-    retrain(other, seed=7)
-    (other / "model.onnx").unlink()
-    damaged = ov.Core().read_model(str(export_fp32(other)))
+    from vggdeploy.artifacts.checkpoint import read_spec
+    from vggdeploy.data import load_split, preprocess
+    from vggdeploy.data.idx import write_idx
+
+    data = tmp_path / "data"
+    shutil.copytree(fake_data, data)
+    test = load_split("test", data)
+    spec = read_spec(ov_run)
+    answers = _torch_logits(ov_run, preprocess(test.images, spec)).argmax(1).astype(np.uint8)
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", answers, compress=True)
+
+    damaged = ov.Core().read_model(str(fp32_ir))
+    result = damaged.get_results()[0]
+    rolled = ov.opset13.roll(result.input_value(0), np.int64([1]), np.int64([1]))
+    result.input(0).replace_source_output(rolled.output(0))
+    damaged.validate_nodes_and_infer_types()
     monkeypatch.setattr("vggdeploy.export.openvino._nncf_int8", lambda *a, **k: damaged)
     out = tmp_path / "out" / "model.int8.xml"
     with pytest.raises(VerificationError) as info:
-        build_openvino(ov_run, out, precision="int8", data_dir=fake_data)
+        build_openvino(ov_run, out, precision="int8", data_dir=data)
     assert info.value.exit_code == 7 and "not written" in info.value.message
+    assert "test accuracy 0.00% is 100.00 pt below FP32" in info.value.message
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
