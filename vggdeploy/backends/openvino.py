@@ -44,12 +44,18 @@ INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 #: performance hints: OpenVINO's own names (``openvino.properties.hint.PerformanceMode``)
 HINTS = ("latency", "throughput")
 # hint=auto: the first call of a batch-size bucket (powers of two) times both hints on that batch
-# (after one warm-up call each) until each has PROBE_CALLS timings or PROBE_S have passed, and
-# keeps the faster. Neither hint wins everywhere: on a 2-core AMD Zen 3, LATENCY was 20-35 %
+# and keeps the faster. Neither hint wins everywhere: on a 2-core AMD Zen 3, LATENCY was 20-35 %
 # faster for vgg-mini28 at batch 32/64 and THROUGHPUT 11 % faster for d2l-vgg11 at batch 64
 # (benchmarks/CPU_PEERS.md), so a fixed batch threshold picked the slower hint for one of them.
-PROBE_CALLS = 3
+# Each hint is timed in blocks of consecutive calls, as it then runs, in the order A B B A (drift
+# hits both alike); where a call is cheap (under PROBE_SETTLE_S) each block starts with an untimed
+# call, because the first call after the other hint's pool ran is slow: timing single calls
+# alternately made LATENCY look 30 % slower than it runs (vgg-mini28 INT8 b32 on an AMX Xeon:
+# 0.52-0.62 ms probed, 0.40 ms steady, against THROUGHPUT's 0.64 ms) and picked THROUGHPUT. A block
+# ends after PROBE_CALLS timed calls or its share of PROBE_S, with at least one timed call.
+PROBE_CALLS = 5
 PROBE_S = 1.0
+PROBE_SETTLE_S = 0.05
 _REBUILD = "vggdeploy build-engine RUN --backend openvino"
 
 
@@ -318,17 +324,25 @@ class OpenVINORunner(Runner):
         """hint=auto's first call at this batch-size bucket: time both hints on ``batch`` and
         keep the faster (the logits of every hint agree: tested); returns the last logits."""
         times: dict[str, list[float]] = {h: [] for h in HINTS}
+        first: dict[str, float] = {}
         out = None
         for hint in HINTS:  # warm-up: compile, first-call weight packing
+            t0 = time.perf_counter()
             out = self._run_hint(hint, batch)
-        start = time.perf_counter()
-        while not times[HINTS[0]] or (
-            len(times[HINTS[0]]) < PROBE_CALLS and time.perf_counter() - start < PROBE_S
-        ):
-            for hint in HINTS:  # alternating, so drift hits both alike
+            first[hint] = time.perf_counter() - t0
+        cheap = max(first.values()) < PROBE_SETTLE_S
+        order = (*HINTS, *reversed(HINTS)) if cheap else HINTS
+        share = PROBE_S / len(order)
+        for hint in order:
+            if cheap:
+                out = self._run_hint(hint, batch)  # settle: this hint's pool is running again
+            start = time.perf_counter()
+            for _ in range(PROBE_CALLS):
                 t0 = time.perf_counter()
                 out = self._run_hint(hint, batch)
                 times[hint].append(time.perf_counter() - t0)
+                if time.perf_counter() - start >= share:
+                    break
         medians = {h: 1e3 * statistics.median(t) for h, t in times.items()}
         bucket = _bucket(len(batch))
         with self._lock:
