@@ -59,6 +59,11 @@ ROWS: dict[str, tuple[str, dict]] = {
         dict(cpu_bf16=True, epochs=1, limit_train=6400),
     ),
     "no-label-smoothing": ("default without label smoothing", dict(label_smoothing=0.0)),
+    "fp32": (
+        "default with bfloat16 autocast off (`--no-cpu-bf16`): the same as `default` on CPUs "
+        "without AMX-BF16, where it is off already",
+        dict(cpu_bf16=False),
+    ),
 }
 
 
@@ -246,7 +251,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown row(s) {', '.join(unknown)}; valid: {', '.join(ROWS)}")
     m = machine()
-    results = args.results or ROOT / "benchmarks/results" / machine_slug(m)
+    results = (args.results or ROOT / "benchmarks/results" / machine_slug(m)).resolve()
+    args.report = args.report.resolve()  # the page links the results relative to itself
     if not args.report_only:
         print(f"benchmark rows {rows} on {m['cpu']} -> {results}", flush=True)
         for name in rows:

@@ -47,10 +47,11 @@ RECIPES: dict[str, dict[str, object]] = {
 
 def cpu_bf16_pays(features=None) -> bool:
     """Whether bfloat16 autocast speeds CPU training up on this CPU (``--cpu-bf16``'s automatic
-    default). Yes with AMX-BF16 tiles (BF16 GEMM ~5.8x FP32 on a 2-core AMX Xeon, issue 21's
-    measured ceilings; training itself not measured on AMX). No without native BF16 (emulated,
-    10.6x slower, benchmarks/TRAINING.md) and not yet with AVX512_BF16 alone (AMD Zen 4: 1.4x in
-    benchmarks/train_bf16.py on a loaded machine, pairs 0.97-2.04x: unconfirmed, TRAINING.md)."""
+    default). Yes with AMX-BF16 tiles (the default run trains 1.49x the images/s of fp32 on a
+    2-core AMX Xeon, same accuracy within one run's noise: benchmarks/TRAINING.md). No without
+    native BF16 (emulated, 10.6x slower, benchmarks/TRAINING.md) and not yet with AVX512_BF16
+    alone (AMD Zen 4: 1.4x in benchmarks/train_bf16.py on a loaded machine, pairs 0.97-2.04x:
+    unconfirmed, TRAINING.md)."""
     from vggdeploy.backends.cpu_features import cpu_features
 
     f = features if features is not None else cpu_features()
