@@ -169,6 +169,7 @@ class OnnxRuntimeRunner(Runner):
         out_shape = session.get_outputs()[outputs.index(spec.output_name)].shape
         check_graph_shapes(spec, self.source, inputs[0].shape, out_shape)
         self._input_name, self._output_name = spec.input.name, spec.output_name
+        self._output_names = [spec.output_name]  # the list session.run takes, made once
         self._input_fp16 = inputs[0].type == "tensor(float16)"
         batch_dim = inputs[0].shape[0] if inputs[0].shape else None
         self._bounds = (batch_dim, batch_dim) if isinstance(batch_dim, int) else (1, None)
@@ -183,8 +184,8 @@ class OnnxRuntimeRunner(Runner):
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         feed = batch.astype(np.float16) if self._input_fp16 else batch
-        (out,) = self._session.run([self._output_name], {self._input_name: feed})
-        return np.asarray(out, dtype=np.float32)
+        (out,) = self._session.run(self._output_names, {self._input_name: feed})
+        return out  # Runner.infer checks its shape and makes it float32
 
     def all_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Every graph output by name on a validated float32 ``batch`` (range checks and
