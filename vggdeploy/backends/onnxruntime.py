@@ -81,7 +81,7 @@ class OnnxRuntimeRunner(Runner):
                 raise UsageError(f"{key} must be >= 1, got {options[key]}")
         self._session: Any = None
         self._input_name = "input"
-        self._output_name = "logits"
+        self._output_names = ["logits"]
         self._input_fp16 = False
         self._bounds: tuple[int, int | None] = (1, None)
 
@@ -168,7 +168,7 @@ class OnnxRuntimeRunner(Runner):
             )
         out_shape = session.get_outputs()[outputs.index(spec.output_name)].shape
         check_graph_shapes(spec, self.source, inputs[0].shape, out_shape)
-        self._input_name, self._output_name = spec.input.name, spec.output_name
+        self._input_name = spec.input.name
         self._output_names = [spec.output_name]  # the list session.run takes, made once
         self._input_fp16 = inputs[0].type == "tensor(float16)"
         batch_dim = inputs[0].shape[0] if inputs[0].shape else None
